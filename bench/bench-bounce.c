@@ -1,0 +1,228 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Bounce map/unmap, next to what QEMU does for every bounced mapping:
+ * g_malloc0() a buffer, copy, g_free(). The library lends buffers from a
+ * per-space pool instead, so small mappings should cost clearly less.
+ *
+ * The memory behind the mapping is an in-process message region whose
+ * backend is a memcpy: what is measured is the library's own work, not a
+ * transport's.
+ */
+#include <string.h>
+
+#include "bench.h"
+
+#define BOUNCE_MEM_SIZE (1u << 20)
+
+typedef struct MemBackend {
+    uint8_t *mem;
+} MemBackend;
+
+static int64_t mem_read(void *opaque, uint64_t offset, void *buf, size_t len,
+                        const DmsAttrs *attrs)
+{
+    MemBackend *m = opaque;
+
+    memcpy(buf, m->mem + offset, len);
+    return (int64_t)len;
+}
+
+static int64_t mem_write(void *opaque, uint64_t offset, const void *buf,
+                         size_t len, const DmsAttrs *attrs)
+{
+    MemBackend *m = opaque;
+
+    memcpy(m->mem + offset, buf, len);
+    return (int64_t)len;
+}
+
+typedef struct Bounce {
+    DmsSpace *space;
+    MemBackend backend;
+    uint8_t *data; /* what the "device" writes into a from-device buffer */
+    size_t size;
+    uint64_t addr;
+} Bounce;
+
+/* Runtime-sized copies, as in the library and in a real device model. */
+G_GNUC_NO_INLINE static void copy(void *dst, const void *src, size_t len)
+{
+    memcpy(dst, src, len);
+}
+
+static void bounce_to_device(void *opaque, uint64_t iters)
+{
+    Bounce *b = opaque;
+
+    for (uint64_t i = 0; i < iters; i++) {
+        size_t len = b->size;
+        void *p;
+
+        if (dms_space_map(b->space, b->addr, &len, DMS_DIR_TO_DEVICE, NULL,
+                          &p) ||
+            len != b->size)
+            bench_fail("bounce: to-device map failed or was short");
+        bench_use(p); /* the device reads the buffer */
+        if (dms_space_unmap(b->space, p, len, DMS_DIR_TO_DEVICE, len))
+            bench_fail("bounce: to-device unmap failed");
+    }
+}
+
+static void bounce_from_device(void *opaque, uint64_t iters)
+{
+    Bounce *b = opaque;
+
+    for (uint64_t i = 0; i < iters; i++) {
+        size_t len = b->size;
+        void *p;
+
+        if (dms_space_map(b->space, b->addr, &len, DMS_DIR_FROM_DEVICE, NULL,
+                          &p) ||
+            len != b->size)
+            bench_fail("bounce: from-device map failed or was short");
+        copy(p, b->data, len); /* the device writes the buffer */
+        if (dms_space_unmap(b->space, p, len, DMS_DIR_FROM_DEVICE, len))
+            bench_fail("bounce: from-device unmap failed");
+    }
+}
+
+/* QEMU's bounce path: a zeroed buffer from the heap per mapping. */
+static void malloc_to_device(void *opaque, uint64_t iters)
+{
+    Bounce *b = opaque;
+
+    for (uint64_t i = 0; i < iters; i++) {
+        uint8_t *p = g_malloc0(b->size);
+
+        copy(p, b->backend.mem + b->addr, b->size); /* the fill */
+        bench_use(p);
+        g_free(p);
+    }
+}
+
+static void malloc_from_device(void *opaque, uint64_t iters)
+{
+    Bounce *b = opaque;
+
+    for (uint64_t i = 0; i < iters; i++) {
+        uint8_t *p = g_malloc0(b->size);
+
+        copy(p, b->data, b->size);                  /* the device */
+        copy(b->backend.mem + b->addr, p, b->size); /* the write-back */
+        bench_use(b->backend.mem);
+        g_free(p);
+    }
+}
+
+static void bounce_setup(Bounce *b)
+{
+    const DmsMessageOps ops = {
+        .size = sizeof(ops),
+        .read = mem_read,
+        .write = mem_write,
+    };
+    DmsRegion *root, *msg;
+
+    b->backend.mem = g_malloc(BOUNCE_MEM_SIZE);
+    memset(b->backend.mem, 0x3c, BOUNCE_MEM_SIZE);
+    b->data = g_malloc(BOUNCE_MEM_SIZE);
+    memset(b->data, 0xc3, BOUNCE_MEM_SIZE);
+    bench_check(dms_region_new_container("root", DMS_SIZE_ALL, &root),
+                "dms_region_new_container");
+    bench_check(dms_region_new_message("mem", BOUNCE_MEM_SIZE, &ops,
+                                       &b->backend, NULL, &msg),
+                "dms_region_new_message");
+    bench_check(dms_region_add_subregion(root, 0, msg, 0, 0),
+                "dms_region_add_subregion");
+    bench_check(dms_space_new(root, "bounce", &b->space), "dms_space_new");
+    dms_region_unref(msg);
+    dms_region_unref(root);
+}
+
+static void bounce_teardown(Bounce *b)
+{
+    DmsSpaceStats stats = {.size = sizeof(stats)};
+
+    bench_check(dms_space_get_stats(b->space, &stats), "dms_space_get_stats");
+    if (stats.bounce_in_use != 0)
+        bench_fail("bounce: %" G_GUINT64_FORMAT " bytes still lent at the end",
+                   stats.bounce_in_use);
+    dms_space_unref(b->space);
+    g_free(b->backend.mem);
+    g_free(b->data);
+}
+
+static const size_t bounce_sizes[] = {64, 512, 4096, 65536};
+
+void bench_bounce(const BenchOptions *o)
+{
+    Bounce b = {0};
+
+    bounce_setup(&b);
+    for (size_t i = 0; i < G_N_ELEMENTS(bounce_sizes); i++) {
+        /* The targets: 3x at 64 B, 1.5x at 4 KiB. */
+        double target = bounce_sizes[i] == 64     ? 3
+                        : bounce_sizes[i] == 4096 ? 1.5
+                                                  : 0;
+
+        for (int dir = 0; dir < 2; dir++) {
+            BenchSpec specs[2] = {
+                {.fn = dir ? bounce_from_device : bounce_to_device, .ctx = &b},
+                {.fn = dir ? malloc_from_device : malloc_to_device, .ctx = &b},
+            };
+            double ns[2];
+
+            b.size = bounce_sizes[i];
+            bench_run(o, specs, 2, ns);
+            bench_report(o, &(BenchResult){
+                                .bench = "map-bounce",
+                                .mode = dir ? "from-device" : "to-device",
+                                .size = b.size,
+                                .ns_per_op = ns[0],
+                                .msgs_per_op = -1,
+                                .baseline_ns = ns[1],
+                                .baseline = "g_malloc0+copy+g_free",
+                                .target_ratio = target,
+                            });
+        }
+    }
+    bounce_teardown(&b);
+}
+
+/*
+ * Two threads mapping and unmapping 4 KiB at once on one space (one
+ * budget, one pool), against one thread: the ratio is the throughput
+ * gained by the second core, 2 at best.
+ */
+void bench_bounce_threads(const BenchOptions *o)
+{
+    Bounce b[2] = {{0}};
+    BenchParallel one = {.fn = bounce_to_device, .threads = 1};
+    BenchParallel two = {.fn = bounce_to_device, .threads = 2};
+    BenchSpec specs[2] = {
+        {.fn = bench_parallel, .ctx = &two},
+        {.fn = bench_parallel, .ctx = &one},
+    };
+    double ns[2];
+
+    bounce_setup(&b[0]);
+    b[0].size = 4096;
+    /* The second thread's mappings are in the same space, further on. */
+    b[1] = b[0];
+    b[1].addr = BOUNCE_MEM_SIZE / 2;
+    one.ctx[0] = two.ctx[0] = &b[0];
+    two.ctx[1] = &b[1];
+
+    bench_run(o, specs, 2, ns);
+    bench_report(o, &(BenchResult){
+                        .bench = "threads-bounce",
+                        .mode = "to-device",
+                        .size = b[0].size,
+                        .threads = 2,
+                        .ns_per_op = ns[0] / 2,
+                        .msgs_per_op = -1,
+                        .baseline_ns = ns[1],
+                        .baseline = "1 thread",
+                    });
+    bounce_teardown(&b[0]);
+}

@@ -1,0 +1,134 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * dms-bench: shared declarations of the benchmark's files.
+ *
+ *   dms-bench.c       options, the timing runner, table/JSON/plot output
+ *   bench-ram.c       lookup, RAM read/write, direct map
+ *   bench-bounce.c    bounce map/unmap, two threads of bounce maps
+ *   bench-message.c   message DMA over a socket, two threads of it
+ *   bench-remote.c    the socket transport: a server thread and a backend
+ *   bench-sg.c        scatter-gather read through message regions
+ *
+ * Every figure is measured next to its baseline in the same run, samples
+ * of the two interleaved, so that a machine busy with something else
+ * slows both alike.
+ */
+#ifndef DMS_BENCH_H
+#define DMS_BENCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <glib.h>
+
+#include <dmaspace/dmaspace.h>
+
+typedef struct BenchOptions {
+    bool quick;            /* a short run for smoke tests */
+    bool json;             /* one JSON object per line instead of a table */
+    const char *plot_path; /* draw an SVG there, or NULL */
+    double sample_ns;      /* target length of one timed sample */
+    unsigned repeats;      /* samples per figure; the median is reported */
+} BenchOptions;
+
+/*
+ * One figure. Fields that do not apply are 0 (msgs_per_op: negative), and
+ * are left out of the JSON.
+ */
+typedef struct BenchResult {
+    const char *bench;
+    const char *mode;
+    uint64_t size;        /* bytes per operation */
+    bool no_throughput;   /* size is mapped, not moved: no GiB/s */
+    unsigned regions;     /* regions in the space */
+    unsigned threads;     /* threads running at once */
+    double ns_per_op;     /* wall-clock ns / operations, all threads */
+    double msgs_per_op;   /* backend messages per operation; < 0: n/a */
+    double baseline_ns;   /* the baseline's ns per op; 0: no baseline */
+    const char *baseline; /* what the baseline is, for the table */
+    /*
+     * The target from the issue, checked when the table is printed:
+     * ratio (baseline_ns / ns_per_op) at least target_ratio, ns_per_op
+     * at most target_ns, msgs_per_op exactly target_msgs.
+     */
+    double target_ratio;
+    double target_ns;
+    double target_msgs;
+} BenchResult;
+
+/* Runs @iters operations on @ctx. */
+typedef void (*BenchFn)(void *ctx, uint64_t iters);
+
+typedef struct BenchSpec {
+    BenchFn fn;
+    void *ctx;
+    /*
+     * Most operations one sample may run, 0 for no limit: the 8-byte
+     * message mode caps its work so that the whole run stays short.
+     */
+    uint64_t max_iters;
+    /* Most samples to take, 0 for the options' count. */
+    unsigned max_repeats;
+    /* Skip the warm-up call (when one operation alone takes seconds). */
+    bool no_warmup;
+} BenchSpec;
+
+/*
+ * Times each of @specs (a figure and its baselines): warms each up,
+ * calibrates iterations to the sample length, then takes the options'
+ * number of samples, interleaved across @specs. Writes the median ns per
+ * operation of each to @ns_per_op.
+ */
+void bench_run(const BenchOptions *o, const BenchSpec *specs, size_t n,
+               double *ns_per_op);
+
+#define BENCH_MAX_THREADS 4
+
+/*
+ * Several threads running @fn at once, thread t on @ctx[t]: a BenchFn
+ * whose one iteration is @threads operations, one on each thread.
+ */
+typedef struct BenchParallel {
+    BenchFn fn;
+    void *ctx[BENCH_MAX_THREADS];
+    unsigned threads;
+} BenchParallel;
+
+/* BenchFn for a BenchParallel: starts the threads together, joins them. */
+void bench_parallel(void *parallel, uint64_t iters);
+
+/* Adds a figure to the output (printed at once, kept for the plot). */
+void bench_report(const BenchOptions *o, const BenchResult *r);
+
+/* Prints a line to stderr and exits with status 1. */
+G_GNUC_NORETURN void bench_fail(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
+
+/* Fails the benchmark unless @ret is 0. */
+void bench_check(int ret, const char *what);
+
+uint64_t bench_now_ns(void);
+
+/* Makes the compiler believe @p's memory is read and written. */
+static inline void bench_use(const void *p)
+{
+    __asm__ volatile("" : : "r"(p) : "memory");
+}
+
+/* Makes the compiler believe @v is needed. */
+static inline void bench_keep(uint64_t v)
+{
+    __asm__ volatile("" : : "r"(v));
+}
+
+/* The groups of figures; each is independent of the others. */
+void bench_lookup(const BenchOptions *o);
+void bench_ram(const BenchOptions *o);
+void bench_map_direct(const BenchOptions *o);
+void bench_bounce(const BenchOptions *o);
+void bench_bounce_threads(const BenchOptions *o);
+void bench_message(const BenchOptions *o);
+void bench_message_threads(const BenchOptions *o);
+void bench_sg(const BenchOptions *o);
+
+#endif /* DMS_BENCH_H */

@@ -1,0 +1,267 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * remote-dma-demo: a device model whose DMA memory lives in another
+ * process, reached only by messages over a UNIX stream socket.
+ *
+ *   remote-dma-demo                 fork a memory server, run the demo
+ *   remote-dma-demo --quick         the same, small (run as a test)
+ *   remote-dma-demo --piece-cap N   let the 8-byte mode move N bytes per
+ *                                   size (default 128 KiB)
+ *   remote-dma-demo --listen PATH   only the memory server, on PATH
+ *   remote-dma-demo --connect PATH  only the device model, to PATH
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "backend.h"
+#include "device.h"
+#include "proto.h"
+#include "server.h"
+
+/* Server memory: the "host" RAM the device does DMA into. */
+#define MEM_SIZE (UINT64_C(64) << 20)
+
+static const size_t full_sizes[] = {
+    1, 7, 8, 64, 512, 4096, 12345, 65536, 262144, 1048576, 0,
+};
+
+static DemoConfig full_config = {
+    .sizes = full_sizes,
+    .whole_bytes = UINT64_C(16) << 20,
+    .piece_bytes = UINT64_C(128) << 10,
+    .min_transfers = 8,
+    .max_transfers = 2000,
+    .block_count = 256,
+};
+
+/* Small enough for valgrind: about 2,000 messages in all. */
+static const size_t quick_sizes[] = {1, 8, 4096, 16384, 0};
+
+static DemoConfig quick_config = {
+    .sizes = quick_sizes,
+    .whole_bytes = UINT64_C(256) << 10,
+    .piece_bytes = 4096,
+    .min_transfers = 2,
+    .max_transfers = 8,
+    .block_count = 16,
+};
+
+static int serve_connection(int fd, uint8_t *mem)
+{
+    RdmaServerStats st;
+    int r = rdma_server_serve(fd, mem, MEM_SIZE, &st);
+
+    printf("memory server: %" PRIu64 " requests, %" PRIu64
+           " bytes read, %" PRIu64 " bytes written, %" PRIu64
+           " error replies%s%s\n",
+           st.requests, st.bytes_read, st.bytes_written, st.error_replies,
+           r < 0 ? "; connection dropped: " : "", r < 0 ? strerror(-r) : "");
+    return r;
+}
+
+static int unix_address(const char *path, struct sockaddr_un *sa)
+{
+    memset(sa, 0, sizeof(*sa));
+    sa->sun_family = AF_UNIX;
+    if (strlen(path) >= sizeof(sa->sun_path)) {
+        fprintf(stderr, "socket path too long: %s\n", path);
+        return -ENAMETOOLONG;
+    }
+    strcpy(sa->sun_path, path);
+    return 0;
+}
+
+/* Serves one connection after another, until killed. */
+static int run_listen(const char *path)
+{
+    struct sockaddr_un sa;
+    uint8_t *mem;
+    int lfd;
+
+    if (unix_address(path, &sa) < 0) {
+        return 1;
+    }
+    mem = calloc(1, MEM_SIZE);
+    lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (!mem || lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+        listen(lfd, 4) < 0) {
+        perror("memory server");
+        return 1;
+    }
+    printf("memory server: %" PRIu64 " MiB on %s\n", MEM_SIZE >> 20, path);
+    fflush(stdout);
+    for (;;) {
+        int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+
+        if (fd < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            perror("accept");
+            return 1;
+        }
+        serve_connection(fd, mem);
+        fflush(stdout);
+        close(fd);
+    }
+}
+
+static int run_device(int fd, const DemoConfig *cfg)
+{
+    RdmaBackend *backend;
+    DemoDevice dev;
+    int r;
+
+    r = rdma_backend_new(fd, &backend);
+    if (r < 0) {
+        fprintf(stderr, "backend: %s\n", strerror(-r));
+        return 1;
+    }
+    r = demo_device_init(&dev, backend, MEM_SIZE);
+    rdma_backend_unref(backend);
+    if (r < 0) {
+        fprintf(stderr, "device: %s\n", strerror(-r));
+        return 1;
+    }
+    printf("device model: DMA space with two windows onto %" PRIu64
+           " MiB of server memory:\n"
+           "  0x%" PRIx64 " whole runs (max_access %u), 0x%" PRIx64
+           " 8-byte pieces (max_access 8)\n\n",
+           MEM_SIZE >> 20, DEMO_WHOLE_BASE, RDMA_MAX_PAYLOAD, DEMO_PIECE_BASE);
+    fflush(stdout);
+
+    r = demo_block_dma(&dev, cfg);
+    if (r == 0) {
+        r = demo_measure(&dev, cfg);
+    }
+    fflush(stdout);
+    /* Closing the connection ends the server. */
+    rdma_backend_close(dev.backend);
+    demo_device_fini(&dev);
+    return r < 0 ? 1 : 0;
+}
+
+static int run_connect(const char *path, const DemoConfig *cfg)
+{
+    struct sockaddr_un sa;
+    int fd;
+
+    if (unix_address(path, &sa) < 0) {
+        return 1;
+    }
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        perror(path);
+        return 1;
+    }
+    return run_device(fd, cfg);
+}
+
+static int run_both(const DemoConfig *cfg)
+{
+    int sv[2], status, r;
+    pid_t pid;
+
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+        perror("socketpair");
+        return 1;
+    }
+    fflush(stdout); /* or the child would print our buffer again */
+    pid = fork();
+    if (pid < 0) {
+        perror("fork");
+        return 1;
+    }
+    if (pid == 0) {
+        uint8_t *mem = calloc(1, MEM_SIZE);
+
+        close(sv[0]);
+        if (!mem) {
+            _exit(1);
+        }
+        r = serve_connection(sv[1], mem);
+        fflush(stdout);
+        free(mem);
+        close(sv[1]);
+        _exit(r < 0 ? 1 : 0);
+    }
+
+    close(sv[1]);
+    printf("memory server: pid %ld, %" PRIu64 " MiB, socketpair\n", (long)pid,
+           MEM_SIZE >> 20);
+    r = run_device(sv[0], cfg);
+    if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) ||
+        WEXITSTATUS(status) != 0) {
+        fprintf(stderr, "memory server did not exit cleanly\n");
+        r = 1;
+    }
+    return r;
+}
+
+static void usage(FILE *f, const char *prog)
+{
+    fprintf(f,
+            "usage: %s [--quick] [--piece-cap BYTES] "
+            "[--listen PATH | --connect PATH]\n"
+            "  (no option)     fork a memory server and run the device "
+            "model against it\n"
+            "  --quick         a short run (smoke test)\n"
+            "  --piece-cap N   bytes per size the 8-byte mode moves "
+            "(default 128 KiB)\n"
+            "  --listen PATH   run only the memory server, on a socket at "
+            "PATH\n"
+            "  --connect PATH  run only the device model, against PATH\n",
+            prog);
+}
+
+int main(int argc, char **argv)
+{
+    DemoConfig *cfg = &full_config;
+    const char *listen_path = NULL, *connect_path = NULL;
+    uint64_t piece_cap = 0;
+
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--quick") == 0) {
+            cfg = &quick_config;
+        } else if (strcmp(argv[i], "--piece-cap") == 0 && i + 1 < argc) {
+            char *end;
+
+            piece_cap = strtoull(argv[++i], &end, 0);
+            if (*end != '\0' || piece_cap == 0) {
+                usage(stderr, argv[0]);
+                return 2;
+            }
+        } else if (strcmp(argv[i], "--listen") == 0 && i + 1 < argc) {
+            listen_path = argv[++i];
+        } else if (strcmp(argv[i], "--connect") == 0 && i + 1 < argc) {
+            connect_path = argv[++i];
+        } else if (strcmp(argv[i], "--help") == 0) {
+            usage(stdout, argv[0]);
+            return 0;
+        } else {
+            usage(stderr, argv[0]);
+            return 2;
+        }
+    }
+    if (listen_path && connect_path) {
+        usage(stderr, argv[0]);
+        return 2;
+    }
+    if (piece_cap) {
+        cfg->piece_bytes = piece_cap;
+    }
+    if (listen_path) {
+        return run_listen(listen_path);
+    }
+    if (connect_path) {
+        return run_connect(connect_path, cfg);
+    }
+    return run_both(cfg);
+}

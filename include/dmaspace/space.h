@@ -1,0 +1,332 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * DmsSpace: an address space a device model does DMA in.
+ *
+ * A space is built over a root region and always shows a flattened view of
+ * it: which leaf region (RAM or message) answers each address. Reads and
+ * writes of any range cross region boundaries freely; map/unmap hand out a
+ * host pointer to RAM directly, or lend a bounce buffer from the space's
+ * budget for memory that is reached by messages.
+ *
+ * Error codes used throughout (negative errno):
+ *   -EFAULT      nothing is mapped at an address (a decode error)
+ *   -EACCES      write to read-only RAM
+ *   -EINVAL      bad arguments; addr + len past 2^64
+ *   -EOPNOTSUPP  a register-style region cannot do an access of that size
+ *                or alignment
+ *   -EDEADLK     a message callback accessed its own region
+ *   -EAGAIN      bounce budget used up for now (map only)
+ *   -ENOBUFS     bounce budget can never be enough: the limit is 0
+ *   -ENOMEM      out of memory
+ *   -EIO         a backend broke its contract (see DmsMessageOps)
+ *   anything a backend returns is passed on unchanged.
+ */
+#ifndef DMASPACE_SPACE_H
+#define DMASPACE_SPACE_H
+
+#include <stdbool.h>
+
+#include <dmaspace/region.h>
+#include <dmaspace/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct DmsSpace DmsSpace;
+typedef struct DmsMapClient DmsMapClient;
+
+/* glib's main context, named without including glib. */
+struct _GMainContext;
+
+/*
+ * Default bounce budget per space: 1 MiB. QEMU's 4 KiB default is smaller
+ * than one virtio descriptor chain or one NVMe transfer of 8 KiB and made
+ * users raise it to 512 KiB-1 MiB by hand; 1 MiB lets 16 concurrent 64 KiB
+ * block transfers (or 256 of 4 KiB) proceed without tuning, while still
+ * bounding what a guest can make the device model allocate.
+ */
+#define DMS_BOUNCE_LIMIT_DEFAULT ((size_t)1 << 20)
+
+/**
+ * dms_space_new:
+ * @root: the region the space shows at address 0; the space takes a
+ *   reference
+ * @name: (nullable): copied
+ * @ret: (out): the new space, one reference owned by the caller
+ *
+ * Returns: 0; -EINVAL for NULL @root or @ret; -ENOMEM.
+ */
+DMS_PUBLIC int dms_space_new(DmsRegion *root, const char *name,
+                             DmsSpace **ret);
+
+/**
+ * dms_space_ref:
+ * @space: (nullable): a space
+ *
+ * Returns: @space, with one more reference owned by the caller.
+ */
+DMS_PUBLIC DmsSpace *dms_space_ref(DmsSpace *space);
+
+/**
+ * dms_space_unref:
+ * @space: (nullable): a space
+ *
+ * Drops one reference. Every live mapping holds its own reference, so the
+ * space outlives its DMA. When the last reference goes, map clients still
+ * waiting are cancelled without being called (nothing could free budget
+ * any more), the views are freed and the root region released.
+ *
+ * Returns: NULL.
+ */
+DMS_PUBLIC DmsSpace *dms_space_unref(DmsSpace *space);
+
+/**
+ * dms_space_get_name:
+ * @space: a space
+ *
+ * Returns: (transfer none): the name; "" if none was given.
+ */
+DMS_PUBLIC const char *dms_space_get_name(const DmsSpace *space);
+
+/**
+ * dms_space_read:
+ * @space: a space
+ * @addr: DMA address of the first byte
+ * @buf: (out caller-allocates): @len bytes
+ * @len: bytes to read; 0 succeeds at once
+ * @attrs: (nullable): passed untouched to the backends
+ * @done: (out) (optional): bytes read before an error; @len on success
+ *
+ * Reads any range: RAM by memcpy, message regions with one backend call
+ * per contiguous run (split only at a region's end or its max_access).
+ * Thread-safe; lock-free on RAM.
+ *
+ * Returns: 0; -EINVAL if @addr + @len passes 2^64 (nothing is read) or
+ * @buf is NULL with @len > 0; -EFAULT at an unmapped address;
+ * -EOPNOTSUPP, -EDEADLK, -EIO or a backend's error as listed above.
+ */
+DMS_PUBLIC int dms_space_read(DmsSpace *space, uint64_t addr, void *buf,
+                              size_t len, const DmsAttrs *attrs, size_t *done);
+
+/**
+ * dms_space_write:
+ * @space: a space
+ * @addr: DMA address of the first byte
+ * @buf: @len bytes
+ * @len: bytes to write; 0 succeeds at once
+ * @attrs: (nullable): passed untouched to the backends
+ * @done: (out) (optional): bytes written before an error; @len on success
+ *
+ * Like dms_space_read() in the other direction. Writing read-only RAM
+ * fails with -EACCES and leaves that RAM untouched; writes to RAM with a
+ * dirty log set its bits.
+ *
+ * Returns: as dms_space_read(), plus -EACCES.
+ */
+DMS_PUBLIC int dms_space_write(DmsSpace *space, uint64_t addr, const void *buf,
+                               size_t len, const DmsAttrs *attrs,
+                               size_t *done);
+
+/**
+ * dms_space_check:
+ * @space: a space
+ * @addr: DMA address of the first byte
+ * @len: bytes
+ * @dir: DMS_DIR_TO_DEVICE to check a read, DMS_DIR_FROM_DEVICE a write
+ * @attrs: (nullable): attributes the access would use
+ *
+ * Tells whether dms_space_read() or dms_space_write() of this range would
+ * get past decoding and permissions: every byte mapped, no read-only RAM
+ * for a write, every register-style piece a valid size. Calls no backend,
+ * changes nothing, takes no lock. A backend may still fail the real access.
+ *
+ * Returns: 0, or the error the access would fail with.
+ */
+DMS_PUBLIC int dms_space_check(DmsSpace *space, uint64_t addr, uint64_t len,
+                               DmsDirection dir, const DmsAttrs *attrs);
+
+/**
+ * dms_space_map:
+ * @space: a space
+ * @addr: DMA address of the first byte
+ * @len: (inout): bytes wanted; on return, bytes mapped, possibly fewer;
+ *   0 on failure
+ * @dir: the direction; never read-modify-write through one mapping
+ * @attrs: (nullable): used for the fill at map time and the write-back at
+ *   unmap time (copied: it need not live on)
+ * @ret: (out): the host pointer, valid until dms_space_unmap()
+ *
+ * Maps a range for direct access. RAM is mapped in place, as far as it is
+ * contiguous in host memory. Anything else is copied through a bounce
+ * buffer lent from the space's budget (dms_space_set_bounce_limit()):
+ * filled by the backend now for DMS_DIR_TO_DEVICE, zeroed for
+ * DMS_DIR_FROM_DEVICE and written back at unmap. A bounce mapping may be
+ * shorter than asked if budget is short or the range changes kind.
+ *
+ * Every mapping holds a reference on its region and on @space until
+ * dms_space_unmap(). Thread-safe. A @len of 0 succeeds and maps nothing
+ * (*@ret is NULL).
+ *
+ * Returns: 0; -EINVAL for bad arguments or a range past 2^64; -EFAULT if
+ * nothing is mapped at @addr; -EACCES for a from-device map of read-only
+ * RAM; -EAGAIN if bounce budget is used up now (see
+ * dms_space_add_map_client()); -ENOBUFS if the bounce limit is 0;
+ * -ENOMEM; for to-device bounce maps, the backend's error.
+ */
+DMS_PUBLIC int dms_space_map(DmsSpace *space, uint64_t addr, size_t *len,
+                             DmsDirection dir, const DmsAttrs *attrs,
+                             void **ret);
+
+/**
+ * dms_space_unmap:
+ * @space: the space that mapped @ptr
+ * @ptr: a pointer dms_space_map() returned
+ * @len: the length dms_space_map() returned
+ * @dir: the direction given to dms_space_map()
+ * @access_len: bytes the device actually accessed, from the start
+ *
+ * Ends a mapping. For a from-device bounce mapping, writes the first
+ * @access_len bytes back with the attributes given at map time; for
+ * from-device RAM, marks those bytes dirty. Releases the references and
+ * the budget, and wakes map clients.
+ *
+ * Anything not handed out by this space (NULL, a foreign or interior
+ * pointer, a second unmap, a @len or @dir that does not match) is refused
+ * with -EINVAL and a g_critical(), touching no memory the space does not
+ * own; the mapping, if any, stays live.
+ *
+ * Returns: 0; -EINVAL as above or for @access_len > @len (nothing is
+ * written back, the mapping stays live); the write-back's error (the
+ * mapping is released anyway).
+ */
+DMS_PUBLIC int dms_space_unmap(DmsSpace *space, void *ptr, size_t len,
+                               DmsDirection dir, size_t access_len);
+
+/**
+ * dms_space_set_bounce_limit:
+ * @space: a space
+ * @limit: bytes of bounce buffers that may be lent at once; 0 disables
+ *   bounce mapping
+ *
+ * May be called at any time, also while buffers are lent: lowering the
+ * limit below what is lent refuses new bounce maps until enough is
+ * returned, and never lets the total exceed the new limit; raising it
+ * wakes map clients.
+ */
+DMS_PUBLIC void dms_space_set_bounce_limit(DmsSpace *space, size_t limit);
+
+/**
+ * dms_space_get_bounce_limit:
+ * @space: a space
+ *
+ * Returns: the current bounce limit in bytes.
+ */
+DMS_PUBLIC size_t dms_space_get_bounce_limit(const DmsSpace *space);
+
+/**
+ * DmsMapClientFunc:
+ * @space: the space whose budget freed up
+ * @data: the pointer given to dms_space_add_map_client()
+ *
+ * Budget is free: retrying dms_space_map() may now succeed (another waiter
+ * may have taken it first; register again if it did not).
+ */
+typedef void (*DmsMapClientFunc)(DmsSpace *space, void *data);
+
+/**
+ * dms_space_add_map_client:
+ * @space: a space
+ * @ctx: (nullable): the GMainContext to call @cb on, or NULL to call it on
+ *   the thread that frees budget, after the library dropped its locks
+ * @cb: called once, when bounce budget frees up
+ * @data: passed to @cb
+ * @ret: (out) (optional): a handle to cancel with, one reference owned by
+ *   the caller (release with dms_map_client_unref(), also after @cb ran);
+ *   NULL if the caller will never cancel
+ *
+ * Registers a one-shot retry callback. If budget is free already, @cb is
+ * called promptly (from this call if @ctx is NULL). Waiters are called in
+ * the order they registered. A waiter registered concurrently with the
+ * last unmap is never lost. If the space goes away first, @cb is never
+ * called. If this call fails, @cb is never called.
+ *
+ * Returns: 0; -EINVAL for NULL @space or @cb; -ENOMEM.
+ */
+DMS_PUBLIC int dms_space_add_map_client(DmsSpace *space,
+                                        struct _GMainContext *ctx,
+                                        DmsMapClientFunc cb, void *data,
+                                        DmsMapClient **ret);
+
+/**
+ * dms_map_client_cancel:
+ * @client: a handle from dms_space_add_map_client()
+ *
+ * Cancels a waiting client. After this returns, its callback is not
+ * running (this waits for a callback running on another thread) and never
+ * will run. Safe in any state and from any thread, including from the
+ * callback itself.
+ *
+ * Returns: 0 if the callback was prevented; -EALREADY if it had already run
+ * or is the caller; -EINVAL for NULL.
+ */
+DMS_PUBLIC int dms_map_client_cancel(DmsMapClient *client);
+
+/**
+ * dms_map_client_ref:
+ * @client: (nullable): a handle
+ *
+ * Returns: @client with one more reference.
+ */
+DMS_PUBLIC DmsMapClient *dms_map_client_ref(DmsMapClient *client);
+
+/**
+ * dms_map_client_unref:
+ * @client: (nullable): a handle
+ *
+ * Drops a reference. Dropping the last one does not cancel the client: a
+ * waiting callback still runs.
+ *
+ * Returns: NULL.
+ */
+DMS_PUBLIC DmsMapClient *dms_map_client_unref(DmsMapClient *client);
+
+/**
+ * DmsSpaceStats:
+ * @size: set by the caller to sizeof(DmsSpaceStats) before the call
+ *
+ * Counters of one space since it was created (monotonic unless noted).
+ */
+typedef struct DmsSpaceStats {
+    size_t size;
+    uint64_t bounce_in_use;     /* bytes lent now */
+    uint64_t bounce_high_water; /* most bytes ever lent at once */
+    uint64_t bounce_limit;      /* the current limit */
+    uint64_t direct_maps;       /* successful direct maps */
+    uint64_t bounced_maps;      /* successful bounce maps */
+    uint64_t fail_unassigned;   /* maps that failed with -EFAULT */
+    uint64_t fail_access;       /* ... -EACCES */
+    uint64_t fail_exhausted;    /* ... -EAGAIN */
+    uint64_t fail_no_budget;    /* ... -ENOBUFS */
+    uint64_t fail_backend;      /* ... because the fill failed */
+    uint64_t fail_nomem;        /* ... -ENOMEM */
+    uint64_t bad_unmaps;        /* unmaps refused with -EINVAL */
+    uint64_t map_clients_fired; /* map client callbacks started */
+} DmsSpaceStats;
+
+/**
+ * dms_space_get_stats:
+ * @space: a space
+ * @stats: (out caller-allocates): with @stats->size set; fields past it are
+ *   not written
+ *
+ * Returns: 0; -EINVAL for NULL arguments or a @size smaller than
+ * sizeof(size_t) + sizeof(uint64_t).
+ */
+DMS_PUBLIC int dms_space_get_stats(DmsSpace *space, DmsSpaceStats *stats);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* DMASPACE_SPACE_H */

@@ -1,0 +1,649 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The asynchronous scatter-gather engine: map a list batch by batch, hand
+ * each batch to the caller's I/O function, unmap it with what the I/O
+ * really moved, and wait for bounce budget without ever holding any.
+ *
+ * Threads. Everything but dms_dma_submit(), dms_dma_io_done() and
+ * dms_dma_cancel() runs on the request's GMainContext, one step at a time:
+ * mapping, the I/O call, unmapping, the completion. Those three entry
+ * points may be called from any thread; they only change the state under
+ * the request's lock and, where the request must move on, attach an idle
+ * source to the context. So the caller's code is never re-entered from
+ * cancel or io_done, and never runs on a thread the caller did not pick.
+ *
+ * States (doc/sglist.md draws them):
+ *   QUEUED       a step is scheduled on the context
+ *   RUNNING      a step runs on the context
+ *   WAIT_BUDGET  the request holds no mapping; a map client is registered
+ *   IO           the I/O function has the batch
+ *   DONE         the completion has run or is running
+ *
+ * Deadlock freedom rests on one rule, applied in run(): a request that
+ * holds mappings never waits for budget. If a map fails with -EAGAIN
+ * after part of a batch was mapped, the I/O is issued on that part; only
+ * a request that holds nothing registers a map client. Every byte of
+ * budget is therefore held by a request whose I/O is running or about to,
+ * and comes back when that I/O reports, whatever the other requests do.
+ */
+#include "dms-private.h"
+
+/* Linux's IOV_MAX: a batch must fit one preadv()/pwritev(). */
+#define DEFAULT_MAX_IOV 1024u
+#define FIRST_CAPACITY 16u
+
+/* map_batch() stopped because the batch is full, not at an error. */
+#define STOP_FULL 1
+
+typedef enum ReqState {
+    REQ_QUEUED,
+    REQ_RUNNING,
+    REQ_WAIT_BUDGET,
+    REQ_IO,
+    REQ_DONE,
+} ReqState;
+
+/* A position in the list: entry index and byte offset inside it. */
+typedef struct Cursor {
+    size_t entry;
+    uint64_t offset;
+} Cursor;
+
+/* One mapping of the batch, as dms_space_unmap() needs it back. */
+typedef struct Piece {
+    void *ptr;
+    size_t map_len; /* what dms_space_map() returned; iov_len may be less */
+    Cursor at;      /* list position of the piece's first byte */
+} Piece;
+
+struct DmsDmaRequest {
+    atomic_int refcount;
+
+    /* Set by dms_dma_submit(), then read-only. */
+    DmsSgList *sg;     /* reference held */
+    DmsSpace *space;   /* the list's; its reference keeps it alive */
+    GMainContext *ctx; /* reference held */
+    DmsDirection dir;
+    DmsAttrs attrs;
+    bool has_attrs;
+    uint64_t align;
+    unsigned max_iov;
+    DmsDmaIoFunc io;
+    DmsDmaCompleteFunc complete;
+    void *data;
+
+    /*
+     * The batch and the progress. Only steps touch these, and steps run
+     * one at a time on the context; the lock taken at the start of every
+     * step orders them after the I/O thread's dms_dma_io_done().
+     */
+    Cursor cursor; /* first byte not yet mapped */
+    Piece *pieces;
+    DmsIovec *iov; /* what the I/O function sees: trimmed lengths */
+    unsigned npieces;
+    unsigned capacity;
+    size_t batch_len;     /* sum of iov[].iov_len */
+    uint64_t transferred; /* bytes done before the current batch */
+
+    GMutex lock; /* guards everything below */
+    ReqState state;
+    bool cancelled;
+    bool in_io_call;  /* the I/O function has not returned yet */
+    bool io_reported; /* dms_dma_io_done() came for the current batch */
+    size_t io_moved;
+    int io_error;
+    DmsMapClient *client; /* WAIT_BUDGET only; one reference */
+};
+
+static void run(DmsDmaRequest *req);
+
+/* ---- lifetime ---- */
+
+DmsDmaRequest *dms_dma_request_ref(DmsDmaRequest *req)
+{
+    if (req)
+        atomic_fetch_add_explicit(&req->refcount, 1, memory_order_relaxed);
+    return req;
+}
+
+DmsDmaRequest *dms_dma_request_unref(DmsDmaRequest *req)
+{
+    if (req && atomic_fetch_sub_explicit(&req->refcount, 1,
+                                         memory_order_acq_rel) == 1) {
+        /*
+         * The last reference can only go after the completion (the request
+         * holds one on itself until then), so no mapping is left here.
+         */
+        g_free(req->pieces);
+        g_free(req->iov);
+        g_mutex_clear(&req->lock);
+        dms_sglist_unref(req->sg);
+        g_main_context_unref(req->ctx);
+        g_free(req);
+    }
+    return NULL;
+}
+
+static void unref_notify(gpointer data)
+{
+    dms_dma_request_unref(data);
+}
+
+static gboolean step_cb(gpointer data);
+
+/*
+ * Makes the context run a step. Called with or without the request's
+ * lock: attaching only takes the context's own lock, which glib never
+ * holds while it calls out.
+ */
+static void schedule(DmsDmaRequest *req)
+{
+    GSource *src = g_idle_source_new();
+
+    g_source_set_priority(src, G_PRIORITY_DEFAULT);
+    g_source_set_name(src, "dms-dma-step");
+    g_source_set_callback(src, step_cb, dms_dma_request_ref(req),
+                          unref_notify);
+    g_source_attach(src, req->ctx);
+    g_source_unref(src);
+}
+
+/* ---- the batch ---- */
+
+static const DmsAttrs *req_attrs(const DmsDmaRequest *req)
+{
+    return req->has_attrs ? &req->attrs : NULL;
+}
+
+static int grow_pieces(DmsDmaRequest *req)
+{
+    unsigned cap = req->capacity ? req->capacity * 2 : FIRST_CAPACITY;
+    Piece *pieces;
+    DmsIovec *iov;
+
+    if (cap > req->max_iov || cap < req->capacity)
+        cap = req->max_iov;
+    pieces = g_try_renew(Piece, req->pieces, cap);
+    if (!pieces)
+        return -ENOMEM;
+    req->pieces = pieces;
+    iov = g_try_renew(DmsIovec, req->iov, cap);
+    if (!iov)
+        return -ENOMEM;
+    req->iov = iov;
+    req->capacity = cap;
+    return 0;
+}
+
+static void unmap_piece(DmsDmaRequest *req, unsigned i, size_t access_len,
+                        int *first_err)
+{
+    int r = dms_space_unmap(req->space, req->pieces[i].ptr,
+                            req->pieces[i].map_len, req->dir, access_len);
+
+    if (r < 0 && *first_err == 0)
+        *first_err = r;
+}
+
+/* Gives back a batch that never reached the I/O function. */
+static void release_batch(DmsDmaRequest *req)
+{
+    int ignored = 0;
+
+    for (unsigned i = 0; i < req->npieces; i++)
+        unmap_piece(req, i, 0, &ignored);
+    req->npieces = 0;
+    req->batch_len = 0;
+}
+
+/*
+ * Maps from the cursor on, appending pieces, until the list ends (0), the
+ * batch is full (STOP_FULL) or a map fails (its error; the pieces mapped
+ * before it stay). A partial map is normal: the cursor moves by what was
+ * mapped and the next piece starts there, in the same entry.
+ */
+static int map_batch(DmsDmaRequest *req)
+{
+    size_t nr = dms_sglist_get_count(req->sg);
+
+    req->npieces = 0;
+    req->batch_len = 0;
+    while (req->cursor.entry < nr) {
+        const DmsSgEntry *e = dms_sglist_get_entry(req->sg, req->cursor.entry);
+        uint64_t left = e->len - req->cursor.offset;
+        size_t len;
+        void *ptr = NULL;
+        int r;
+
+        if (req->npieces == req->max_iov || req->batch_len == SIZE_MAX)
+            return STOP_FULL;
+        if (req->npieces == req->capacity && grow_pieces(req) < 0)
+            return req->npieces > 0 ? STOP_FULL : -ENOMEM;
+
+        len = (size_t)MIN(left, (uint64_t)(SIZE_MAX - req->batch_len));
+        r = dms_space_map(req->space, e->addr + req->cursor.offset, &len,
+                          req->dir, req_attrs(req), &ptr);
+        if (r < 0)
+            return r;
+        if (len == 0)
+            return -EIO; /* a map that succeeds maps something */
+
+        req->pieces[req->npieces] = (Piece){ptr, len, req->cursor};
+        req->iov[req->npieces] = (DmsIovec){ptr, len};
+        req->npieces++;
+        req->batch_len += len;
+        req->cursor.offset += len;
+        if (req->cursor.offset == e->len) {
+            req->cursor.entry++;
+            req->cursor.offset = 0;
+        }
+    }
+    return 0;
+}
+
+/*
+ * Cuts the batch down to a multiple of align. Pieces wholly past the cut
+ * are unmapped now; the piece the cut falls in keeps its mapping (it is
+ * unmapped with the batch, with an access_len that never reaches past the
+ * cut) and is shortened in the iovec only. The cursor goes back to the
+ * first byte cut off, so those bytes are mapped again in the next batch.
+ *
+ * QEMU's dma_blk_cb() gets both halves wrong: it trims by the size
+ * modulo align of the wrong quantity, and drops the trimmed mappings
+ * without unmapping them.
+ */
+static void trim_to_align(DmsDmaRequest *req)
+{
+    size_t excess = (size_t)((uint64_t)req->batch_len % req->align);
+    size_t keep = req->batch_len - excess;
+    size_t before = 0;
+    unsigned cut;
+    int ignored = 0;
+
+    if (excess == 0)
+        return;
+    for (cut = 0; cut < req->npieces; cut++) {
+        if (before + req->iov[cut].iov_len > keep)
+            break;
+        before += req->iov[cut].iov_len;
+    }
+    /* Here before <= keep < before + iov[cut].iov_len. */
+    req->cursor = req->pieces[cut].at;
+    req->cursor.offset += keep - before;
+
+    for (unsigned i = cut + 1; i < req->npieces; i++)
+        unmap_piece(req, i, 0, &ignored);
+    if (keep == before) {
+        unmap_piece(req, cut, 0, &ignored);
+        req->npieces = cut;
+    } else {
+        req->iov[cut].iov_len = keep - before;
+        req->npieces = cut + 1;
+    }
+    req->batch_len = keep;
+}
+
+/*
+ * Unmaps the batch after its I/O: each piece with the part of @moved that
+ * fell into it, so a from-device bounce buffer writes back exactly what
+ * the device produced and no zeroes beyond. Returns 0 to go on, 1 when
+ * the request is done (a short I/O), or the error that ends it.
+ */
+static int finish_batch(DmsDmaRequest *req, size_t moved, int error)
+{
+    size_t remaining, reached = 0;
+    int unmap_err = 0;
+
+    if (moved > req->batch_len) {
+        g_debug("dma: I/O function moved %zu bytes of a %zu-byte batch", moved,
+                req->batch_len);
+        moved = req->batch_len;
+        if (error == 0)
+            error = -EIO;
+    }
+    remaining = moved;
+    for (unsigned i = 0; i < req->npieces; i++) {
+        size_t access_len = MIN(req->iov[i].iov_len, remaining);
+
+        remaining -= access_len;
+        unmap_piece(req, i, access_len, &unmap_err);
+        /* Bytes count as transferred up to the first failed write-back. */
+        if (unmap_err == 0)
+            reached += access_len;
+    }
+    req->transferred += reached;
+    req->npieces = 0;
+    if (error < 0)
+        return error;
+    if (unmap_err < 0)
+        return unmap_err;
+    if (moved < req->batch_len)
+        return 1;
+    return 0;
+}
+
+/* ---- the state machine ---- */
+
+/*
+ * Ends the request: nothing is mapped any more when the completion runs.
+ * A cancellation accepted before the request reached DONE always wins,
+ * so dms_dma_cancel() returning 0 means the completion sees -ECANCELED.
+ */
+static void finish(DmsDmaRequest *req, int result)
+{
+    release_batch(req);
+    dms__sglist_release(req->sg);
+
+    g_mutex_lock(&req->lock);
+    if (req->cancelled)
+        result = -ECANCELED;
+    req->state = REQ_DONE;
+    g_mutex_unlock(&req->lock);
+
+    req->complete(req, req->transferred, result, req->data);
+    dms_dma_request_unref(req); /* the request's hold on itself */
+}
+
+static void retry_cb(DmsSpace *space, void *data)
+{
+    DmsDmaRequest *req = data;
+    DmsMapClient *client = NULL;
+
+    g_mutex_lock(&req->lock);
+    if (req->state == REQ_WAIT_BUDGET) {
+        req->state = REQ_RUNNING;
+        client = req->client;
+        req->client = NULL;
+    }
+    g_mutex_unlock(&req->lock);
+
+    /*
+     * Not waiting any more: a cancellation step claimed the request
+     * first. It could not prevent this call, so it left us the reference
+     * the registration took.
+     */
+    if (client) {
+        dms_map_client_unref(client);
+        run(req);
+    }
+    dms_dma_request_unref(req);
+}
+
+/*
+ * Holding nothing, waits for budget. This runs on the context, and the
+ * map client's callback is dispatched on the same context, so it cannot
+ * run before the state says WAIT_BUDGET below.
+ */
+static void wait_for_budget(DmsDmaRequest *req)
+{
+    DmsMapClient *client;
+    int r;
+
+    r = dms_space_add_map_client(req->space, req->ctx, retry_cb,
+                                 dms_dma_request_ref(req), &client);
+    if (r < 0) {
+        dms_dma_request_unref(req);
+        finish(req, r);
+        return;
+    }
+
+    g_mutex_lock(&req->lock);
+    if (!req->cancelled) {
+        req->client = client;
+        req->state = REQ_WAIT_BUDGET;
+        g_mutex_unlock(&req->lock);
+        return;
+    }
+    g_mutex_unlock(&req->lock);
+
+    /* Cancelled while mapping: do not wait after all. */
+    if (dms_map_client_cancel(client) == 0)
+        dms_dma_request_unref(req);
+    dms_map_client_unref(client);
+    finish(req, -ECANCELED);
+}
+
+/*
+ * An empty batch, with @stop saying why. Waits for budget if that can
+ * help, or ends the request.
+ */
+static void empty_batch(DmsDmaRequest *req, int stop)
+{
+    if (stop == -EAGAIN) {
+        /*
+         * With align above the limit, a batch that needs bounce buffers
+         * could never be cut to a non-empty multiple: fail rather than
+         * wait forever.
+         */
+        if (req->align > 1 &&
+            dms_space_get_bounce_limit(req->space) < req->align) {
+            finish(req, -ENOBUFS);
+            return;
+        }
+        wait_for_budget(req);
+        return;
+    }
+    /* STOP_FULL: max_iov pieces could not hold align bytes. */
+    finish(req, stop < 0 ? stop : -EINVAL);
+}
+
+/*
+ * The engine's loop, on the context with the state RUNNING. Returns when
+ * the request waits (for budget or for its I/O) or is done.
+ */
+static void run(DmsDmaRequest *req)
+{
+    for (;;) {
+        bool reported, cancelled;
+        size_t moved;
+        int error, stop;
+
+        g_mutex_lock(&req->lock);
+        reported = req->io_reported;
+        req->io_reported = false;
+        moved = req->io_moved;
+        error = req->io_error;
+        g_mutex_unlock(&req->lock);
+
+        if (reported) {
+            int r = finish_batch(req, moved, error);
+
+            if (r != 0) {
+                finish(req, r < 0 ? r : 0);
+                return;
+            }
+        }
+
+        g_mutex_lock(&req->lock);
+        cancelled = req->cancelled;
+        g_mutex_unlock(&req->lock);
+        if (cancelled) {
+            finish(req, -ECANCELED);
+            return;
+        }
+        if (req->cursor.entry == dms_sglist_get_count(req->sg)) {
+            finish(req, 0);
+            return;
+        }
+
+        stop = map_batch(req);
+        if (req->align > 1 && req->npieces > 0)
+            trim_to_align(req);
+        if (req->npieces == 0) {
+            empty_batch(req, stop);
+            return;
+        }
+        /*
+         * Whatever stopped the mapping (-EAGAIN included), what is held
+         * goes to the I/O now: waiting while holding budget is what could
+         * deadlock. A map error shows again at the next batch's first
+         * byte, after this batch's bytes were transferred.
+         */
+
+        g_mutex_lock(&req->lock);
+        if (req->cancelled) {
+            g_mutex_unlock(&req->lock);
+            release_batch(req);
+            finish(req, -ECANCELED);
+            return;
+        }
+        req->state = REQ_IO;
+        req->in_io_call = true;
+        g_mutex_unlock(&req->lock);
+
+        req->io(req, req->transferred, req->iov, req->npieces, req->data);
+
+        /*
+         * An I/O function that reported from inside the call continues
+         * here, in this loop, rather than through a new step: no
+         * recursion, however many batches complete synchronously.
+         */
+        g_mutex_lock(&req->lock);
+        req->in_io_call = false;
+        if (!req->io_reported) {
+            g_mutex_unlock(&req->lock);
+            return;
+        }
+        req->state = REQ_RUNNING;
+        g_mutex_unlock(&req->lock);
+    }
+}
+
+static gboolean step_cb(gpointer data)
+{
+    DmsDmaRequest *req = data;
+    DmsMapClient *client = NULL;
+
+    g_mutex_lock(&req->lock);
+    switch (req->state) {
+    case REQ_QUEUED:
+        req->state = REQ_RUNNING;
+        break;
+    case REQ_WAIT_BUDGET:
+        /* Only dms_dma_cancel() schedules a step in this state. */
+        req->state = REQ_RUNNING;
+        client = req->client;
+        req->client = NULL;
+        break;
+    default:
+        /* A cancellation step that lost to the map client: nothing left. */
+        g_mutex_unlock(&req->lock);
+        return G_SOURCE_REMOVE;
+    }
+    g_mutex_unlock(&req->lock);
+
+    if (client) {
+        /*
+         * On the context's thread the callback cannot be running now. If
+         * this prevents it, its reference on the request is ours to drop;
+         * if it is already past, retry_cb() drops it and finds the request
+         * no longer waiting.
+         */
+        if (dms_map_client_cancel(client) == 0)
+            dms_dma_request_unref(req);
+        dms_map_client_unref(client);
+    }
+    run(req);
+    return G_SOURCE_REMOVE;
+}
+
+/* ---- entry points ---- */
+
+int dms_dma_submit(const DmsDmaParams *params, DmsDmaRequest **ret)
+{
+    DmsDmaParams p = {0};
+    DmsDmaRequest *req;
+
+    if (ret)
+        *ret = NULL;
+    g_return_val_if_fail(params != NULL, -EINVAL);
+    g_return_val_if_fail(params->size >= sizeof(DmsDmaParams), -EINVAL);
+    memcpy(&p, params, sizeof(p));
+    g_return_val_if_fail(p.sg != NULL, -EINVAL);
+    g_return_val_if_fail(p.io != NULL && p.complete != NULL, -EINVAL);
+    g_return_val_if_fail(
+        p.dir == DMS_DIR_TO_DEVICE || p.dir == DMS_DIR_FROM_DEVICE, -EINVAL);
+    /* The list comes from a guest: a bad size is an error, not a bug. */
+    if (p.align > 1 && dms_sglist_get_size(p.sg) % p.align != 0)
+        return -EINVAL;
+
+    req = g_try_new0(DmsDmaRequest, 1);
+    if (!req)
+        return -ENOMEM;
+    /* One for the request itself until it completes, one for @ret. */
+    atomic_init(&req->refcount, ret ? 2 : 1);
+    req->sg = dms_sglist_ref(p.sg);
+    req->space = dms_sglist_get_space(p.sg);
+    req->ctx = g_main_context_ref(p.ctx ? p.ctx : g_main_context_default());
+    req->dir = p.dir;
+    if (p.attrs) {
+        req->attrs = *p.attrs;
+        req->has_attrs = true;
+    }
+    req->align = p.align;
+    req->max_iov = p.max_iov ? p.max_iov : DEFAULT_MAX_IOV;
+    req->io = p.io;
+    req->complete = p.complete;
+    req->data = p.data;
+    g_mutex_init(&req->lock);
+    req->state = REQ_QUEUED;
+
+    dms__sglist_hold(p.sg);
+    schedule(req);
+    if (ret)
+        *ret = req;
+    return 0;
+}
+
+int dms_dma_io_done(DmsDmaRequest *req, size_t moved, int error)
+{
+    g_return_val_if_fail(req != NULL, -EINVAL);
+    if (error > 0)
+        error = -error;
+
+    /*
+     * Once the lock is dropped the context may finish and free the
+     * request; this reference keeps it valid until we are out.
+     */
+    dms_dma_request_ref(req);
+    g_mutex_lock(&req->lock);
+    if (req->state != REQ_IO || req->io_reported) {
+        g_mutex_unlock(&req->lock);
+        dms_dma_request_unref(req);
+        g_critical("dms_dma_io_done: request %p has no I/O in flight",
+                   (void *)req);
+        return -EINVAL;
+    }
+    req->io_reported = true;
+    req->io_moved = moved;
+    req->io_error = error;
+    if (!req->in_io_call) {
+        req->state = REQ_QUEUED;
+        schedule(req);
+    }
+    g_mutex_unlock(&req->lock);
+    dms_dma_request_unref(req);
+    return 0;
+}
+
+int dms_dma_cancel(DmsDmaRequest *req)
+{
+    g_return_val_if_fail(req != NULL, -EINVAL);
+
+    g_mutex_lock(&req->lock);
+    if (req->state == REQ_DONE || req->cancelled) {
+        g_mutex_unlock(&req->lock);
+        return -EALREADY;
+    }
+    req->cancelled = true;
+    /*
+     * Every other state reaches a step on its own (QUEUED, RUNNING) or
+     * when the I/O reports (IO). A waiting request would sleep until
+     * budget frees: wake it on its context, where cancelling the map
+     * client cannot wait on a callback running elsewhere.
+     */
+    if (req->state == REQ_WAIT_BUDGET)
+        schedule(req);
+    g_mutex_unlock(&req->lock);
+    return 0;
+}

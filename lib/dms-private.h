@@ -1,0 +1,235 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Internal declarations shared by the files of lib/. Never installed.
+ *
+ * Map of lib/:
+ *   rcu.c         read-side critical sections and grace periods
+ *   region.c      DmsRegion objects, containers, aliases, topology lock
+ *   flatview.c    rendering a region tree into a sorted, indexed view
+ *   space.c       DmsSpace lifecycle, view publication, stats
+ *   access.c      read/write/check over a view and into one leaf region
+ *   dirty.c       dirty log of RAM regions
+ *   bounce.c      bounce budget and buffer pool
+ *   map.c         dms_space_map()/dms_space_unmap()
+ *   map-client.c  retry callbacks when budget frees up
+ *   sglist.c      scatter-gather lists and copies
+ *   dma-engine.c  asynchronous scatter-gather engine
+ */
+#ifndef DMS_PRIVATE_H
+#define DMS_PRIVATE_H
+
+#include <errno.h>
+#include <glib.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "dmaspace/dmaspace.h"
+#include "rcu.h"
+
+typedef enum DmsRegionKind {
+    DMS_KIND_RAM,
+    DMS_KIND_MESSAGE,
+    DMS_KIND_CONTAINER,
+    DMS_KIND_ALIAS,
+} DmsRegionKind;
+
+typedef struct DmsDirtyLog DmsDirtyLog;
+
+/* One subregion slot of a container. */
+typedef struct DmsSubregion {
+    DmsRegion *region; /* reference held by the container */
+    uint64_t offset;
+    int priority;
+    uint64_t seq; /* insertion order: later wins among equal priority */
+} DmsSubregion;
+
+struct DmsRegion {
+    atomic_int refcount;
+    DmsRegionKind kind;
+    char *name;
+    /*
+     * Last byte's offset (size - 1): an inclusive bound lets a region span
+     * all 2^64 bytes. Changed only under the topology lock; readers never
+     * look at it, they see sizes through the flattened views.
+     */
+    uint64_t last;
+    DmsRegion *parent; /* container we are in, or NULL; topology lock */
+
+    DmsDestroyNotify notify;
+    void *notify_data;
+
+    /* DMS_KIND_RAM: immutable after creation except as noted */
+    uint8_t *host;
+    uint64_t capacity; /* bytes at host, the largest size allowed */
+    bool readonly;
+    DmsDirtyLog *_Atomic dirty; /* set once, freed with the region */
+
+    /* DMS_KIND_MESSAGE: immutable after creation */
+    DmsMessageOps ops; /* a full-size copy of the caller's table */
+    void *opaque;
+    GMutex serialize_lock; /* held around calls if DMS_MESSAGE_SERIALIZE */
+
+    /*
+     * DMS_KIND_CONTAINER, all under the topology lock. children is in
+     * rendering order reversed (priority ascending, then insertion order),
+     * so the common case, adding at the top, is an append. by_place holds
+     * the same slots keyed by (priority, offset, seq) for the overlap check,
+     * which then looks only at neighbours within max_child_last of the new
+     * offset instead of at every sibling.
+     */
+    GPtrArray *children; /* of DmsSubregion *, owning */
+    GTree *by_place;
+    uint64_t max_child_last;
+
+    /* DMS_KIND_ALIAS */
+    DmsRegion *target; /* reference held */
+    uint64_t alias_offset;
+};
+
+static inline bool dms__region_is_leaf(const DmsRegion *r)
+{
+    return r->kind == DMS_KIND_RAM || r->kind == DMS_KIND_MESSAGE;
+}
+
+/* region.c: the process-wide topology lock (recursive) and batching. */
+void dms__topology_lock(void);
+void dms__topology_unlock(void);
+/* Marks every space stale; the outermost unlock then republishes them. */
+void dms__topology_changed(void);
+
+/*
+ * One piece of a flattened view: addresses [start, last] show bytes
+ * [offset, offset + last - start] of leaf region @region.
+ */
+typedef struct DmsFlatRange {
+    uint64_t start;
+    uint64_t last;
+    uint64_t offset;
+    DmsRegion *region; /* reference held by the view */
+    uint8_t *host;     /* RAM: host address of @start; else NULL */
+    bool readonly;     /* RAM only */
+} DmsFlatRange;
+
+typedef struct DmsFlatView {
+    size_t nr;
+    DmsFlatRange *ranges; /* sorted by start, disjoint */
+    /*
+     * Bucket index for O(1) typical lookup: bucket b covers addresses
+     * from base + (b << shift); index[b] is the first range that may hold
+     * such an address. Searching stays logarithmic in the worst case.
+     */
+    uint64_t base;
+    unsigned shift;
+    size_t nbuckets;
+    uint32_t *index; /* nbuckets + 1 entries */
+} DmsFlatView;
+
+/* flatview.c */
+int dms__flatview_render(DmsRegion *root, DmsFlatView **ret);
+void dms__flatview_free(DmsFlatView *fv);
+const DmsFlatRange *dms__flatview_lookup(const DmsFlatView *fv, uint64_t addr);
+
+/* Counters of a space; machine-word atomics so 32-bit hosts need no libatomic.
+ */
+typedef struct DmsSpaceCounters {
+    atomic_size_t bounce_high_water;
+    atomic_ulong direct_maps;
+    atomic_ulong bounced_maps;
+    atomic_ulong fail_unassigned;
+    atomic_ulong fail_access;
+    atomic_ulong fail_exhausted;
+    atomic_ulong fail_no_budget;
+    atomic_ulong fail_backend;
+    atomic_ulong fail_nomem;
+    atomic_ulong bad_unmaps;
+    atomic_ulong map_clients_fired;
+} DmsSpaceCounters;
+
+static inline void dms__count(atomic_ulong *counter)
+{
+    atomic_fetch_add_explicit(counter, 1, memory_order_relaxed);
+}
+
+typedef struct DmsBounce DmsBounce;         /* bounce.c */
+typedef struct DmsDirectMaps DmsDirectMaps; /* map.c */
+typedef struct DmsMapClients DmsMapClients; /* map-client.c */
+
+struct DmsSpace {
+    atomic_int refcount;
+    char *name;
+    DmsRegion *root; /* reference held */
+    /* RCU-protected; replaced under the topology lock */
+    DmsFlatView *_Atomic view;
+    bool stale; /* topology lock: needs a new view at the next commit */
+
+    DmsBounce *bounce;
+    DmsDirectMaps *direct;
+    DmsMapClients *clients;
+    DmsSpaceCounters counters;
+};
+
+/*
+ * A translation of one address: the leaf region that answers it, with a
+ * reference the caller must drop, and how many bytes from there on the
+ * same region answers contiguously (never more than asked).
+ */
+typedef struct DmsTranslation {
+    DmsRegion *region;
+    uint64_t offset; /* offset in region of the address */
+    uint64_t len;    /* contiguous bytes, 1..asked */
+} DmsTranslation;
+
+/* access.c */
+/*
+ * Looks @addr up in the current view. Returns 0 and fills @t (taking a
+ * region reference), or -EFAULT.
+ */
+int dms__space_translate(DmsSpace *space, uint64_t addr, uint64_t len,
+                         DmsTranslation *t);
+/*
+ * Reads or writes @len bytes at @offset of leaf region @r, splitting only
+ * where the backend needs it. The caller holds a reference on @r and no
+ * RCU read lock. @done (optional) gets the bytes moved before an error.
+ */
+int dms__region_read(DmsRegion *r, uint64_t offset, void *buf, size_t len,
+                     const DmsAttrs *attrs, size_t *done);
+int dms__region_write(DmsRegion *r, uint64_t offset, const void *buf,
+                      size_t len, const DmsAttrs *attrs, size_t *done);
+
+/* dirty.c: marks [offset, offset + len) of RAM region @r, if it logs. */
+void dms__dirty_mark(DmsRegion *r, uint64_t offset, uint64_t len);
+void dms__dirty_free(DmsDirtyLog *log);
+
+/* bounce.c, map.c, map-client.c: per-space state, created with the space. */
+int dms__bounce_new(DmsSpace *space, DmsBounce **ret);
+void dms__bounce_free(DmsBounce *bounce);
+size_t dms__bounce_in_use(const DmsBounce *bounce);
+int dms__direct_maps_new(DmsDirectMaps **ret);
+void dms__direct_maps_free(DmsDirectMaps *direct);
+int dms__map_clients_new(DmsMapClients **ret);
+/* Cancels every waiting client without calling it. */
+void dms__map_clients_free(DmsMapClients *clients);
+/*
+ * Budget was freed or the limit raised: fire waiting clients. Callers
+ * hold no library lock. Cheap when nobody waits.
+ */
+void dms__map_clients_notify(DmsSpace *space);
+
+/* space.c */
+/* Re-renders every stale space; called by the outermost topology unlock. */
+void dms__spaces_republish(void);
+
+/*
+ * sglist.c: a request of the engine (dma-engine.c) holds its list for its
+ * whole life; dms_sglist_add()/clear() refuse with -EBUSY meanwhile.
+ */
+void dms__sglist_hold(DmsSgList *sg);
+void dms__sglist_release(DmsSgList *sg);
+
+/* Inclusive-bound helper: does [addr, addr + len) fit below 2^64? */
+static inline bool dms__range_ok(uint64_t addr, uint64_t len)
+{
+    return len == 0 || addr <= UINT64_MAX - (len - 1);
+}
+
+#endif /* DMS_PRIVATE_H */

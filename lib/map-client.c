@@ -1,0 +1,360 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Map clients: one-shot callbacks that tell a device model bounce budget
+ * has freed up, so that a map that failed with -EAGAIN can be retried.
+ *
+ * Waiters queue in registration order and are all fired, oldest first,
+ * whenever budget is free; they race fairly for it, the oldest first, so
+ * a large request is not starved by a stream of small ones (QEMU wakes the
+ * newest first). doc/map.md argues why no wake-up is lost; in short:
+ *
+ *   releaser:   used -= n  (seq_cst)   then  read nwaiting (seq_cst)
+ *   registrant: nwaiting++ (seq_cst)   then  read used, limit (seq_cst)
+ *
+ * In the single order of seq_cst operations one of the two reads comes
+ * after the other side's write, so at least one side goes on to fire.
+ * The firing itself re-checks the budget under the lock.
+ *
+ * Life cycle of a client (state under DmsMapClients.lock):
+ *   WAITING -> FIRED -> RUNNING -> DONE
+ *   WAITING or FIRED -> CANCELLED (cancel, space freed, context gone)
+ * A WAITING client is referenced by the queue and holds no space
+ * reference: the space's end cancels it. A FIRED client's dispatch (the
+ * idle source on its context, or the firing thread's batch) holds a space
+ * reference until the callback returns or the source is destroyed.
+ */
+#include "bounce.h"
+
+typedef enum ClientState {
+    CLIENT_WAITING,
+    CLIENT_FIRED,
+    CLIENT_RUNNING,
+    CLIENT_DONE,
+    CLIENT_CANCELLED,
+} ClientState;
+
+struct DmsMapClients {
+    /* The space's reference, plus one per client that points here. */
+    atomic_int refcount;
+    GMutex lock;
+    GCond finished; /* a callback went from RUNNING to DONE */
+    GQueue waiting; /* of DmsMapClient, oldest first; refs held */
+    /* waiting.length, readable without the lock by the releasers */
+    atomic_uint nwaiting;
+};
+
+struct DmsMapClient {
+    atomic_int refcount;
+    /*
+     * Reference held; outlives the space. Atomic only because a context
+     * thread reads it before it takes the lock, having been handed the
+     * client through GLib, whose own locks ThreadSanitizer cannot see.
+     */
+    DmsMapClients *_Atomic owner;
+    DmsSpace *space;           /* under the lock; see the life cycle */
+    struct _GMainContext *ctx; /* reference held, or NULL */
+    DmsMapClientFunc cb;
+    void *data;
+    /* under owner->lock */
+    ClientState state;
+    const void *runner; /* RUNNING: the thread's marker */
+    GSource *source;    /* FIRED on a context: our reference */
+    GList link;         /* in owner->waiting while WAITING */
+};
+
+static DmsMapClients *owner_of(DmsMapClient *c)
+{
+    return atomic_load_explicit(&c->owner, memory_order_relaxed);
+}
+
+/* One per thread: tells "the callback is running on me". */
+static _Thread_local char thread_marker;
+
+static DmsMapClients *clients_ref(DmsMapClients *cs)
+{
+    atomic_fetch_add_explicit(&cs->refcount, 1, memory_order_relaxed);
+    return cs;
+}
+
+static void clients_unref(DmsMapClients *cs)
+{
+    if (atomic_fetch_sub_explicit(&cs->refcount, 1, memory_order_acq_rel) != 1)
+        return;
+    g_mutex_clear(&cs->lock);
+    g_cond_clear(&cs->finished);
+    g_free(cs);
+}
+
+int dms__map_clients_new(DmsMapClients **ret)
+{
+    DmsMapClients *cs = g_try_new0(DmsMapClients, 1);
+
+    *ret = NULL;
+    if (!cs)
+        return -ENOMEM;
+    atomic_init(&cs->refcount, 1);
+    g_mutex_init(&cs->lock);
+    g_cond_init(&cs->finished);
+    g_queue_init(&cs->waiting);
+    atomic_init(&cs->nwaiting, 0);
+    *ret = cs;
+    return 0;
+}
+
+DmsMapClient *dms_map_client_ref(DmsMapClient *client)
+{
+    if (client)
+        atomic_fetch_add_explicit(&client->refcount, 1, memory_order_relaxed);
+    return client;
+}
+
+DmsMapClient *dms_map_client_unref(DmsMapClient *client)
+{
+    if (client && atomic_fetch_sub_explicit(&client->refcount, 1,
+                                            memory_order_acq_rel) == 1) {
+        if (client->ctx)
+            g_main_context_unref(client->ctx);
+        clients_unref(owner_of(client));
+        g_free(client);
+    }
+    return NULL;
+}
+
+void dms__map_clients_free(DmsMapClients *clients)
+{
+    GQueue cancelled = G_QUEUE_INIT;
+    GList *link;
+
+    if (!clients)
+        return;
+    /*
+     * Nothing can free budget any more: waiting clients would wait
+     * forever. Fired ones hold a space reference, so there are none.
+     */
+    g_mutex_lock(&clients->lock);
+    while ((link = g_queue_pop_head_link(&clients->waiting)) != NULL) {
+        DmsMapClient *c = link->data;
+
+        c->state = CLIENT_CANCELLED;
+        g_queue_push_tail_link(&cancelled, link);
+    }
+    atomic_store_explicit(&clients->nwaiting, 0, memory_order_seq_cst);
+    g_mutex_unlock(&clients->lock);
+    /* Unref outside the lock: the last unref frees what holds the lock. */
+    while ((link = g_queue_pop_head_link(&cancelled)) != NULL)
+        dms_map_client_unref(link->data);
+    clients_unref(clients);
+}
+
+/*
+ * Runs @c's callback unless it was cancelled since it fired. Whoever fired
+ * it holds a reference on its space.
+ */
+static void client_run(DmsMapClient *c)
+{
+    DmsMapClients *cs = owner_of(c);
+    DmsSpace *space;
+
+    g_mutex_lock(&cs->lock);
+    if (c->state != CLIENT_FIRED) {
+        g_mutex_unlock(&cs->lock);
+        return;
+    }
+    space = c->space;
+    c->state = CLIENT_RUNNING;
+    c->runner = &thread_marker;
+    g_mutex_unlock(&cs->lock);
+
+    dms__count(&space->counters.map_clients_fired);
+    c->cb(space, c->data);
+
+    g_mutex_lock(&cs->lock);
+    c->state = CLIENT_DONE;
+    c->runner = NULL;
+    g_cond_broadcast(&cs->finished);
+    g_mutex_unlock(&cs->lock);
+}
+
+static gboolean client_dispatch(gpointer data)
+{
+    DmsMapClient *c = data;
+
+    /* The source's space reference keeps the space alive here. */
+    client_run(c);
+    return G_SOURCE_REMOVE;
+}
+
+/*
+ * The idle source's destroy notify: after the dispatch, or when the source
+ * is destroyed without one (cancel, or its context freed). GLib calls it
+ * without the context's lock.
+ */
+static void client_source_gone(gpointer data)
+{
+    DmsMapClient *c = data;
+    DmsMapClients *cs = owner_of(c);
+    DmsSpace *space;
+    GSource *source;
+
+    g_mutex_lock(&cs->lock);
+    if (c->state == CLIENT_FIRED)
+        c->state = CLIENT_CANCELLED; /* the context went away first */
+    space = c->space;
+    source = c->source;
+    c->source = NULL;
+    g_mutex_unlock(&cs->lock);
+    if (source)
+        g_source_unref(source);
+    dms_map_client_unref(c);
+    dms_space_unref(space);
+}
+
+/*
+ * Fires every waiting client if budget is free. The caller holds a
+ * reference on @space and no library lock.
+ */
+static void clients_fire(DmsSpace *space)
+{
+    DmsMapClients *cs = space->clients;
+    GQueue batch = G_QUEUE_INIT;
+    GList *link;
+
+    g_mutex_lock(&cs->lock);
+    /*
+     * Checked under the lock: a releaser that frees budget after this
+     * check calls us again and waits for the lock, so it sees the
+     * clients we leave waiting.
+     */
+    if (!dms__bounce_has_room(space->bounce)) {
+        g_mutex_unlock(&cs->lock);
+        return;
+    }
+    while ((link = g_queue_pop_head_link(&cs->waiting)) != NULL) {
+        DmsMapClient *c = link->data;
+
+        c->state = CLIENT_FIRED;
+        if (!c->ctx) {
+            /* The queue's client reference moves to the batch. */
+            g_queue_push_tail_link(&batch, link);
+            continue;
+        }
+        /*
+         * The queue's client reference moves to the source, which also
+         * holds a space reference until client_source_gone(). Attaching
+         * under our lock is safe: GLib never calls us with its context
+         * lock held.
+         */
+        c->source = g_idle_source_new();
+        g_source_set_priority(c->source, G_PRIORITY_DEFAULT);
+        g_source_set_callback(c->source, client_dispatch, c,
+                              client_source_gone);
+        dms_space_ref(space);
+        g_source_attach(c->source, c->ctx);
+    }
+    atomic_store_explicit(&cs->nwaiting, 0, memory_order_seq_cst);
+    g_mutex_unlock(&cs->lock);
+
+    if (g_queue_is_empty(&batch))
+        return;
+    dms_space_ref(space);
+    while ((link = g_queue_pop_head_link(&batch)) != NULL) {
+        client_run(link->data);
+        dms_map_client_unref(link->data);
+    }
+    dms_space_unref(space);
+}
+
+void dms__map_clients_notify(DmsSpace *space)
+{
+    /* seq_cst: this load follows the caller's seq_cst release of budget. */
+    if (atomic_load_explicit(&space->clients->nwaiting,
+                             memory_order_seq_cst) == 0)
+        return;
+    clients_fire(space);
+}
+
+int dms_space_add_map_client(DmsSpace *space, struct _GMainContext *ctx,
+                             DmsMapClientFunc cb, void *data,
+                             DmsMapClient **ret)
+{
+    DmsMapClients *cs;
+    DmsMapClient *c;
+
+    if (ret)
+        *ret = NULL;
+    g_return_val_if_fail(space != NULL && cb != NULL, -EINVAL);
+
+    c = g_try_new0(DmsMapClient, 1);
+    if (!c)
+        return -ENOMEM;
+    cs = space->clients;
+    /* The queue's reference, and the caller's if it wants a handle. */
+    atomic_store_explicit(&c->refcount, ret ? 2 : 1, memory_order_relaxed);
+    /* Atomic stores, not atomic_init(): see the fields' comments. */
+    atomic_store_explicit(&c->owner, clients_ref(cs), memory_order_relaxed);
+    c->space = space;
+    c->ctx = ctx ? g_main_context_ref(ctx) : NULL;
+    c->cb = cb;
+    c->data = data;
+    c->link.data = c;
+    if (ret)
+        *ret = c; /* before the callback can run, which may use it */
+
+    g_mutex_lock(&cs->lock);
+    c->state = CLIENT_WAITING;
+    g_queue_push_tail_link(&cs->waiting, &c->link);
+    /* seq_cst, then the budget check below: see the top of the file. */
+    atomic_fetch_add_explicit(&cs->nwaiting, 1, memory_order_seq_cst);
+    g_mutex_unlock(&cs->lock);
+
+    if (dms__bounce_has_room(space->bounce))
+        clients_fire(space);
+    return 0;
+}
+
+int dms_map_client_cancel(DmsMapClient *client)
+{
+    DmsMapClients *cs;
+    GSource *source = NULL;
+    int r = 0;
+
+    g_return_val_if_fail(client != NULL, -EINVAL);
+    cs = owner_of(client);
+
+    g_mutex_lock(&cs->lock);
+    switch (client->state) {
+    case CLIENT_WAITING:
+        g_queue_unlink(&cs->waiting, &client->link);
+        atomic_fetch_sub_explicit(&cs->nwaiting, 1, memory_order_seq_cst);
+        client->state = CLIENT_CANCELLED;
+        g_mutex_unlock(&cs->lock);
+        dms_map_client_unref(client); /* the queue's reference */
+        return 0;
+    case CLIENT_FIRED:
+        /* client_run() checks the state under the lock: it will skip. */
+        client->state = CLIENT_CANCELLED;
+        if (client->source)
+            source = g_source_ref(client->source);
+        break;
+    case CLIENT_RUNNING:
+        /* Waiting for ourselves would never end. */
+        if (client->runner != &thread_marker) {
+            while (client->state == CLIENT_RUNNING)
+                g_cond_wait(&cs->finished, &cs->lock);
+        }
+        r = -EALREADY;
+        break;
+    case CLIENT_DONE:
+        r = -EALREADY;
+        break;
+    case CLIENT_CANCELLED:
+        break;
+    }
+    g_mutex_unlock(&cs->lock);
+    if (source) {
+        /* Outside the lock: destroying calls client_source_gone(). */
+        g_source_destroy(source);
+        g_source_unref(source);
+    }
+    return r;
+}

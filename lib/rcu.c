@@ -1,0 +1,140 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * A small RCU in the style of liburcu's memb flavour, written for this
+ * library so that it needs no thread registration from its users and so
+ * that ThreadSanitizer understands every synchronising access (liburcu's
+ * inline assembly is invisible to it).
+ *
+ * Readers: on entry, copy the global grace-period counter into their own
+ * slot; on exit, store 0. Writers (dms__rcu_synchronize): advance the
+ * counter, then wait until every registered reader is either quiescent (0)
+ * or entered after the advance (slot == new counter). Anyone who entered
+ * before the advance may hold the old pointer; anyone after cannot: the
+ * writer replaced the pointer before advancing, and the store-load fences
+ * on both sides (membarrier standing in for the reader's) guarantee that
+ * either the writer sees the reader's slot as active, or the reader loads
+ * the new pointer. doc/design.md spells the argument out.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "dms-private.h"
+
+#include <linux/membarrier.h>
+#include <pthread.h>
+#include <sched.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+_Thread_local DmsRcuReader dms__rcu_reader;
+atomic_ulong dms__rcu_gp = 1;
+bool dms__rcu_membarrier;
+#ifdef DMS_TSAN
+atomic_ulong dms__rcu_fence_word;
+#endif
+
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static DmsRcuReader *registry;
+static pthread_key_t exit_key;
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+
+static int membarrier(int cmd)
+{
+#ifdef __NR_membarrier
+    return (int)syscall(__NR_membarrier, cmd, 0, 0);
+#else
+    (void)cmd;
+    errno = ENOSYS;
+    return -1;
+#endif
+}
+
+/* Runs at thread exit, before the thread's TLS block goes away. */
+static void reader_exit(void *arg)
+{
+    DmsRcuReader *self = arg;
+    DmsRcuReader **p;
+
+    pthread_mutex_lock(&registry_lock);
+    for (p = &registry; *p; p = &(*p)->next) {
+        if (*p == self) {
+            *p = self->next;
+            break;
+        }
+    }
+    self->registered = false;
+    pthread_mutex_unlock(&registry_lock);
+}
+
+static void rcu_init(void)
+{
+    if (pthread_key_create(&exit_key, reader_exit) != 0)
+        g_error("libdmaspace: cannot create a thread key");
+    /*
+     * Expedited private membarrier makes the writer pay for the reader's
+     * store-load fence. It is missing on old kernels, under valgrind and
+     * under qemu-user: then readers fence themselves.
+     */
+    if (g_getenv("DMS_RCU_NO_MEMBARRIER") == NULL &&
+        membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) == 0)
+        dms__rcu_membarrier = true;
+}
+
+void dms__rcu_register_thread(void)
+{
+    DmsRcuReader *self = &dms__rcu_reader;
+
+    pthread_once(&init_once, rcu_init);
+    pthread_mutex_lock(&registry_lock);
+    self->next = registry;
+    registry = self;
+    self->registered = true;
+    pthread_mutex_unlock(&registry_lock);
+    /* Only for the destructor: the value must be non-NULL for it to run. */
+    pthread_setspecific(exit_key, self);
+}
+
+static void writer_fence(void)
+{
+    if (dms__rcu_membarrier)
+        membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED);
+    else
+        dms__full_fence();
+}
+
+void dms__rcu_synchronize(void)
+{
+    unsigned long gp;
+    DmsRcuReader *r;
+
+    /* Waiting for ourselves would never end: a library bug, not input. */
+    g_assert(dms__rcu_reader.nesting == 0);
+
+    pthread_once(&init_once, rcu_init);
+    pthread_mutex_lock(&registry_lock);
+    /* The caller's pointer update is ordered before the advance. */
+    dms__full_fence();
+    gp = atomic_load_explicit(&dms__rcu_gp, memory_order_relaxed) + 1;
+    if (gp == 0) /* 0 means quiescent; skip it when the counter wraps */
+        gp = 1;
+    atomic_store_explicit(&dms__rcu_gp, gp, memory_order_seq_cst);
+    writer_fence();
+
+    for (r = registry; r; r = r->next) {
+        unsigned spins = 0;
+
+        for (;;) {
+            unsigned long c =
+                atomic_load_explicit(&r->ctr, memory_order_acquire);
+
+            if (c == 0 || c == gp)
+                break;
+            /* Sections are short: spin a little, then let them run. */
+            if (++spins < 64)
+                sched_yield();
+            else
+                g_usleep(50);
+        }
+    }
+    pthread_mutex_unlock(&registry_lock);
+}

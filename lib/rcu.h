@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Read-copy-update for the flattened views: readers run without locks and
+ * without writing shared memory; writers publish a new view, wait for a
+ * grace period, then free the old one. See doc/design.md, "Threading".
+ *
+ * Read-side sections are short and never call user code, so a writer's
+ * grace period waits only for memcpy-sized work and cannot deadlock on a
+ * callback that changes the topology.
+ */
+#ifndef DMS_RCU_H
+#define DMS_RCU_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+
+typedef struct DmsRcuReader {
+    /*
+     * 0 while the thread is outside any read-side section; otherwise the
+     * grace-period counter it saw on entry. Written only by its thread.
+     */
+    atomic_ulong ctr;
+    unsigned nesting;
+    bool registered;
+    struct DmsRcuReader *next; /* registry, under the registry lock */
+} DmsRcuReader;
+
+#if defined(__SANITIZE_THREAD__)
+#define DMS_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define DMS_TSAN 1
+#endif
+#endif
+
+#ifdef DMS_TSAN
+/*
+ * ThreadSanitizer does not model fences (GCC even warns). A locked
+ * read-modify-write is a full barrier on every host TSan runs on, and
+ * TSan only checks the release/acquire pairs anyway.
+ */
+extern atomic_ulong dms__rcu_fence_word;
+#define dms__full_fence()                                                     \
+    atomic_fetch_add_explicit(&dms__rcu_fence_word, 0, memory_order_seq_cst)
+#else
+#define dms__full_fence() atomic_thread_fence(memory_order_seq_cst)
+#endif
+
+extern _Thread_local DmsRcuReader dms__rcu_reader;
+extern atomic_ulong dms__rcu_gp;
+/*
+ * True when the kernel's membarrier() lets writers force the ordering, so
+ * readers need only a compiler barrier; set before any thread's first read
+ * section and never changed afterwards.
+ */
+extern bool dms__rcu_membarrier;
+
+void dms__rcu_register_thread(void);
+void dms__rcu_synchronize(void);
+
+/*
+ * The thread-local reader is named directly rather than through a pointer:
+ * cheaper, and GCC's UBSan mistakes the address of a local-exec TLS
+ * object for a null pointer.
+ */
+static inline void dms__rcu_read_lock(void)
+{
+    if (dms__rcu_reader.nesting++ > 0)
+        return;
+    if (!dms__rcu_reader.registered)
+        dms__rcu_register_thread();
+    atomic_store_explicit(
+        &dms__rcu_reader.ctr,
+        atomic_load_explicit(&dms__rcu_gp, memory_order_relaxed),
+        memory_order_relaxed);
+    /*
+     * The store above must be visible before this thread loads any
+     * RCU-protected pointer (store-load order). With membarrier the writer
+     * imposes that order on us; otherwise we pay for a full fence.
+     */
+    if (dms__rcu_membarrier)
+        atomic_signal_fence(memory_order_seq_cst);
+    else
+        dms__full_fence();
+}
+
+static inline void dms__rcu_read_unlock(void)
+{
+    if (--dms__rcu_reader.nesting > 0)
+        return;
+    /* Release: everything read in the section happens before the writer
+     * sees us quiescent and frees what we read. */
+    atomic_store_explicit(&dms__rcu_reader.ctr, 0, memory_order_release);
+}
+
+#endif /* DMS_RCU_H */

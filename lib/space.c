@@ -1,0 +1,171 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * DmsSpace lifecycle and view publication.
+ *
+ * Every space is on one process-wide list, guarded by the topology lock.
+ * A topology change re-renders every space: spaces are few (one per
+ * device), the render is O(n log n), and batching with dms_update_begin()
+ * makes bulk changes cost one render.
+ */
+#include "dms-private.h"
+
+static GList *all_spaces; /* of DmsSpace *, topology lock */
+
+int dms_space_new(DmsRegion *root, const char *name, DmsSpace **ret)
+{
+    DmsSpace *s;
+    int r;
+
+    g_return_val_if_fail(ret != NULL, -EINVAL);
+    *ret = NULL;
+    g_return_val_if_fail(root != NULL, -EINVAL);
+
+    s = g_try_new0(DmsSpace, 1);
+    if (!s)
+        return -ENOMEM;
+    atomic_init(&s->refcount, 1);
+    s->name = g_strdup(name ? name : "");
+    s->root = dms_region_ref(root);
+
+    r = dms__bounce_new(s, &s->bounce);
+    if (r == 0)
+        r = dms__direct_maps_new(&s->direct);
+    if (r == 0)
+        r = dms__map_clients_new(&s->clients);
+    if (r == 0) {
+        DmsFlatView *fv;
+
+        dms__topology_lock();
+        r = dms__flatview_render(root, &fv);
+        if (r == 0) {
+            atomic_store_explicit(&s->view, fv, memory_order_release);
+            all_spaces = g_list_prepend(all_spaces, s);
+        }
+        dms__topology_unlock();
+    }
+    if (r < 0) {
+        if (s->clients)
+            dms__map_clients_free(s->clients);
+        if (s->direct)
+            dms__direct_maps_free(s->direct);
+        if (s->bounce)
+            dms__bounce_free(s->bounce);
+        dms_region_unref(s->root);
+        g_free(s->name);
+        g_free(s);
+        return r;
+    }
+    *ret = s;
+    return 0;
+}
+
+DmsSpace *dms_space_ref(DmsSpace *space)
+{
+    if (space)
+        atomic_fetch_add_explicit(&space->refcount, 1, memory_order_relaxed);
+    return space;
+}
+
+static void space_free(DmsSpace *s)
+{
+    DmsFlatView *fv;
+
+    dms__topology_lock();
+    all_spaces = g_list_remove(all_spaces, s);
+    dms__topology_unlock();
+
+    /*
+     * No reference is left, so no access can be running on this space
+     * (every caller holds one), and no mapping is live (each holds one):
+     * the view can go at once, without a grace period.
+     */
+    fv = atomic_exchange_explicit(&s->view, NULL, memory_order_acq_rel);
+    dms__map_clients_free(s->clients);
+    dms__direct_maps_free(s->direct);
+    dms__bounce_free(s->bounce);
+    dms__flatview_free(fv);
+    dms_region_unref(s->root);
+    g_free(s->name);
+    g_free(s);
+}
+
+DmsSpace *dms_space_unref(DmsSpace *space)
+{
+    if (space && atomic_fetch_sub_explicit(&space->refcount, 1,
+                                           memory_order_acq_rel) == 1)
+        space_free(space);
+    return NULL;
+}
+
+const char *dms_space_get_name(const DmsSpace *space)
+{
+    g_return_val_if_fail(space != NULL, NULL);
+    return space->name;
+}
+
+void dms__spaces_republish(void)
+{
+    GPtrArray *old = g_ptr_array_new();
+
+    dms__topology_lock();
+    for (GList *l = all_spaces; l; l = l->next) {
+        DmsSpace *s = l->data;
+        DmsFlatView *fv;
+
+        /*
+         * On allocation failure the space keeps its old view: accesses
+         * see the previous topology rather than nothing at all. The next
+         * change tries again.
+         */
+        if (dms__flatview_render(s->root, &fv) < 0) {
+            g_warning("libdmaspace: out of memory rendering space '%s'",
+                      s->name);
+            continue;
+        }
+        g_ptr_array_add(
+            old, atomic_exchange_explicit(&s->view, fv, memory_order_acq_rel));
+    }
+    dms__topology_unlock();
+
+    if (old->len > 0) {
+        dms__rcu_synchronize();
+        for (guint i = 0; i < old->len; i++)
+            dms__flatview_free(g_ptr_array_index(old, i));
+    }
+    g_ptr_array_free(old, TRUE);
+}
+
+int dms_space_get_stats(DmsSpace *space, DmsSpaceStats *stats)
+{
+    DmsSpaceStats all = {0};
+    DmsSpaceCounters *c;
+    size_t n;
+
+    g_return_val_if_fail(space != NULL && stats != NULL, -EINVAL);
+    g_return_val_if_fail(stats->size >=
+                             offsetof(DmsSpaceStats, bounce_in_use) +
+                                 sizeof(uint64_t),
+                         -EINVAL);
+    c = &space->counters;
+#define LOAD(f) atomic_load_explicit(&c->f, memory_order_relaxed)
+    all.size = sizeof(all);
+    all.bounce_in_use = dms__bounce_in_use(space->bounce);
+    all.bounce_high_water = LOAD(bounce_high_water);
+    all.bounce_limit = dms_space_get_bounce_limit(space);
+    all.direct_maps = LOAD(direct_maps);
+    all.bounced_maps = LOAD(bounced_maps);
+    all.fail_unassigned = LOAD(fail_unassigned);
+    all.fail_access = LOAD(fail_access);
+    all.fail_exhausted = LOAD(fail_exhausted);
+    all.fail_no_budget = LOAD(fail_no_budget);
+    all.fail_backend = LOAD(fail_backend);
+    all.fail_nomem = LOAD(fail_nomem);
+    all.bad_unmaps = LOAD(bad_unmaps);
+    all.map_clients_fired = LOAD(map_clients_fired);
+#undef LOAD
+    /* Fill what the caller's version of the struct has room for. */
+    n = MIN(stats->size, sizeof(all));
+    memcpy((char *)stats + sizeof(size_t), (char *)&all + sizeof(size_t),
+           n - sizeof(size_t));
+    return 0;
+}

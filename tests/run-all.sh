@@ -1,0 +1,232 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
+#
+# The test command of README.md, and what CI runs (.ci/run). On a fresh
+# Debian 12 as root it installs what is missing, then builds and tests
+# every configuration, each in its own directory under the build root:
+#
+#   gcc       gcc, -Dwerror=true, debugoptimized: every suite
+#             (unit, stress, abi, install)
+#   asan      clang, ASan + UBSan, -Dwerror=true: unit and stress
+#   tsan      clang, TSan, -Dwerror=true: stress
+#   valgrind  gcc, debug, -Dwerror=true: unit under valgrind memcheck
+#
+# It stops at the first failure and ends with the line "N passed, N failed",
+# counting test programs over every run (a failed configure or build
+# counts as one failure).
+#
+# Environment:
+#   DMS_BUILD_ROOT  where the build directories go (default ./_build-ci)
+#   DMS_STAGES      the stages to run, in order (default: all, see STAGES)
+#   DMS_JOBS        parallel compile and test jobs (default 2)
+set -euo pipefail
+
+SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$SRC"
+BUILD_ROOT=${DMS_BUILD_ROOT:-$SRC/_build-ci}
+JOBS=${DMS_JOBS:-2}
+
+# shellcheck source=tests/ensure-packages.sh
+. "$SRC/tests/ensure-packages.sh"
+
+# Debian packages the stages need. Later stages add theirs here.
+PACKAGES=(
+    meson ninja-build pkg-config
+    gcc g++ clang libclang-rt-14-dev llvm
+    libglib2.0-dev libcmocka-dev
+    valgrind
+)
+
+# The stages, in order. Each is a function stage_NAME below.
+STAGES=(gcc asan tsan valgrind)
+# ---- hook: later stages -------------------------------------------------
+# Fuzzing smoke runs, cross builds (s390x, i386) under qemu-user and a
+# bench smoke run are added here: write stage_NAME with configure, build
+# and run_tests (see the existing stages), append NAME to STAGES, and add
+# the packages it needs (qemu-user, cross compilers...) to PACKAGES.
+# -------------------------------------------------------------------------
+
+passed=0
+failed=0
+skipped=0
+stage_reports=()
+current_stage=""
+
+section() {
+    printf '\n======== %s ========\n' "$*"
+}
+
+# Marks a failed step (configure, build, setup) and stops.
+fail_step() {
+    failed=$((failed + 1))
+    echo "FAILED: [$current_stage] $*" >&2
+    exit 1
+}
+
+finish() {
+    local rc=$?
+    if [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; then
+        failed=1 # stopped by something that is not a test run
+    fi
+    section "Summary"
+    if [ "${#stage_reports[@]}" -gt 0 ]; then
+        printf '  %s\n' "${stage_reports[@]}"
+    fi
+    if [ "$rc" -ne 0 ]; then
+        echo "  stopped in stage '$current_stage': see the messages above"
+    fi
+    [ "$skipped" -eq 0 ] || echo "  ($skipped skipped)"
+    echo "$passed passed, $failed failed"
+    if [ "$rc" -eq 0 ] && [ "$failed" -ne 0 ]; then
+        exit 1
+    fi
+}
+trap finish EXIT
+
+# configure NAME [MESON OPTIONS...]: a fresh build directory
+# BUILD_ROOT/NAME; the compilers come from CC and CXX.
+configure() {
+    local dir=$BUILD_ROOT/$1
+    shift
+    rm -rf "$dir"
+    mkdir -p "$BUILD_ROOT"
+    echo "--- meson setup $dir $* (CC=${CC:-cc} CXX=${CXX:-c++})"
+    if ! meson setup "$dir" "$SRC" "$@" >"$dir.setup.log" 2>&1; then
+        cat "$dir.setup.log"
+        fail_step "meson setup"
+    fi
+}
+
+# build NAME
+build() {
+    local dir=$BUILD_ROOT/$1
+    echo "--- build $dir"
+    if ! ninja -C "$dir" -j "$JOBS" >"$dir.build.log" 2>&1; then
+        cat "$dir.build.log"
+        fail_step "build"
+    fi
+    # Warnings are errors in every stage; anything else worth seeing:
+    grep -i 'warning' "$dir.build.log" || true
+}
+
+# run_tests NAME [MESON TEST OPTIONS...]: runs meson test, adds its summary
+# to the totals, stops on a failure.
+run_tests() {
+    local dir=$BUILD_ROOT/$1
+    shift
+    local log=$dir/meson-logs/run-all-$current_stage.log
+    local rc ok xfail fail xpass skip timeout
+
+    echo "--- meson test $*"
+    set +e
+    meson test -C "$dir" --no-rebuild --print-errorlogs \
+        --num-processes "$JOBS" "$@" 2>&1 | tee "$log"
+    rc=${PIPESTATUS[0]}
+    set -e
+
+    summary_field() {
+        awk -v key="$1" 'index($0, key ":") == 1 {
+            sub(/^[^:]*: */, ""); n = $1 } END { print n + 0 }' "$log"
+    }
+    if ! grep -q '^Ok:' "$log"; then
+        if [ "$rc" -eq 0 ] && grep -q 'No suitable tests defined' "$log"; then
+            echo "(no tests in this selection)"
+            stage_reports+=("$current_stage: no tests")
+            return 0
+        fi
+        fail_step "meson test did not run (exit $rc)"
+    fi
+    ok=$(summary_field "Ok")
+    xfail=$(summary_field "Expected Fail")
+    fail=$(summary_field "Fail")
+    xpass=$(summary_field "Unexpected Pass")
+    skip=$(summary_field "Skipped")
+    timeout=$(summary_field "Timeout")
+
+    passed=$((passed + ok + xfail))
+    failed=$((failed + fail + xpass + timeout))
+    skipped=$((skipped + skip))
+    stage_reports+=("$current_stage: $((ok + xfail)) passed, \
+$((fail + xpass + timeout)) failed, $skip skipped")
+
+    if [ "$rc" -ne 0 ] || [ $((fail + xpass + timeout)) -ne 0 ]; then
+        # A non-zero exit with a clean summary still is a failure.
+        [ $((fail + xpass + timeout)) -ne 0 ] || failed=$((failed + 1))
+        echo "FAILED: [$current_stage] meson test $* (log: $log)" >&2
+        exit 1
+    fi
+}
+
+# ---- stages -------------------------------------------------------------
+
+stage_gcc() {
+    CC=gcc CXX=g++ configure gcc --buildtype=debugoptimized \
+        -Dwerror=true -Dtests=enabled -Dexamples=enabled
+    build gcc
+    run_tests gcc
+}
+
+stage_asan() {
+    CC=clang CXX=clang++ configure asan --buildtype=debugoptimized \
+        -Db_sanitize=address,undefined -Db_lundef=false \
+        -Dwerror=true -Dtests=enabled -Dexamples=enabled
+    build asan
+    local asan=detect_leaks=1:halt_on_error=1:abort_on_error=1
+    asan+=:print_summary=1:detect_stack_use_after_return=1
+    ASAN_OPTIONS=$asan UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+        run_tests asan --suite unit --suite stress --timeout-multiplier 3
+}
+
+stage_tsan() {
+    CC=clang CXX=clang++ configure tsan --buildtype=debugoptimized \
+        -Db_sanitize=thread -Db_lundef=false \
+        -Dwerror=true -Dtests=enabled -Dexamples=enabled
+    build tsan
+    TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+        run_tests tsan --suite stress --timeout-multiplier 3
+}
+
+stage_valgrind() {
+    local supp=()
+    local glib_supp=/usr/share/glib-2.0/valgrind/glib.supp
+
+    [ ! -f "$glib_supp" ] || supp+=("--suppressions=$glib_supp")
+    [ ! -f "$SRC/tests/valgrind.supp" ] ||
+        supp+=("--suppressions=$SRC/tests/valgrind.supp")
+    CC=gcc CXX=g++ configure valgrind --buildtype=debug \
+        -Dwerror=true -Dtests=enabled -Dexamples=enabled
+    build valgrind
+    G_SLICE=always-malloc G_DEBUG=gc-friendly \
+        run_tests valgrind --suite unit --timeout-multiplier 10 \
+        --wrapper "valgrind --quiet --error-exitcode=1 --leak-check=full \
+--errors-for-leak-kinds=definite --show-leak-kinds=definite \
+--track-origins=yes --num-callers=30 ${supp[*]}"
+}
+
+# ---- main ---------------------------------------------------------------
+
+if [ -n "${DMS_STAGES:-}" ]; then
+    read -r -a STAGES <<<"$DMS_STAGES"
+fi
+for stage in "${STAGES[@]}"; do
+    if ! declare -F "stage_$stage" >/dev/null; then
+        current_stage=$stage
+        fail_step "no such stage (have: $(declare -F |
+            sed -n 's/^declare -f stage_//p' | tr '\n' ' '))"
+    fi
+done
+
+current_stage=packages
+section "Packages"
+dms_ensure_packages "${PACKAGES[@]}" || fail_step "cannot install packages"
+echo "$(meson --version 2>/dev/null | sed 's/^/meson /'), \
+$(gcc --version | head -n 1), $(clang --version | head -n 1)"
+
+for stage in "${STAGES[@]}"; do
+    current_stage=$stage
+    section "Stage $stage"
+    start=$SECONDS
+    "stage_$stage"
+    echo "--- stage $stage done in $((SECONDS - start)) s"
+done
+current_stage="finished"

@@ -1,0 +1,713 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Scatter-gather lists, the copies with their residual, and the typed
+ * accesses and fill: over RAM, bulk message regions, register-style
+ * regions, holes and the very top of the address space.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+/* cmocka.h needs the three above first */
+#include <cmocka.h>
+
+#include "dms-private.h"
+
+/* ---- a bulk backend over a buffer that records its calls ---- */
+
+typedef struct Bulk {
+    uint8_t mem[0x2000];
+    unsigned calls;
+    size_t sizes[64]; /* len of the first 64 calls */
+    int fail_at_call; /* 1-based; 0 = never */
+    uint32_t last_requester;
+} Bulk;
+
+static int64_t bulk_io(Bulk *b, uint64_t off, void *rbuf, const void *wbuf,
+                       size_t len, const DmsAttrs *attrs)
+{
+    unsigned n = b->calls++;
+
+    if (n < G_N_ELEMENTS(b->sizes))
+        b->sizes[n] = len;
+    b->last_requester = attrs ? attrs->requester_id : 0;
+    if (b->fail_at_call && (int)n + 1 == b->fail_at_call)
+        return -EIO;
+    if (off > sizeof(b->mem) || len > sizeof(b->mem) - off)
+        return -EFAULT;
+    if (rbuf)
+        memcpy(rbuf, b->mem + off, len);
+    else if (wbuf)
+        memcpy(b->mem + off, wbuf, len);
+    return (int64_t)len;
+}
+
+static int64_t bulk_read(void *opaque, uint64_t off, void *buf, size_t len,
+                         const DmsAttrs *attrs)
+{
+    return bulk_io(opaque, off, buf, NULL, len, attrs);
+}
+
+static int64_t bulk_write(void *opaque, uint64_t off, const void *buf,
+                          size_t len, const DmsAttrs *attrs)
+{
+    return bulk_io(opaque, off, NULL, buf, len, attrs);
+}
+
+/* ---- a register-style backend: 4-byte little-endian registers ---- */
+
+typedef struct Regs {
+    uint32_t reg[16];
+    unsigned calls;
+    unsigned last_size;
+} Regs;
+
+static int regs_read(void *opaque, uint64_t off, uint64_t *value,
+                     unsigned size, const DmsAttrs *attrs)
+{
+    Regs *r = opaque;
+
+    r->calls++;
+    r->last_size = size;
+    *value = r->reg[off / 4];
+    return 0;
+}
+
+static int regs_write(void *opaque, uint64_t off, uint64_t value,
+                      unsigned size, const DmsAttrs *attrs)
+{
+    Regs *r = opaque;
+
+    r->calls++;
+    r->last_size = size;
+    r->reg[off / 4] = (uint32_t)value;
+    return 0;
+}
+
+/*
+ * The space:
+ *   [0x1000, 0x3000)        RAM
+ *   [0x3000, 0x5000)        bulk message region
+ *   [0x5000, 0x6000)        nothing
+ *   [0x6000, 0x6040)        register-style region, 4-byte LE registers
+ *   [2^64 - 0x100, 2^64)    RAM at the very top
+ */
+#define RAM_BASE 0x1000u
+#define MSG_BASE 0x3000u
+#define HOLE_BASE 0x5000u
+#define REGS_BASE 0x6000u
+#define TOP_BASE (UINT64_MAX - 0xffu)
+
+typedef struct Fix {
+    uint8_t ram[0x2000];
+    uint8_t top[0x100];
+    Bulk bulk;
+    Regs regs;
+    DmsRegion *root;
+    DmsSpace *space;
+} Fix;
+
+static void add_region(Fix *f, uint64_t at, DmsRegion *r)
+{
+    assert_int_equal(dms_region_add_subregion(f->root, at, r, 0, 0), 0);
+    dms_region_unref(r);
+}
+
+static int fix_setup(void **state)
+{
+    Fix *f = g_new0(Fix, 1);
+    DmsMessageOps bulk_ops = {
+        .size = sizeof(bulk_ops),
+        .read = bulk_read,
+        .write = bulk_write,
+    };
+    DmsMessageOps regs_ops = {
+        .size = sizeof(regs_ops),
+        .read_value = regs_read,
+        .write_value = regs_write,
+        .endian = DMS_ENDIAN_LITTLE,
+        .valid = {.min_access = 4, .max_access = 4},
+        .impl = {.min_access = 4, .max_access = 4},
+    };
+    DmsRegion *r;
+
+    for (size_t i = 0; i < sizeof(f->ram); i++)
+        f->ram[i] = (uint8_t)(i * 3 + 1);
+    for (size_t i = 0; i < sizeof(f->bulk.mem); i++)
+        f->bulk.mem[i] = (uint8_t)(i * 7 + 5);
+    for (size_t i = 0; i < sizeof(f->top); i++)
+        f->top[i] = (uint8_t)(0x80 + i);
+
+    assert_int_equal(dms_region_new_container("root", DMS_SIZE_ALL, &f->root),
+                     0);
+    assert_int_equal(
+        dms_region_new_ram("ram", f->ram, sizeof(f->ram), 0, NULL, NULL, &r),
+        0);
+    add_region(f, RAM_BASE, r);
+    assert_int_equal(
+        dms_region_new_message("bulk", 0x2000, &bulk_ops, &f->bulk, NULL, &r),
+        0);
+    add_region(f, MSG_BASE, r);
+    assert_int_equal(
+        dms_region_new_message("regs", 0x40, &regs_ops, &f->regs, NULL, &r),
+        0);
+    add_region(f, REGS_BASE, r);
+    assert_int_equal(
+        dms_region_new_ram("top", f->top, sizeof(f->top), 0, NULL, NULL, &r),
+        0);
+    add_region(f, TOP_BASE, r);
+    assert_int_equal(dms_space_new(f->root, "sg", &f->space), 0);
+    *state = f;
+    return 0;
+}
+
+static int fix_teardown(void **state)
+{
+    Fix *f = *state;
+
+    dms_space_unref(f->space);
+    dms_region_unref(f->root);
+    g_free(f);
+    return 0;
+}
+
+static DmsSgList *new_list(Fix *f)
+{
+    DmsSgList *sg;
+
+    assert_int_equal(dms_sglist_new(f->space, 0, &sg), 0);
+    return sg;
+}
+
+/* ---- the list ---- */
+
+static void test_list_counts_entries_and_size(void **state)
+{
+    Fix *f = *state;
+    DmsSgList *sg;
+    const DmsSgEntry *e;
+
+    assert_int_equal(dms_sglist_new(f->space, 2, &sg), 0);
+    assert_ptr_equal(dms_sglist_get_space(sg), f->space);
+    assert_int_equal(dms_sglist_get_count(sg), 0);
+    assert_int_equal(dms_sglist_get_size(sg), 0);
+    /* More than the hint and more than the first growth step. */
+    for (unsigned i = 0; i < 100; i++)
+        assert_int_equal(dms_sglist_add(sg, RAM_BASE + i, i + 1), 0);
+    assert_int_equal(dms_sglist_get_count(sg), 100);
+    assert_int_equal(dms_sglist_get_size(sg), 100 * 101 / 2);
+    e = dms_sglist_get_entry(sg, 41);
+    assert_non_null(e);
+    assert_int_equal(e->addr, RAM_BASE + 41);
+    assert_int_equal(e->len, 42);
+    assert_null(dms_sglist_get_entry(sg, 100));
+
+    assert_int_equal(dms_sglist_clear(sg), 0);
+    assert_int_equal(dms_sglist_get_count(sg), 0);
+    assert_int_equal(dms_sglist_get_size(sg), 0);
+    assert_ptr_equal(dms_sglist_ref(sg), sg);
+    assert_null(dms_sglist_unref(sg));
+    assert_null(dms_sglist_unref(sg));
+    assert_null(dms_sglist_unref(NULL));
+}
+
+static void test_list_keeps_its_space_alive(void **state)
+{
+    Fix *f = *state;
+    DmsSgList *sg = new_list(f);
+    uint8_t buf[4];
+
+    /* The fixture's reference goes; the list's must keep the space. */
+    f->space = dms_space_unref(f->space);
+    assert_int_equal(dms_sglist_add(sg, RAM_BASE, sizeof(buf)), 0);
+    assert_int_equal(dms_sglist_read(sg, buf, sizeof(buf), NULL, NULL), 0);
+    assert_memory_equal(buf, f->ram, sizeof(buf));
+    dms_sglist_unref(sg);
+}
+
+static void test_zero_length_entry_is_not_stored(void **state)
+{
+    Fix *f = *state;
+    DmsSgList *sg = new_list(f);
+
+    assert_int_equal(dms_sglist_add(sg, RAM_BASE, 0), 0);
+    /* Even at the last address: 0 bytes there do not wrap. */
+    assert_int_equal(dms_sglist_add(sg, UINT64_MAX, 0), 0);
+    assert_int_equal(dms_sglist_get_count(sg), 0);
+    dms_sglist_unref(sg);
+}
+
+static void test_entry_that_wraps_is_refused(void **state)
+{
+    Fix *f = *state;
+    DmsSgList *sg = new_list(f);
+
+    assert_int_equal(dms_sglist_add(sg, RAM_BASE, 16), 0);
+    assert_int_equal(dms_sglist_add(sg, UINT64_MAX, 2), -EINVAL);
+    assert_int_equal(dms_sglist_add(sg, 2, UINT64_MAX), -EINVAL);
+    assert_int_equal(dms_sglist_add(sg, TOP_BASE, 0x101), -EINVAL);
+    /* Refusals leave the list as it was. */
+    assert_int_equal(dms_sglist_get_count(sg), 1);
+    assert_int_equal(dms_sglist_get_size(sg), 16);
+    /* Ending exactly at 2^64 is fine, and so is a whole-space entry. */
+    assert_int_equal(dms_sglist_add(sg, TOP_BASE, 0x100), 0);
+    assert_int_equal(dms_sglist_add(sg, UINT64_MAX, 1), 0);
+    assert_int_equal(dms_sglist_get_size(sg), 16 + 0x100 + 1);
+    dms_sglist_unref(sg);
+}
+
+static void test_total_past_64_bits_is_refused(void **state)
+{
+    Fix *f = *state;
+    DmsSgList *sg = new_list(f);
+
+    assert_int_equal(dms_sglist_add(sg, 0, UINT64_MAX), 0);
+    assert_int_equal(dms_sglist_add(sg, 0, 1), -EOVERFLOW);
+    assert_int_equal(dms_sglist_get_count(sg), 1);
+    assert_int_equal(dms_sglist_get_size(sg), UINT64_MAX);
+    dms_sglist_unref(sg);
+}
+
+/* ---- copies ---- */
+
+static void test_read_gathers_ram_entries_in_order(void **state)
+{
+    Fix *f = *state;
+    DmsSgList *sg = new_list(f);
+    uint8_t buf[300], want[300];
+    uint64_t residual = 99;
+
+    /* Out of address order on purpose: the list order is what counts. */
+    assert_int_equal(dms_sglist_add(sg, RAM_BASE + 0x1000, 100), 0);
+    assert_int_equal(dms_sglist_add(sg, RAM_BASE + 0x10, 150), 0);
+    assert_int_equal(dms_sglist_add(sg, RAM_BASE + 0x1f00, 50), 0);
+    memcpy(want, f->ram + 0x1000, 100);
+    memcpy(want + 100, f->ram + 0x10, 150);
+    memcpy(want + 250, f->ram + 0x1f00, 50);
+
+    assert_int_equal(dms_sglist_read(sg, buf, sizeof(buf), NULL, &residual),
+                     0);
+    assert_int_equal(residual, 0);
+    assert_memory_equal(buf, want, sizeof(want));
+    dms_sglist_unref(sg);
+}
+
+static void test_write_scatters_into_message_region(void **state)
+{
+    Fix *f = *state;
+    DmsSgList *sg = new_list(f);
+    uint8_t buf[0x300];
+    uint64_t residual = 99;
+
+    for (size_t i = 0; i < sizeof(buf); i++)
+        buf[i] = (uint8_t)(0xa0 ^ i);
+    assert_int_equal(dms_sglist_add(sg, MSG_BASE + 0x1000, 0x100), 0);
+    assert_int_equal(dms_sglist_add(sg, MSG_BASE, 0x200), 0);
+
+    assert_int_equal(dms_sglist_write(sg, buf, sizeof(buf), NULL, &residual),
+                     0);
+    assert_int_equal(residual, 0);
+    assert_memory_equal(f->bulk.mem + 0x1000, buf, 0x100);
+    assert_memory_equal(f->bulk.mem, buf + 0x100, 0x200);
+    /* One backend call per entry, each of the entry's full length. */
+    assert_int_equal(f->bulk.calls, 2);
+    assert_int_equal(f->bulk.sizes[0], 0x100);
+    assert_int_equal(f->bulk.sizes[1], 0x200);
+    dms_sglist_unref(sg);
+}
+
+static void test_mixed_list_round_trips(void **state)
+{
+    Fix *f = *state;
+    DmsSgList *sg = new_list(f);
+    DmsAttrs attrs = {.flags = DMS_ATTR_REQUESTER_VALID, .requester_id = 42};
+    uint8_t out[0x600], in[0x600];
+    uint64_t residual = 99;
+
+    for (size_t i = 0; i < sizeof(out); i++)
+        out[i] = (uint8_t)(i * 13 + 7);
+    /* RAM, then one entry straddling RAM and message, then message. */
+    assert_int_equal(dms_sglist_add(sg, RAM_BASE + 0x100, 0x100), 0);
+    assert_int_equal(dms_sglist_add(sg, MSG_BASE - 0x80, 0x200), 0);
+    assert_int_equal(dms_sglist_add(sg, MSG_BASE + 0x1800, 0x300), 0);
+
+    assert_int_equal(
+        dms_sglist_write_relaxed(sg, out, sizeof(out), &attrs, &residual), 0);
+    assert_int_equal(residual, 0);
+    assert_int_equal(f->bulk.last_requester, 42);
+    assert_memory_equal(f->ram + 0x100, out, 0x100);
+    assert_memory_equal(f->ram + 0x2000 - 0x80, out + 0x100, 0x80);
+    assert_memory_equal(f->bulk.mem, out + 0x180, 0x180);
+    assert_memory_equal(f->bulk.mem + 0x1800, out + 0x300, 0x300);
+
+    memset(in, 0, sizeof(in));
+    assert_int_equal(
+        dms_sglist_read_relaxed(sg, in, sizeof(in), &attrs, &residual), 0);
+    assert_int_equal(residual, 0);
+    assert_memory_equal(in, out, sizeof(out));
+    dms_sglist_unref(sg);
+}
+
+static void test_short_buffer_leaves_a_residual(void **state)
+{
+    Fix *f = *state;
+    DmsSgList *sg = new_list(f);
+    uint8_t buf[0x280];
+    uint64_t residual = 0;
+
+    memset(buf, 0x55, sizeof(buf));
+    assert_int_equal(dms_sglist_add(sg, RAM_BASE, 0x100), 0);
+    assert_int_equal(dms_sglist_add(sg, MSG_BASE, 0x100), 0);
+    /* 0x150 of 0x200 bytes: the copy stops inside the second entry. */
+    assert_int_equal(dms_sglist_read(sg, buf, 0x150, NULL, &residual), 0);
+    assert_int_equal(residual, 0xb0);
+    assert_memory_equal(buf, f->ram, 0x100);
+    assert_memory_equal(buf + 0x100, f->bulk.mem, 0x50);
+    assert_int_equal(buf[0x150], 0x55);
+    assert_int_equal(f->bulk.sizes[0], 0x50);
+
+    /* A buffer longer than the list copies the list and no more. */
+    assert_int_equal(dms_sglist_write(sg, buf, sizeof(buf), NULL, &residual),
+                     0);
+    assert_int_equal(residual, 0);
+    dms_sglist_unref(sg);
+}
+
+static void test_unmapped_entry_stops_copy_with_residual(void **state)
+{
+    Fix *f = *state;
+    DmsSgList *sg = new_list(f);
+    uint8_t buf[0x300];
+    uint64_t residual = 0;
+
+    memset(buf, 0x55, sizeof(buf));
+    assert_int_equal(dms_sglist_add(sg, RAM_BASE, 0x100), 0);
+    assert_int_equal(dms_sglist_add(sg, HOLE_BASE, 0x100), 0);
+    assert_int_equal(dms_sglist_add(sg, RAM_BASE + 0x100, 0x100), 0);
+
+    assert_int_equal(dms_sglist_read(sg, buf, sizeof(buf), NULL, &residual),
+                     -EFAULT);
+    assert_int_equal(residual, 0x200);
+    assert_memory_equal(buf, f->ram, 0x100);
+    /* Nothing past the failed entry was copied. */
+    for (size_t i = 0x100; i < sizeof(buf); i++)
+        assert_int_equal(buf[i], 0x55);
+    dms_sglist_unref(sg);
+}
+
+static void test_entry_running_into_a_hole_counts_its_first_part(void **state)
+{
+    Fix *f = *state;
+    DmsSgList *sg = new_list(f);
+    uint8_t buf[0x200];
+    uint64_t residual = 0;
+
+    /* 0x80 bytes of message region, then the hole. */
+    assert_int_equal(dms_sglist_add(sg, HOLE_BASE - 0x80, 0x100), 0);
+    memset(buf, 0x11, sizeof(buf));
+    assert_int_equal(dms_sglist_write(sg, buf, 0x100, NULL, &residual),
+                     -EFAULT);
+    assert_int_equal(residual, 0x80);
+    assert_memory_equal(f->bulk.mem + 0x2000 - 0x80, buf, 0x80);
+    dms_sglist_unref(sg);
+}
+
+static void test_backend_error_in_middle_entry_is_returned(void **state)
+{
+    Fix *f = *state;
+    DmsSgList *sg = new_list(f);
+    uint8_t buf[0x300];
+    uint64_t residual = 0;
+
+    assert_int_equal(dms_sglist_add(sg, MSG_BASE, 0x100), 0);
+    assert_int_equal(dms_sglist_add(sg, MSG_BASE + 0x400, 0x100), 0);
+    assert_int_equal(dms_sglist_add(sg, RAM_BASE, 0x100), 0);
+    f->bulk.fail_at_call = 2;
+    memset(buf, 0x55, sizeof(buf));
+
+    assert_int_equal(dms_sglist_read(sg, buf, sizeof(buf), NULL, &residual),
+                     -EIO);
+    assert_int_equal(residual, 0x200);
+    assert_memory_equal(buf, f->bulk.mem, 0x100);
+    assert_int_equal(buf[0x200], 0x55);
+    /* The copy stopped: the RAM entry after the failure was not read. */
+    assert_int_equal(f->bulk.calls, 2);
+    dms_sglist_unref(sg);
+}
+
+static void test_entry_ending_at_top_of_space_is_copied(void **state)
+{
+    Fix *f = *state;
+    DmsSgList *sg = new_list(f);
+    uint8_t buf[0x40];
+    uint64_t residual = 99;
+
+    assert_int_equal(dms_sglist_add(sg, UINT64_MAX - 0x3f, 0x40), 0);
+    assert_int_equal(dms_sglist_read(sg, buf, sizeof(buf), NULL, &residual),
+                     0);
+    assert_int_equal(residual, 0);
+    assert_memory_equal(buf, f->top + 0xc0, 0x40);
+    dms_sglist_unref(sg);
+}
+
+static void test_empty_list_copies_nothing(void **state)
+{
+    Fix *f = *state;
+    DmsSgList *sg = new_list(f);
+    uint8_t buf[16];
+    uint64_t residual = 99;
+
+    memset(buf, 0x55, sizeof(buf));
+    assert_int_equal(dms_sglist_read(sg, buf, sizeof(buf), NULL, &residual),
+                     0);
+    assert_int_equal(residual, 0);
+    assert_int_equal(buf[0], 0x55);
+    residual = 99;
+    assert_int_equal(dms_sglist_write(sg, NULL, 0, NULL, &residual), 0);
+    assert_int_equal(residual, 0);
+    assert_int_equal(f->bulk.calls, 0);
+    dms_sglist_unref(sg);
+}
+
+static void test_copy_into_read_only_is_refused_with_residual(void **state)
+{
+    Fix *f = *state;
+    uint8_t rom[0x100] = {0};
+    DmsRegion *r;
+    DmsSgList *sg = new_list(f);
+    uint8_t buf[0x200];
+    uint64_t residual = 0;
+
+    assert_int_equal(dms_region_new_ram("rom", rom, sizeof(rom),
+                                        DMS_RAM_READONLY, NULL, NULL, &r),
+                     0);
+    add_region(f, 0x8000, r);
+    memset(buf, 0x77, sizeof(buf));
+    assert_int_equal(dms_sglist_add(sg, RAM_BASE, 0x100), 0);
+    assert_int_equal(dms_sglist_add(sg, 0x8000, 0x100), 0);
+    assert_int_equal(dms_sglist_write(sg, buf, sizeof(buf), NULL, &residual),
+                     -EACCES);
+    assert_int_equal(residual, 0x100);
+    assert_int_equal(f->ram[0], 0x77);
+    assert_int_equal(rom[0], 0);
+    dms_sglist_unref(sg);
+}
+
+static void test_write_marks_ram_dirty(void **state)
+{
+    Fix *f = *state;
+    DmsSgList *sg = new_list(f);
+    DmsRegion *ram = NULL;
+    uint8_t buf[8] = {0};
+    uint8_t store[0x1000];
+    uint64_t bits = 0;
+
+    assert_int_equal(dms_region_new_ram("logged", store, sizeof(store), 0,
+                                        NULL, NULL, &ram),
+                     0);
+    assert_int_equal(dms_region_enable_dirty_log(ram, 0x100), 0);
+    assert_int_equal(dms_region_add_subregion(f->root, 0x10000, ram, 0, 0), 0);
+    assert_int_equal(dms_sglist_add(sg, 0x10000 + 0x300, 4), 0);
+    assert_int_equal(dms_sglist_add(sg, 0x10000 + 0xa00, 4), 0);
+    assert_int_equal(dms_sglist_write(sg, buf, sizeof(buf), NULL, NULL), 0);
+    assert_int_equal(dms_region_take_dirty_log(ram, &bits, 64), 16);
+    assert_int_equal(bits, (1u << 3) | (1u << 10));
+    dms_region_unref(ram);
+    dms_sglist_unref(sg);
+}
+
+/* ---- typed accesses ---- */
+
+static void test_typed_stores_use_the_stated_byte_order(void **state)
+{
+    Fix *f = *state;
+    static const uint8_t want[] = {
+        0xab,                                           /* u8 */
+        0x34, 0x12,                                     /* le16 */
+        0x12, 0x34,                                     /* be16 */
+        0x78, 0x56, 0x34, 0x12,                         /* le32 */
+        0x12, 0x34, 0x56, 0x78,                         /* be32 */
+        0x08, 0x07, 0x06, 0x05, 0x04, 0x03, 0x02, 0x01, /* le64 */
+        0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, /* be64 */
+    };
+
+    /* Odd address: the helpers work at any alignment. */
+    uint64_t a = RAM_BASE + 0x101;
+    assert_int_equal(dms_space_store_u8(f->space, a, 0xab, NULL), 0);
+    assert_int_equal(dms_space_store_le16(f->space, a + 1, 0x1234, NULL), 0);
+    assert_int_equal(dms_space_store_be16(f->space, a + 3, 0x1234, NULL), 0);
+    assert_int_equal(dms_space_store_le32(f->space, a + 5, 0x12345678, NULL),
+                     0);
+    assert_int_equal(dms_space_store_be32(f->space, a + 9, 0x12345678, NULL),
+                     0);
+    assert_int_equal(dms_space_store_le64(f->space, a + 13,
+                                          UINT64_C(0x0102030405060708), NULL),
+                     0);
+    assert_int_equal(dms_space_store_be64(f->space, a + 21,
+                                          UINT64_C(0x0102030405060708), NULL),
+                     0);
+    assert_memory_equal(f->ram + 0x101, want, sizeof(want));
+}
+
+static void test_typed_loads_read_back_from_message_region(void **state)
+{
+    Fix *f = *state;
+    static const uint8_t bytes[] = {0x01, 0x02, 0x03, 0x04,
+                                    0x05, 0x06, 0x07, 0x08};
+    uint8_t u8 = 0;
+    uint16_t u16 = 0;
+    uint32_t u32 = 0;
+    uint64_t u64 = 0;
+
+    memcpy(f->bulk.mem + 0x40, bytes, sizeof(bytes));
+    assert_int_equal(dms_space_load_u8(f->space, MSG_BASE + 0x41, &u8, NULL),
+                     0);
+    assert_int_equal(u8, 0x02);
+    assert_int_equal(
+        dms_space_load_le16(f->space, MSG_BASE + 0x40, &u16, NULL), 0);
+    assert_int_equal(u16, 0x0201);
+    assert_int_equal(
+        dms_space_load_be16(f->space, MSG_BASE + 0x40, &u16, NULL), 0);
+    assert_int_equal(u16, 0x0102);
+    assert_int_equal(
+        dms_space_load_le32(f->space, MSG_BASE + 0x40, &u32, NULL), 0);
+    assert_int_equal(u32, 0x04030201);
+    assert_int_equal(
+        dms_space_load_be32(f->space, MSG_BASE + 0x40, &u32, NULL), 0);
+    assert_int_equal(u32, 0x01020304);
+    assert_int_equal(
+        dms_space_load_le64(f->space, MSG_BASE + 0x40, &u64, NULL), 0);
+    assert_int_equal(u64, UINT64_C(0x0807060504030201));
+    assert_int_equal(
+        dms_space_load_be64(f->space, MSG_BASE + 0x40, &u64, NULL), 0);
+    assert_int_equal(u64, UINT64_C(0x0102030405060708));
+    /* Each load was one backend call of the value's size. */
+    assert_int_equal(f->bulk.calls, 7);
+    assert_int_equal(f->bulk.sizes[6], 8);
+}
+
+static void test_typed_access_to_register_is_one_access(void **state)
+{
+    Fix *f = *state;
+    uint32_t v = 0;
+
+    assert_int_equal(
+        dms_space_store_le32(f->space, REGS_BASE + 8, 0xcafef00d, NULL), 0);
+    assert_int_equal(f->regs.reg[2], 0xcafef00d);
+    assert_int_equal(f->regs.calls, 1);
+    assert_int_equal(f->regs.last_size, 4);
+    assert_int_equal(dms_space_load_be32(f->space, REGS_BASE + 8, &v, NULL),
+                     0);
+    /* The register is little-endian; read as big-endian bytes it swaps. */
+    assert_int_equal(v, 0x0df0feca);
+    assert_int_equal(f->regs.calls, 2);
+}
+
+static void test_typed_load_failure_gives_zero_and_error(void **state)
+{
+    Fix *f = *state;
+    uint32_t v32 = 0xffffffff;
+    uint64_t v64 = 1;
+    uint16_t v16 = 1;
+
+    assert_int_equal(dms_space_load_le32(f->space, HOLE_BASE, &v32, NULL),
+                     -EFAULT);
+    assert_int_equal(v32, 0);
+    /* Past 2^64: refused before any access. */
+    assert_int_equal(dms_space_load_be64(f->space, UINT64_MAX - 3, &v64, NULL),
+                     -EINVAL);
+    assert_int_equal(v64, 0);
+    /* A 2-byte access to a region that only takes 4-byte ones. */
+    assert_int_equal(dms_space_load_le16(f->space, REGS_BASE, &v16, NULL),
+                     -EOPNOTSUPP);
+    assert_int_equal(v16, 0);
+    assert_int_equal(dms_space_store_le32(f->space, HOLE_BASE, 1, NULL),
+                     -EFAULT);
+}
+
+/* ---- fill ---- */
+
+static void test_fill_spans_ram_and_message(void **state)
+{
+    Fix *f = *state;
+    uint64_t done = 0;
+
+    /* 0x100 bytes of RAM, then 0x2000 of the message region. */
+    assert_int_equal(
+        dms_space_fill(f->space, MSG_BASE - 0x100, 0x5a, 0x2100, NULL, &done),
+        0);
+    assert_int_equal(done, 0x2100);
+    for (size_t i = 0x1f00; i < 0x2000; i++)
+        assert_int_equal(f->ram[i], 0x5a);
+    assert_int_equal(f->ram[0x1eff], (uint8_t)(0x1eff * 3 + 1));
+    for (size_t i = 0; i < sizeof(f->bulk.mem); i++)
+        assert_int_equal(f->bulk.mem[i], 0x5a);
+    /* Message bytes go in chunks of at most 4 KiB, not byte by byte. */
+    assert_true(f->bulk.calls >= 2 && f->bulk.calls <= 3);
+    for (unsigned i = 0; i < f->bulk.calls; i++)
+        assert_true(f->bulk.sizes[i] <= 4096);
+}
+
+static void test_fill_stops_at_hole_and_counts(void **state)
+{
+    Fix *f = *state;
+    uint64_t done = 0;
+
+    assert_int_equal(
+        dms_space_fill(f->space, HOLE_BASE - 0x10, 0, 0x100, NULL, &done),
+        -EFAULT);
+    assert_int_equal(done, 0x10);
+    for (size_t i = 0x2000 - 0x10; i < 0x2000; i++)
+        assert_int_equal(f->bulk.mem[i], 0);
+}
+
+static void test_fill_that_wraps_writes_nothing(void **state)
+{
+    Fix *f = *state;
+    uint64_t done = 99;
+
+    assert_int_equal(dms_space_fill(f->space, TOP_BASE, 0, 0x101, NULL, &done),
+                     -EINVAL);
+    assert_int_equal(done, 0);
+    assert_int_equal(f->top[0], 0x80);
+    /* Up to 2^64 exactly is fine. */
+    assert_int_equal(dms_space_fill(f->space, TOP_BASE, 0, 0x100, NULL, &done),
+                     0);
+    assert_int_equal(done, 0x100);
+    assert_int_equal(f->top[0xff], 0);
+    assert_int_equal(dms_space_fill(f->space, HOLE_BASE, 0, 0, NULL, &done),
+                     0);
+    assert_int_equal(done, 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+#define T(name) cmocka_unit_test_setup_teardown(name, fix_setup, fix_teardown)
+        T(test_list_counts_entries_and_size),
+        T(test_list_keeps_its_space_alive),
+        T(test_zero_length_entry_is_not_stored),
+        T(test_entry_that_wraps_is_refused),
+        T(test_total_past_64_bits_is_refused),
+        T(test_read_gathers_ram_entries_in_order),
+        T(test_write_scatters_into_message_region),
+        T(test_mixed_list_round_trips),
+        T(test_short_buffer_leaves_a_residual),
+        T(test_unmapped_entry_stops_copy_with_residual),
+        T(test_entry_running_into_a_hole_counts_its_first_part),
+        T(test_backend_error_in_middle_entry_is_returned),
+        T(test_entry_ending_at_top_of_space_is_copied),
+        T(test_empty_list_copies_nothing),
+        T(test_copy_into_read_only_is_refused_with_residual),
+        T(test_write_marks_ram_dirty),
+        T(test_typed_stores_use_the_stated_byte_order),
+        T(test_typed_loads_read_back_from_message_region),
+        T(test_typed_access_to_register_is_one_access),
+        T(test_typed_load_failure_gives_zero_and_error),
+        T(test_fill_spans_ram_and_message),
+        T(test_fill_stops_at_hole_and_counts),
+        T(test_fill_that_wraps_writes_nothing),
+#undef T
+    };
+
+    return cmocka_run_group_tests_name("sglist", tests, NULL, NULL);
+}
