@@ -58,11 +58,12 @@ have_debs() {
 
 mkdir -p "$debs"
 if ! have_debs; then
+    added=
     if ! dpkg --print-foreign-architectures | grep -qx "$arch"; then
         dpkg --add-architecture "$arch"
-        need_update=1
+        added=1
     fi
-    if [ -n "${need_update:-}" ] ||
+    if [ -n "$added" ] ||
         ! apt-cache show "libglib2.0-0:$arch" > /dev/null 2>&1; then
         # A failed index (the security archive has none for most foreign
         # architectures) must not stop us: the main archive has them all.
@@ -70,7 +71,15 @@ if ! have_debs; then
             "errors; using the indexes that did load"
     fi
     rm -f "$debs"/*.deb.partial
-    (cd "$debs" && apt-get download -q "${packages[@]/%/:$arch}")
+    # As root, apt would fetch as the _apt user, who cannot write here.
+    (cd "$debs" && apt-get download -q -o APT::Sandbox::User=root \
+        "${packages[@]/%/:$arch}")
+    # Leave dpkg as we found it: with a foreign architecture configured,
+    # every later `apt-get update` fetches (and may fail on) its indexes.
+    if [ -n "$added" ]; then
+        dpkg --remove-architecture "$arch" ||
+            echo "cross-sysroot: could not remove architecture $arch"
+    fi
 fi
 
 rm -rf "$sysroot"

@@ -18,12 +18,9 @@
  * Baseline: dms_sglist_read() of the same list into a linear buffer, the
  * synchronous copy with no mapping at all.
  */
-#include <stdio.h>
 #include <string.h>
 
 #include "bench.h"
-
-#if DMS_BENCH_HAVE_SG
 
 #define SG_ENTRIES 16
 #define SG_ENTRY_SIZE 4096
@@ -274,14 +271,3 @@ void bench_sg(const BenchOptions *o)
     dms_space_set_bounce_limit(s.space, DMS_BOUNCE_LIMIT_DEFAULT);
     sg_teardown(&s);
 }
-
-#else /* !DMS_BENCH_HAVE_SG */
-
-void bench_sg(const BenchOptions *o)
-{
-    (void)o;
-    fprintf(stderr, "dms-bench: sg: built without the scatter-gather engine; "
-                    "figure skipped\n");
-}
-
-#endif

@@ -29,7 +29,7 @@ typedef struct BenchOptions {
     bool json;             /* one JSON object per line instead of a table */
     const char *plot_path; /* draw an SVG there, or NULL */
     double sample_ns;      /* target length of one timed sample */
-    unsigned repeats;      /* samples per figure; the median is reported */
+    unsigned repeats;      /* samples per figure; the fastest is reported */
 } BenchOptions;
 
 /*
@@ -77,8 +77,8 @@ typedef struct BenchSpec {
 /*
  * Times each of @specs (a figure and its baselines): warms each up,
  * calibrates iterations to the sample length, then takes the options'
- * number of samples, interleaved across @specs. Writes the median ns per
- * operation of each to @ns_per_op.
+ * number of samples, interleaved across @specs. Writes the fastest
+ * sample's ns per operation of each to @ns_per_op.
  */
 void bench_run(const BenchOptions *o, const BenchSpec *specs, size_t n,
                double *ns_per_op);

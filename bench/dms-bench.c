@@ -8,10 +8,13 @@
  * in bench-*.c; see doc/benchmarks.md for what each one means.
  *
  * Timing: CLOCK_MONOTONIC around a batch of operations. Each figure is
- * warmed up, its batch calibrated to a sample length, then sampled
- * several times interleaved with its baseline; the median sample is
- * reported, which keeps one slice lost to another process on this busy
- * 2-core machine from moving the figure.
+ * warmed up, its batch calibrated to a short sample, then sampled many
+ * times interleaved with its baseline, and the fastest sample of each is
+ * reported. The work is fixed and deterministic, so anything that makes
+ * a sample slower is interference (another process on this busy 2-core
+ * machine, a preemption, an interrupt) rather than the code's cost: the
+ * minimum is the estimate least moved by it, and interleaving gives the
+ * figure and its baseline the same chances at a quiet moment.
  */
 #include <errno.h>
 #include <math.h>
@@ -28,8 +31,8 @@
 #include "bench.h"
 
 /* Sample length and count of a full run and of --quick. */
-#define FULL_SAMPLE_NS 20e6
-#define FULL_REPEATS 7
+#define FULL_SAMPLE_NS 5e6
+#define FULL_REPEATS 15
 #define QUICK_SAMPLE_NS 1e6
 #define QUICK_REPEATS 1
 
@@ -105,13 +108,6 @@ static uint64_t calibrate(const BenchOptions *o, const BenchSpec *s)
     }
 }
 
-static int compare_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-
-    return x < y ? -1 : x > y;
-}
-
 void bench_run(const BenchOptions *o, const BenchSpec *specs, size_t n,
                double *ns_per_op)
 {
@@ -133,11 +129,11 @@ void bench_run(const BenchOptions *o, const BenchSpec *specs, size_t n,
         }
     }
     for (size_t i = 0; i < n; i++) {
-        double *s = &samples[i * o->repeats];
-        unsigned k = taken[i];
+        const double *s = &samples[i * o->repeats];
 
-        qsort(s, k, sizeof(double), compare_double);
-        ns_per_op[i] = k % 2 ? s[k / 2] : (s[k / 2 - 1] + s[k / 2]) / 2;
+        ns_per_op[i] = s[0];
+        for (unsigned k = 1; k < taken[i]; k++)
+            ns_per_op[i] = MIN(ns_per_op[i], s[k]);
     }
     g_free(samples);
     g_free(taken);
@@ -276,7 +272,7 @@ static void print_row(const BenchResult *r)
     char base[16] = "", ratio[16] = "", target[128];
 
     if (!table_header_printed) {
-        printf("%-15s %-11s %7s %5s %10s %7s %8s  %-22s %10s %7s  %s\n",
+        printf("%-15s %-12s %7s %5s %10s %7s %8s  %-22s %10s %7s  %s\n",
                "bench", "mode", "size", "n", "ns/op", "GiB/s", "msgs/op",
                "baseline", "base ns/op", "ratio", "target");
         table_header_printed = true;
@@ -297,7 +293,7 @@ static void print_row(const BenchResult *r)
         snprintf(base, sizeof(base), "%.4g", r->baseline_ns);
         snprintf(ratio, sizeof(ratio), "%.3gx", r->baseline_ns / r->ns_per_op);
     }
-    printf("%-15s %-11s %7s %5s %10.4g %7s %8s  %-22s %10s %7s  %s\n",
+    printf("%-15s %-12s %7s %5s %10.4g %7s %8s  %-22s %10s %7s  %s\n",
            r->bench, r->mode ? r->mode : "", size, count, r->ns_per_op, gib,
            msgs, r->baseline_ns > 0 && r->baseline ? r->baseline : "", base,
            ratio, target_text(r, target, sizeof(target), NULL));
@@ -336,7 +332,15 @@ typedef struct Series {
     char *title;
     GString *points; /* "size gib_per_s" lines */
     unsigned count;
+    unsigned color; /* a baseline takes its figure's colour, dashed */
+    bool baseline;
 } Series;
+
+/* Distinct on white, and in an order where neighbours differ. */
+static const char *const plot_colors[] = {
+    "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e",
+    "#17becf", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
+};
 
 static Series *series_get(GPtrArray *all, const char *title)
 {
@@ -350,6 +354,7 @@ static Series *series_get(GPtrArray *all, const char *title)
     s = g_new0(Series, 1);
     s->title = g_strdup(title);
     s->points = g_string_new(NULL);
+    s->color = all->len % G_N_ELEMENTS(plot_colors);
     g_ptr_array_add(all, s);
     return s;
 }
@@ -384,13 +389,15 @@ static GPtrArray *collect_series(void)
 
     for (guint i = 0; i < results->len; i++) {
         const BenchResult *r = &g_array_index(results, BenchResult, i);
+        Series *figure, *base;
         char *title;
 
         if (!r->size || r->no_throughput || r->regions || r->threads > 1)
             continue;
         title = g_strdup_printf("%s%s%s", r->bench, r->mode ? " " : "",
                                 r->mode ? r->mode : "");
-        series_add(series_get(all, title), r->size, r->ns_per_op);
+        figure = series_get(all, title);
+        series_add(figure, r->size, r->ns_per_op);
         g_free(title);
         if (r->baseline_ns > 0 && r->baseline &&
             (g_str_has_prefix(r->baseline, "memcpy") ||
@@ -398,7 +405,10 @@ static GPtrArray *collect_series(void)
             title = g_strdup_printf("%s (baseline of %s%s%s)", r->baseline,
                                     r->bench, r->mode ? " " : "",
                                     r->mode ? r->mode : "");
-            series_add(series_get(all, title), r->size, r->baseline_ns);
+            base = series_get(all, title);
+            base->color = figure->color;
+            base->baseline = true;
+            series_add(base, r->size, r->baseline_ns);
             g_free(title);
         }
     }
@@ -415,12 +425,14 @@ static int write_plot_files(const char *dir, const char *svg, GPtrArray *all,
     f = fopen(*script_path, "w");
     if (!f)
         return -errno;
-    fputs("set terminal svg size 1000,640 dynamic noenhanced "
+    fputs("set terminal svg size 1000,820 dynamic noenhanced "
           "font 'sans,11'\nset output ",
           f);
     put_quoted(f, svg);
     fputs("\nset title 'libdmaspace dms-bench: throughput by transfer size'\n"
-          "set logscale xy\nset grid\nset key outside right\n"
+          "set logscale xy\nset grid\n"
+          "set key outside below left Left reverse maxcols 2 font ',10'\n"
+          "set xrange [5:1.6e6]\n"
           "set xlabel 'bytes per operation'\nset ylabel 'GiB/s'\n"
           "set xtics ('8' 8, '64' 64, '512' 512, '4K' 4096, '64K' 65536, "
           "'1M' 1048576)\nplot ",
@@ -441,7 +453,10 @@ static int write_plot_files(const char *dir, const char *svg, GPtrArray *all,
         }
         fputs(first ? "" : ", \\\n     ", f);
         put_quoted(f, path);
-        fputs(" using 1:2 with linespoints title ", f);
+        fprintf(f,
+                " using 1:2 with linespoints lw 1.5 pt 7 ps 0.6 "
+                "lc rgb '%s' dt %d title ",
+                plot_colors[s->color], s->baseline ? 2 : 1);
         put_quoted(f, s->title);
         first = false;
         g_free(name);
@@ -590,7 +605,7 @@ int main(int argc, char **argv)
     results = g_array_new(FALSE, FALSE, sizeof(BenchResult));
 
     if (!json)
-        printf("dms-bench: %s run, median of %u sample%s of ~%g ms; "
+        printf("dms-bench: %s run, best of %u sample%s of ~%g ms; "
                "ratio = baseline ns / ns (above 1: faster than the "
                "baseline)\n\n",
                quick ? "quick (rough figures)" : "full", o.repeats,

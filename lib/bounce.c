@@ -552,7 +552,7 @@ int dms__bounce_new(DmsSpace *space, DmsBounce **ret)
     atomic_init(&b->nlarge, 0);
     g_mutex_init(&b->grow_lock);
     g_mutex_init(&b->large_lock);
-    b->large = g_hash_table_new_full(NULL, NULL, NULL, g_free);
+    b->large = g_hash_table_new(NULL, NULL);
     *ret = b;
     return 0;
 }

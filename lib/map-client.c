@@ -52,7 +52,7 @@ struct DmsMapClient {
      */
     DmsMapClients *_Atomic owner;
     DmsSpace *space;           /* under the lock; see the life cycle */
-    struct _GMainContext *ctx; /* reference held, or NULL */
+    struct _GMainContext *ctx; /* WAITING: reference held, or NULL */
     DmsMapClientFunc cb;
     void *data;
     /* under owner->lock */
@@ -216,7 +216,7 @@ static void client_source_gone(gpointer data)
 static void clients_fire(DmsSpace *space)
 {
     DmsMapClients *cs = space->clients;
-    GQueue batch = G_QUEUE_INIT;
+    GQueue batch = G_QUEUE_INIT, attached = G_QUEUE_INIT;
     GList *link;
 
     g_mutex_lock(&cs->lock);
@@ -250,10 +250,29 @@ static void clients_fire(DmsSpace *space)
                               client_source_gone);
         dms_space_ref(space);
         g_source_attach(c->source, c->ctx);
+        g_queue_push_tail_link(&attached, link);
+        dms_map_client_ref(c);
     }
     atomic_store_explicit(&cs->nwaiting, 0, memory_order_seq_cst);
     g_mutex_unlock(&cs->lock);
 
+    /*
+     * An attached source does not keep its context alive, and the client
+     * no longer needs to: drop the client's context reference, so that a
+     * context its owner frees without running it destroys the source
+     * (cancelling the client and releasing the space) instead of leaking
+     * all three. Outside our lock, since that destruction takes it.
+     */
+    while ((link = g_queue_pop_head_link(&attached)) != NULL) {
+        DmsMapClient *c = link->data;
+        struct _GMainContext *ctx = c->ctx;
+
+        /* Nobody else reads c->ctx once it fired, and our reference
+         * keeps c. */
+        c->ctx = NULL;
+        g_main_context_unref(ctx);
+        dms_map_client_unref(c);
+    }
     if (g_queue_is_empty(&batch))
         return;
     dms_space_ref(space);

@@ -46,6 +46,14 @@ STAGES=(gcc asan tsan valgrind)
 # the packages it needs (qemu-user, cross compilers...) to PACKAGES.
 # -------------------------------------------------------------------------
 
+# fuzz and cross: see stage_fuzz and stage_cross below, doc/testing.md.
+STAGES+=(fuzz cross)
+PACKAGES+=(
+    gcc-s390x-linux-gnu libc6-dev-s390x-cross
+    gcc-mipsel-linux-gnu libc6-dev-mipsel-cross
+    qemu-user-static
+)
+
 passed=0
 failed=0
 skipped=0
@@ -187,20 +195,82 @@ stage_tsan() {
 }
 
 stage_valgrind() {
-    local supp=()
-    local glib_supp=/usr/share/glib-2.0/valgrind/glib.supp
-
-    [ ! -f "$glib_supp" ] || supp+=("--suppressions=$glib_supp")
-    [ ! -f "$SRC/tests/valgrind.supp" ] ||
-        supp+=("--suppressions=$SRC/tests/valgrind.supp")
     CC=gcc CXX=g++ configure valgrind --buildtype=debug \
         -Dwerror=true -Dtests=enabled -Dexamples=enabled
     build valgrind
+    # The valgrind options are in tests/valgrind-wrap.sh.
     G_SLICE=always-malloc G_DEBUG=gc-friendly \
         run_tests valgrind --suite unit --timeout-multiplier 10 \
-        --wrapper "valgrind --quiet --error-exitcode=1 --leak-check=full \
---errors-for-leak-kinds=definite --show-leak-kinds=definite \
---track-origins=yes --num-callers=30 ${supp[*]}"
+        --wrapper "$SRC/tests/valgrind-wrap.sh"
+}
+
+# ---- fuzz and cross (tests/fuzz/, .ci/cross-run.sh; doc/testing.md) ----
+
+# fuzz: the libFuzzer binaries of tests/fuzz/ (clang, ASan + UBSan), each
+# started from its committed seed corpus and run for DMS_FUZZ_SECONDS
+# (default 60), the targets side by side. Any crash, leak or model
+# difference fails; the input is kept under BUILD_ROOT/fuzz/artifacts-*.
+stage_fuzz() {
+    local dir=$BUILD_ROOT/fuzz secs=${DMS_FUZZ_SECONDS:-60}
+    local targets=(space proto) t pids=() rc=0 i
+
+    CC=clang CXX=clang++ configure fuzz --buildtype=debugoptimized \
+        -Db_lundef=false -Dwerror=true -Dfuzzing=enabled \
+        -Dexamples=disabled -Dbench=disabled
+    echo "--- build $dir (fuzz targets)"
+    if ! ninja -C "$dir" -j "$JOBS" "${targets[@]/#/tests/fuzz/fuzz-}" \
+        >"$dir.build.log" 2>&1; then
+        cat "$dir.build.log"
+        fail_step "build"
+    fi
+    for t in "${targets[@]}"; do
+        # New inputs go to a scratch corpus; the committed one stays as is.
+        rm -rf "$dir/corpus-$t" "$dir/artifacts-$t"
+        mkdir -p "$dir/corpus-$t" "$dir/artifacts-$t"
+        echo "--- fuzz-$t for $secs s"
+        "$dir/tests/fuzz/fuzz-$t" -max_total_time="$secs" -max_len=4096 \
+            -timeout=30 -print_final_stats=1 \
+            -artifact_prefix="$dir/artifacts-$t/" \
+            "$dir/corpus-$t" "$SRC/tests/fuzz/corpus-$t" \
+            >"$dir/fuzz-$t.log" 2>&1 &
+        pids+=($!)
+    done
+    for i in "${!targets[@]}"; do
+        t=${targets[$i]}
+        if wait "${pids[$i]}"; then
+            passed=$((passed + 1))
+            grep -E '^(Done|stat::number_of_executed_units)' \
+                "$dir/fuzz-$t.log" | sed "s/^/fuzz-$t: /"
+        else
+            failed=$((failed + 1))
+            rc=1
+            tail -n 60 "$dir/fuzz-$t.log"
+            echo "FAILED: fuzz-$t; the input is in $dir/artifacts-$t/;" \
+                "replay it with: $dir/tests/fuzz/fuzz-$t FILE" >&2
+        fi
+    done
+    stage_reports+=("fuzz: ${#targets[@]} targets, $secs s each, $rc failed")
+    [ "$rc" -eq 0 ] || exit 1
+}
+
+# cross: the unit suite built by Debian's cross compilers and run under
+# qemu-user, on s390x (64-bit big-endian) and mipsel (32-bit, no native
+# 64-bit atomics). .ci/cross-run.sh builds the sysroots and the library.
+stage_cross() {
+    local arch
+    for arch in ${DMS_CROSS_ARCHES:-s390x mipsel}; do
+        echo "--- cross build for $arch"
+        # A fresh build; the sysroot and its .deb cache are kept.
+        rm -rf "$BUILD_ROOT/cross/build-$arch"
+        if ! CROSS_DIR=$BUILD_ROOT/cross "$SRC/.ci/cross-run.sh" \
+            --build-only "$arch" >"$BUILD_ROOT/cross-$arch.log" 2>&1; then
+            tail -n 80 "$BUILD_ROOT/cross-$arch.log"
+            fail_step "cross build for $arch"
+        fi
+        grep -iE 'warning|passed in|built in' \
+            "$BUILD_ROOT/cross-$arch.log" || true
+        run_tests "cross/build-$arch" --suite unit --timeout-multiplier 4
+    done
 }
 
 # ---- main ---------------------------------------------------------------

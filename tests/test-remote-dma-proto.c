@@ -400,10 +400,11 @@ static void *interrupt_main(void *opaque)
 {
     Interrupter *in = opaque;
 
-    while (!atomic_load(&in->stop)) {
+    /* At least once, however late this thread gets to run. */
+    do {
         pthread_kill(in->target, SIGUSR1);
         sleep_ms(1);
-    }
+    } while (!atomic_load(&in->stop));
     return NULL;
 }
 

@@ -44,8 +44,10 @@ static size_t pick_len(FuzzInput *in)
         return fuzz_u8(in);
     case 2:
         return fuzz_u16(in) % 4096;
-    default:
-        return fuzz_u16(in) + (size_t)(fuzz_u8(in) & 1);
+    default: {
+        size_t len = fuzz_u16(in);
+        return len + (fuzz_u8(in) & 1);
+    }
     }
 }
 

@@ -1,0 +1,558 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Map clients: one-shot retry callbacks when bounce budget frees up. Order,
+ * prompt firing, GMainContext dispatch, cancellation in every state, and
+ * what happens when the space or the context goes away first.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+/* cmocka.h needs the three above first */
+#include <cmocka.h>
+
+#include "dms-private.h"
+
+#define TO DMS_DIR_TO_DEVICE
+#define FROM DMS_DIR_FROM_DEVICE
+#define LIMIT 4096u
+
+static uint8_t backend_mem[0x10000];
+
+static int64_t mem_read(void *opaque, uint64_t off, void *buf, size_t len,
+                        const DmsAttrs *attrs)
+{
+    memcpy(buf, backend_mem + off, len);
+    return (int64_t)len;
+}
+
+static int64_t mem_write(void *opaque, uint64_t off, const void *buf,
+                         size_t len, const DmsAttrs *attrs)
+{
+    memcpy(backend_mem + off, buf, len);
+    return (int64_t)len;
+}
+
+static void count_notify(void *data)
+{
+    atomic_fetch_add((atomic_int *)data, 1);
+}
+
+typedef struct Fix {
+    DmsRegion *root, *msg;
+    DmsSpace *space;
+    atomic_int space_gone;
+} Fix;
+
+static int setup(void **state)
+{
+    const DmsMessageOps ops = {
+        .size = sizeof(ops),
+        .read = mem_read,
+        .write = mem_write,
+    };
+    Fix *f = g_new0(Fix, 1);
+
+    assert_int_equal(dms_region_new_container("root", DMS_SIZE_ALL, &f->root),
+                     0);
+    /* Its notify tells when the space is really gone: only the space's
+     * root and view hold it. */
+    assert_int_equal(dms_region_new_message("msg", sizeof(backend_mem), &ops,
+                                            &f->space_gone, count_notify,
+                                            &f->msg),
+                     0);
+    assert_int_equal(dms_region_add_subregion(f->root, 0, f->msg, 0, 0), 0);
+    assert_int_equal(dms_space_new(f->root, "clients", &f->space), 0);
+    f->msg = dms_region_unref(f->msg);
+    f->root = dms_region_unref(f->root);
+    dms_space_set_bounce_limit(f->space, LIMIT);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    Fix *f = *state;
+
+    if (f->space) {
+        DmsSpaceStats st = {.size = sizeof(st)};
+
+        assert_int_equal(dms_space_get_stats(f->space, &st), 0);
+        assert_int_equal(st.bounce_in_use, 0);
+        dms_space_unref(f->space);
+    }
+    assert_int_equal(atomic_load(&f->space_gone), 1);
+    g_free(f);
+    return 0;
+}
+
+/* Borrows the whole budget. */
+static void *exhaust(Fix *f)
+{
+    size_t len = LIMIT;
+    void *p;
+
+    assert_int_equal(dms_space_map(f->space, 0, &len, TO, NULL, &p), 0);
+    assert_int_equal(len, LIMIT);
+    return p;
+}
+
+static void give_back(Fix *f, void *p)
+{
+    assert_int_equal(dms_space_unmap(f->space, p, LIMIT, TO, 0), 0);
+}
+
+static uint64_t fired(Fix *f)
+{
+    DmsSpaceStats st = {.size = sizeof(st)};
+
+    assert_int_equal(dms_space_get_stats(f->space, &st), 0);
+    return st.map_clients_fired;
+}
+
+/* What a callback saw. */
+typedef struct Call {
+    atomic_int calls;
+    DmsSpace *space;
+    GThread *thread;
+    int *order; /* appends its id here */
+    int *norder;
+    int id;
+    DmsMapClient *handle; /* for callbacks that cancel themselves */
+    int cancel_result;
+    void *remap; /* for callbacks that map again */
+    int remap_result;
+} Call;
+
+static void record(DmsSpace *space, void *data)
+{
+    Call *c = data;
+
+    atomic_fetch_add(&c->calls, 1);
+    c->space = space;
+    c->thread = g_thread_self();
+    if (c->order)
+        c->order[(*c->norder)++] = c->id;
+}
+
+static void test_client_fires_once_when_budget_is_freed(void **state)
+{
+    Fix *f = *state;
+    Call call = {0};
+    void *p = exhaust(f);
+
+    assert_int_equal(
+        dms_space_add_map_client(f->space, NULL, record, &call, NULL), 0);
+    assert_int_equal(call.calls, 0);
+    give_back(f, p);
+    /* Called by the freeing thread, with its space. */
+    assert_int_equal(call.calls, 1);
+    assert_ptr_equal(call.space, f->space);
+    assert_ptr_equal(call.thread, g_thread_self());
+    assert_int_equal(fired(f), 1);
+    /* One-shot. */
+    give_back(f, exhaust(f));
+    assert_int_equal(call.calls, 1);
+    assert_int_equal(fired(f), 1);
+}
+
+static void
+test_client_registered_while_budget_is_free_fires_at_once(void **state)
+{
+    Fix *f = *state;
+    Call call = {0};
+    void *p;
+
+    assert_int_equal(
+        dms_space_add_map_client(f->space, NULL, record, &call, NULL), 0);
+    assert_int_equal(call.calls, 1);
+    /* One byte free is free budget too. */
+    {
+        size_t len = LIMIT - 1;
+
+        assert_int_equal(dms_space_map(f->space, 0, &len, TO, NULL, &p), 0);
+        assert_int_equal(
+            dms_space_add_map_client(f->space, NULL, record, &call, NULL), 0);
+        assert_int_equal(call.calls, 2);
+        assert_int_equal(dms_space_unmap(f->space, p, len, TO, 0), 0);
+    }
+}
+
+static void test_clients_fire_in_registration_order(void **state)
+{
+    Fix *f = *state;
+    int order[4], norder = 0;
+    Call calls[4];
+    void *p = exhaust(f);
+
+    for (int i = 0; i < 4; i++) {
+        calls[i] = (Call){.order = order, .norder = &norder, .id = i};
+        assert_int_equal(
+            dms_space_add_map_client(f->space, NULL, record, &calls[i], NULL),
+            0);
+    }
+    give_back(f, p);
+    assert_int_equal(norder, 4);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(order[i], i);
+    assert_int_equal(fired(f), 4);
+}
+
+static void remap(DmsSpace *space, void *data)
+{
+    Call *c = data;
+    size_t len = LIMIT;
+
+    atomic_fetch_add(&c->calls, 1);
+    c->remap_result = dms_space_map(space, 0, &len, TO, NULL, &c->remap);
+}
+
+static void test_callback_may_map_again(void **state)
+{
+    Fix *f = *state;
+    Call first = {0}, second = {0};
+    void *p = exhaust(f);
+
+    assert_int_equal(
+        dms_space_add_map_client(f->space, NULL, remap, &first, NULL), 0);
+    assert_int_equal(
+        dms_space_add_map_client(f->space, NULL, remap, &second, NULL), 0);
+    give_back(f, p);
+    /* Both were told; the oldest got the budget, the other must wait. */
+    assert_int_equal(first.calls, 1);
+    assert_int_equal(first.remap_result, 0);
+    assert_int_equal(second.calls, 1);
+    assert_int_equal(second.remap_result, -EAGAIN);
+    give_back(f, first.remap);
+}
+
+static void test_cancel_before_firing_prevents_the_callback(void **state)
+{
+    Fix *f = *state;
+    Call call = {0};
+    DmsMapClient *h;
+    void *p = exhaust(f);
+
+    assert_int_equal(
+        dms_space_add_map_client(f->space, NULL, record, &call, &h), 0);
+    assert_non_null(h);
+    assert_int_equal(dms_map_client_cancel(h), 0);
+    assert_int_equal(dms_map_client_cancel(h), 0); /* still prevented */
+    give_back(f, p);
+    assert_int_equal(call.calls, 0);
+    assert_int_equal(fired(f), 0);
+    dms_map_client_unref(h);
+}
+
+static void test_cancel_after_firing_returns_ealready(void **state)
+{
+    Fix *f = *state;
+    Call call = {0};
+    DmsMapClient *h;
+    void *p = exhaust(f);
+
+    assert_int_equal(
+        dms_space_add_map_client(f->space, NULL, record, &call, &h), 0);
+    give_back(f, p);
+    assert_int_equal(call.calls, 1);
+    assert_int_equal(dms_map_client_cancel(h), -EALREADY);
+    dms_map_client_unref(h);
+}
+
+static void cancel_self(DmsSpace *space, void *data)
+{
+    Call *c = data;
+
+    atomic_fetch_add(&c->calls, 1);
+    c->cancel_result = dms_map_client_cancel(c->handle);
+}
+
+static void test_cancel_from_the_callback_returns_ealready(void **state)
+{
+    Fix *f = *state;
+    Call call = {0};
+    void *p = exhaust(f);
+
+    assert_int_equal(dms_space_add_map_client(f->space, NULL, cancel_self,
+                                              &call, &call.handle),
+                     0);
+    give_back(f, p);
+    assert_int_equal(call.calls, 1);
+    assert_int_equal(call.cancel_result, -EALREADY);
+    dms_map_client_unref(call.handle);
+}
+
+static void test_handle_unref_does_not_cancel(void **state)
+{
+    Fix *f = *state;
+    Call call = {0};
+    DmsMapClient *h;
+    void *p = exhaust(f);
+
+    assert_int_equal(
+        dms_space_add_map_client(f->space, NULL, record, &call, &h), 0);
+    assert_ptr_equal(dms_map_client_ref(h), h);
+    dms_map_client_unref(h);
+    assert_null(dms_map_client_unref(h));
+    give_back(f, p);
+    assert_int_equal(call.calls, 1);
+}
+
+static void test_raising_the_limit_wakes_clients(void **state)
+{
+    Fix *f = *state;
+    Call call = {0};
+
+    dms_space_set_bounce_limit(f->space, 0);
+    assert_int_equal(
+        dms_space_add_map_client(f->space, NULL, record, &call, NULL), 0);
+    assert_int_equal(call.calls, 0);
+    dms_space_set_bounce_limit(f->space, 0); /* not a raise */
+    assert_int_equal(call.calls, 0);
+    dms_space_set_bounce_limit(f->space, 1);
+    assert_int_equal(call.calls, 1);
+}
+
+static void test_add_map_client_rejects_bad_arguments(void **state)
+{
+    Fix *f = *state;
+    DmsMapClient *h = (DmsMapClient *)f;
+
+    assert_int_equal(dms_space_add_map_client(NULL, NULL, record, NULL, &h),
+                     -EINVAL);
+    assert_null(h);
+    h = (DmsMapClient *)f;
+    assert_int_equal(dms_space_add_map_client(f->space, NULL, NULL, NULL, &h),
+                     -EINVAL);
+    assert_null(h);
+    assert_int_equal(dms_map_client_cancel(NULL), -EINVAL);
+    assert_null(dms_map_client_ref(NULL));
+    assert_null(dms_map_client_unref(NULL));
+}
+
+/* ---- with a GMainContext ---- */
+
+static void test_context_client_runs_on_its_context(void **state)
+{
+    Fix *f = *state;
+    GMainContext *ctx = g_main_context_new();
+    Call call = {0}, prompt = {0};
+    void *p = exhaust(f);
+
+    assert_int_equal(
+        dms_space_add_map_client(f->space, ctx, record, &call, NULL), 0);
+    give_back(f, p);
+    /* Not from the unmap: from the context, when it runs. */
+    assert_int_equal(call.calls, 0);
+    while (g_main_context_iteration(ctx, FALSE))
+        ;
+    assert_int_equal(call.calls, 1);
+    assert_ptr_equal(call.space, f->space);
+    /* Budget free at registration: promptly, but on the context too. */
+    assert_int_equal(
+        dms_space_add_map_client(f->space, ctx, record, &prompt, NULL), 0);
+    assert_int_equal(prompt.calls, 0);
+    while (g_main_context_iteration(ctx, FALSE))
+        ;
+    assert_int_equal(prompt.calls, 1);
+    assert_int_equal(call.calls, 1);
+    assert_int_equal(fired(f), 2);
+    g_main_context_unref(ctx);
+}
+
+static void test_cancel_of_a_fired_context_client_prevents_it(void **state)
+{
+    Fix *f = *state;
+    GMainContext *ctx = g_main_context_new();
+    Call call = {0};
+    DmsMapClient *h;
+    void *p = exhaust(f);
+
+    assert_int_equal(
+        dms_space_add_map_client(f->space, ctx, record, &call, &h), 0);
+    give_back(f, p); /* fired: queued on the context */
+    assert_int_equal(dms_map_client_cancel(h), 0);
+    while (g_main_context_iteration(ctx, FALSE))
+        ;
+    assert_int_equal(call.calls, 0);
+    assert_int_equal(fired(f), 0);
+    dms_map_client_unref(h);
+    g_main_context_unref(ctx);
+}
+
+typedef struct Slow {
+    atomic_int started, cancelling, finished;
+} Slow;
+
+static void slow_callback(DmsSpace *space, void *data)
+{
+    Slow *s = data;
+
+    atomic_store(&s->started, 1);
+    while (!atomic_load(&s->cancelling))
+        g_usleep(1000);
+    /* Give the canceller time to get into the wait it must do. */
+    g_usleep(20000);
+    atomic_store(&s->finished, 1);
+}
+
+typedef struct Loop {
+    GMainContext *ctx;
+    atomic_int stop;
+} Loop;
+
+static gpointer run_context(gpointer data)
+{
+    Loop *l = data;
+
+    g_main_context_push_thread_default(l->ctx);
+    while (!atomic_load(&l->stop))
+        g_main_context_iteration(l->ctx, TRUE);
+    g_main_context_pop_thread_default(l->ctx);
+    return NULL;
+}
+
+static gboolean quit(gpointer data)
+{
+    atomic_store(&((Loop *)data)->stop, 1);
+    return G_SOURCE_REMOVE;
+}
+
+static void test_cancel_waits_for_a_callback_running_elsewhere(void **state)
+{
+    Fix *f = *state;
+    Loop loop = {.ctx = g_main_context_new()};
+    Slow slow = {0};
+    DmsMapClient *h;
+    GThread *thread;
+    void *p = exhaust(f);
+
+    thread = g_thread_new("context", run_context, &loop);
+    assert_int_equal(
+        dms_space_add_map_client(f->space, loop.ctx, slow_callback, &slow, &h),
+        0);
+    give_back(f, p);
+    while (!atomic_load(&slow.started))
+        g_usleep(1000);
+    atomic_store(&slow.cancelling, 1);
+    assert_int_equal(dms_map_client_cancel(h), -EALREADY);
+    /* When cancel returns, the callback is no longer running. */
+    assert_int_equal(atomic_load(&slow.finished), 1);
+    dms_map_client_unref(h);
+
+    g_main_context_invoke(loop.ctx, quit, &loop);
+    g_thread_join(thread);
+    g_main_context_unref(loop.ctx);
+}
+
+/* ---- the space or the context goes first ---- */
+
+static void test_space_end_cancels_waiting_clients(void **state)
+{
+    Fix *f = *state;
+    GMainContext *ctx = g_main_context_new();
+    Call a = {0}, b = {0}, c = {0};
+    DmsMapClient *ha, *hb;
+
+    /* Limit 0: nothing can free budget, so these wait. */
+    dms_space_set_bounce_limit(f->space, 0);
+    assert_int_equal(dms_space_add_map_client(f->space, NULL, record, &a, &ha),
+                     0);
+    assert_int_equal(dms_space_add_map_client(f->space, ctx, record, &b, &hb),
+                     0);
+    assert_int_equal(
+        dms_space_add_map_client(f->space, NULL, record, &c, NULL), 0);
+    f->space = dms_space_unref(f->space);
+    assert_int_equal(atomic_load(&f->space_gone), 1);
+    /* Cancelled without a call; the handles stay usable. */
+    assert_int_equal(dms_map_client_cancel(ha), 0);
+    assert_int_equal(dms_map_client_cancel(hb), 0);
+    while (g_main_context_iteration(ctx, FALSE))
+        ;
+    assert_int_equal(a.calls + b.calls + c.calls, 0);
+    dms_map_client_unref(ha);
+    dms_map_client_unref(hb);
+    g_main_context_unref(ctx);
+}
+
+static void touch_space(DmsSpace *space, void *data)
+{
+    Call *c = data;
+
+    atomic_fetch_add(&c->calls, 1);
+    /* The space must still be alive here. */
+    c->remap_result = (int)dms_space_get_bounce_limit(space);
+}
+
+static void
+test_fired_context_client_keeps_the_space_until_it_runs(void **state)
+{
+    Fix *f = *state;
+    GMainContext *ctx = g_main_context_new();
+    Call call = {0};
+
+    dms_space_set_bounce_limit(f->space, 0);
+    assert_int_equal(
+        dms_space_add_map_client(f->space, ctx, touch_space, &call, NULL), 0);
+    dms_space_set_bounce_limit(f->space, 100); /* fired, not yet run */
+    f->space = dms_space_unref(f->space);
+    assert_int_equal(atomic_load(&f->space_gone), 0);
+    while (g_main_context_iteration(ctx, FALSE))
+        ;
+    assert_int_equal(call.calls, 1);
+    assert_int_equal(call.remap_result, 100);
+    assert_int_equal(atomic_load(&f->space_gone), 1);
+    g_main_context_unref(ctx);
+}
+
+static void test_context_freed_before_dispatch_cancels_the_client(void **state)
+{
+    Fix *f = *state;
+    GMainContext *ctx = g_main_context_new();
+    Call call = {0};
+    DmsMapClient *h;
+
+    dms_space_set_bounce_limit(f->space, 0);
+    assert_int_equal(
+        dms_space_add_map_client(f->space, ctx, record, &call, &h), 0);
+    dms_space_set_bounce_limit(f->space, 100);
+    f->space = dms_space_unref(f->space);
+    /* Nobody will run the context: freeing it ends the client and
+     * releases the space it held. */
+    g_main_context_unref(ctx);
+    assert_int_equal(atomic_load(&f->space_gone), 1);
+    assert_int_equal(call.calls, 0);
+    assert_int_equal(dms_map_client_cancel(h), 0);
+    dms_map_client_unref(h);
+}
+
+static void ignore_log(const gchar *domain, GLogLevelFlags level,
+                       const gchar *message, gpointer data)
+{
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+        T(test_client_fires_once_when_budget_is_freed),
+        T(test_client_registered_while_budget_is_free_fires_at_once),
+        T(test_clients_fire_in_registration_order),
+        T(test_callback_may_map_again),
+        T(test_cancel_before_firing_prevents_the_callback),
+        T(test_cancel_after_firing_returns_ealready),
+        T(test_cancel_from_the_callback_returns_ealready),
+        T(test_handle_unref_does_not_cancel),
+        T(test_raising_the_limit_wakes_clients),
+        T(test_add_map_client_rejects_bad_arguments),
+        T(test_context_client_runs_on_its_context),
+        T(test_cancel_of_a_fired_context_client_prevents_it),
+        T(test_cancel_waits_for_a_callback_running_elsewhere),
+        T(test_space_end_cancels_waiting_clients),
+        T(test_fired_context_client_keeps_the_space_until_it_runs),
+        T(test_context_freed_before_dispatch_cancels_the_client),
+#undef T
+    };
+
+    g_log_set_handler("dmaspace", G_LOG_LEVEL_CRITICAL, ignore_log, NULL);
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,326 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Bounce mapping under pressure: worker threads map and unmap through a
+ * message region under a budget far smaller than their requests, waiting
+ * for map clients when it runs out, while decoy clients are registered and
+ * cancelled as they fire and another thread keeps moving the limit.
+ *
+ * Asserted: every request completes with the right data; no waiter is
+ * lost (a lost wake-up would leave a worker waiting: the wait has a
+ * deadline far beyond the test's run time, and fails the test); a
+ * cancelled client never runs, and one that cancel reports as run has
+ * finished; the budget is never exceeded and returns to zero. Bounded by
+ * counts, not by time.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+/* cmocka.h needs the three above first */
+#include <cmocka.h>
+
+#include "dms-private.h"
+
+enum {
+    WORKERS = 4,
+    REQUESTS = 600,       /* per worker */
+    AREA = 16384,         /* backend bytes per worker */
+    MAX_REQUEST = 6000,   /* bytes */
+    LIMIT_HIGH = 4096,    /* the budget, most of the time */
+    LIMIT_LOW = 1024,     /* ... and when the twiddler lowers it */
+    DECOY_EVERY = 3,      /* one decoy per this many waits */
+    WAIT_DEADLINE_S = 20, /* only a lost wake-up gets near this */
+};
+
+typedef struct Shared {
+    DmsSpace *space;
+    uint8_t backend[WORKERS * AREA];
+    atomic_int workers_ready, workers_done;
+    atomic_ulong requests_done, waits, decoys_prevented, decoys_ran;
+    atomic_ulong max_in_use;
+} Shared;
+
+static int64_t backend_read(void *opaque, uint64_t off, void *buf, size_t len,
+                            const DmsAttrs *attrs)
+{
+    Shared *sh = opaque;
+
+    memcpy(buf, sh->backend + off, len);
+    return (int64_t)len;
+}
+
+static int64_t backend_write(void *opaque, uint64_t off, const void *buf,
+                             size_t len, const DmsAttrs *attrs)
+{
+    Shared *sh = opaque;
+
+    memcpy(sh->backend + off, buf, len);
+    return (int64_t)len;
+}
+
+/* A worker's wait for budget. */
+typedef struct Wait {
+    GMutex lock;
+    GCond cond;
+    bool woken;
+} Wait;
+
+static void wake(DmsSpace *space, void *data)
+{
+    Wait *w = data;
+
+    g_mutex_lock(&w->lock);
+    w->woken = true;
+    g_cond_signal(&w->cond);
+    g_mutex_unlock(&w->lock);
+}
+
+/* A decoy: registered, then cancelled at once, racing with its firing. */
+typedef struct Decoy {
+    atomic_int ran;
+    atomic_int prevented; /* cancel said 0: it must never run */
+} Decoy;
+
+static void decoy_cb(DmsSpace *space, void *data)
+{
+    Decoy *d = data;
+
+    atomic_fetch_add(&d->ran, 1);
+}
+
+typedef struct Worker {
+    Shared *sh;
+    unsigned id;
+    uint8_t shadow[AREA]; /* what the backend area must hold */
+    GPtrArray *decoys;
+    bool lost; /* a wait passed its deadline */
+    bool bad_data;
+} Worker;
+
+static void note_in_use(Shared *sh)
+{
+    DmsSpaceStats st = {.size = sizeof(st)};
+    unsigned long seen;
+
+    if (dms_space_get_stats(sh->space, &st) != 0)
+        return;
+    seen = atomic_load(&sh->max_in_use);
+    while (st.bounce_in_use > seen &&
+           !atomic_compare_exchange_weak(&sh->max_in_use, &seen,
+                                         (unsigned long)st.bounce_in_use))
+        ;
+}
+
+static void decoy(Worker *w)
+{
+    Decoy *d = g_new0(Decoy, 1);
+    DmsMapClient *h;
+    int r;
+
+    g_ptr_array_add(w->decoys, d);
+    if (dms_space_add_map_client(w->sh->space, NULL, decoy_cb, d, &h) != 0) {
+        w->bad_data = true;
+        return;
+    }
+    /* Let an unmap on another thread fire it, sometimes. */
+    g_thread_yield();
+    r = dms_map_client_cancel(h);
+    if (r == 0) {
+        atomic_store(&d->prevented, 1);
+        atomic_fetch_add(&w->sh->decoys_prevented, 1);
+    } else if (r == -EALREADY) {
+        /* It ran, and has finished running. */
+        if (atomic_load(&d->ran) != 1)
+            w->bad_data = true;
+        atomic_fetch_add(&w->sh->decoys_ran, 1);
+    } else {
+        w->bad_data = true;
+    }
+    dms_map_client_unref(h);
+}
+
+/* Waits for budget; false if the wake-up never came. */
+static bool wait_for_budget(Worker *w)
+{
+    Wait wt = {.woken = false};
+    gint64 deadline;
+    bool ok = true;
+
+    g_mutex_init(&wt.lock);
+    g_cond_init(&wt.cond);
+    if (dms_space_add_map_client(w->sh->space, NULL, wake, &wt, NULL) != 0)
+        return false;
+    if (atomic_fetch_add(&w->sh->waits, 1) % DECOY_EVERY == 0)
+        decoy(w);
+    deadline = g_get_monotonic_time() + WAIT_DEADLINE_S * G_TIME_SPAN_SECOND;
+    g_mutex_lock(&wt.lock);
+    while (!wt.woken && ok)
+        ok = g_cond_wait_until(&wt.cond, &wt.lock, deadline) || wt.woken;
+    g_mutex_unlock(&wt.lock);
+    /* wake() set woken under the lock and touches wt no more. */
+    g_mutex_clear(&wt.lock);
+    g_cond_clear(&wt.cond);
+    return ok;
+}
+
+static gpointer worker(gpointer data)
+{
+    Worker *w = data;
+    Shared *sh = w->sh;
+    uint64_t base = (uint64_t)w->id * AREA;
+    GRand *rand = g_rand_new_with_seed(w->id + 1);
+
+    /* Start together, or the first thread is done before the last is
+     * created. */
+    atomic_fetch_add(&sh->workers_ready, 1);
+    while (atomic_load(&sh->workers_ready) < WORKERS)
+        g_thread_yield();
+
+    for (unsigned req = 0; req < REQUESTS && !w->lost; req++) {
+        DmsDirection dir =
+            g_rand_boolean(rand) ? DMS_DIR_FROM_DEVICE : DMS_DIR_TO_DEVICE;
+        size_t want = (size_t)g_rand_int_range(rand, 1, MAX_REQUEST + 1);
+        size_t off = (size_t)g_rand_int_range(rand, 0, AREA - (int)want + 1);
+        size_t pos = 0;
+
+        while (pos < want) {
+            size_t len = want - pos, access;
+            uint8_t *p;
+            int r = dms_space_map(sh->space, base + off + pos, &len, dir, NULL,
+                                  (void **)&p);
+
+            if (r == -EAGAIN) {
+                if (!wait_for_budget(w)) {
+                    w->lost = true;
+                    break;
+                }
+                continue;
+            }
+            if (r != 0 || len == 0 || len > want - pos) {
+                w->bad_data = true;
+                break;
+            }
+            note_in_use(sh);
+            access = len;
+            if (dir == DMS_DIR_TO_DEVICE) {
+                if (memcmp(p, w->shadow + off + pos, len) != 0)
+                    w->bad_data = true;
+            } else {
+                /* The device writes part of what it mapped. */
+                access = (size_t)g_rand_int_range(rand, 0, (int)len + 1);
+                for (size_t i = 0; i < len; i++) {
+                    if (p[i] != 0)
+                        w->bad_data = true; /* stale data shown */
+                }
+                for (size_t i = 0; i < access; i++)
+                    p[i] = (uint8_t)g_rand_int(rand);
+                memcpy(w->shadow + off + pos, p, access);
+            }
+            /* Hold the buffer a while, as a device would. */
+            g_thread_yield();
+            if (dms_space_unmap(sh->space, p, len, dir, access) != 0)
+                w->bad_data = true;
+            pos += len;
+        }
+        atomic_fetch_add(&sh->requests_done, 1);
+    }
+    g_rand_free(rand);
+    atomic_fetch_add(&sh->workers_done, 1);
+    return NULL;
+}
+
+/* Moves the limit while the workers run. */
+static gpointer twiddler(gpointer data)
+{
+    Shared *sh = data;
+    unsigned round = 0;
+
+    while (atomic_load(&sh->workers_done) < WORKERS) {
+        dms_space_set_bounce_limit(sh->space,
+                                   round++ % 2 ? LIMIT_HIGH : LIMIT_LOW);
+        note_in_use(sh);
+        g_usleep(200);
+    }
+    dms_space_set_bounce_limit(sh->space, LIMIT_HIGH);
+    return NULL;
+}
+
+static void test_tiny_budget_every_request_completes(void **state)
+{
+    const DmsMessageOps ops = {
+        .size = sizeof(ops),
+        .read = backend_read,
+        .write = backend_write,
+    };
+    Shared *sh = g_new0(Shared, 1);
+    Worker *w = g_new0(Worker, WORKERS);
+    GThread *threads[WORKERS], *tw;
+    DmsSpaceStats st = {.size = sizeof(st)};
+    DmsRegion *root, *msg;
+    (void)state;
+
+    for (size_t i = 0; i < sizeof(sh->backend); i++)
+        sh->backend[i] = (uint8_t)(i * 13 + 5);
+    assert_int_equal(dms_region_new_container("root", DMS_SIZE_ALL, &root), 0);
+    assert_int_equal(dms_region_new_message("msg", sizeof(sh->backend), &ops,
+                                            sh, NULL, &msg),
+                     0);
+    assert_int_equal(dms_region_add_subregion(root, 0, msg, 0, 0), 0);
+    assert_int_equal(dms_space_new(root, "stress", &sh->space), 0);
+    dms_space_set_bounce_limit(sh->space, LIMIT_HIGH);
+
+    for (unsigned i = 0; i < WORKERS; i++) {
+        w[i].sh = sh;
+        w[i].id = i;
+        memcpy(w[i].shadow, sh->backend + i * AREA, AREA);
+        w[i].decoys = g_ptr_array_new_with_free_func(g_free);
+        threads[i] = g_thread_new("worker", worker, &w[i]);
+    }
+    tw = g_thread_new("twiddler", twiddler, sh);
+    for (unsigned i = 0; i < WORKERS; i++)
+        g_thread_join(threads[i]);
+    g_thread_join(tw);
+
+    for (unsigned i = 0; i < WORKERS; i++) {
+        assert_false(w[i].lost);
+        assert_false(w[i].bad_data);
+        assert_memory_equal(w[i].shadow, sh->backend + i * AREA, AREA);
+        /* Prevented decoys never ran, even late; run ones ran once. */
+        for (guint j = 0; j < w[i].decoys->len; j++) {
+            Decoy *d = g_ptr_array_index(w[i].decoys, j);
+
+            assert_int_equal(atomic_load(&d->ran),
+                             atomic_load(&d->prevented) ? 0 : 1);
+        }
+        g_ptr_array_unref(w[i].decoys);
+    }
+    assert_int_equal(atomic_load(&sh->requests_done), WORKERS * REQUESTS);
+    print_message("waits %lu, decoys cancelled %lu, decoys run %lu\n",
+                  atomic_load(&sh->waits), atomic_load(&sh->decoys_prevented),
+                  atomic_load(&sh->decoys_ran));
+    /* The run must have exercised the waiting paths. */
+    assert_true(atomic_load(&sh->waits) > 0);
+
+    assert_int_equal(dms_space_get_stats(sh->space, &st), 0);
+    assert_int_equal(st.bounce_in_use, 0);
+    assert_true(st.bounce_high_water <= LIMIT_HIGH);
+    assert_true(atomic_load(&sh->max_in_use) <= LIMIT_HIGH);
+    /* Every wait was ended by its client, plus the decoys that ran. */
+    assert_int_equal(st.map_clients_fired,
+                     atomic_load(&sh->waits) + atomic_load(&sh->decoys_ran));
+    assert_int_equal(st.bad_unmaps, 0);
+
+    dms_space_unref(sh->space);
+    dms_region_unref(msg);
+    dms_region_unref(root);
+    g_free(w);
+    g_free(sh);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_tiny_budget_every_request_completes),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
