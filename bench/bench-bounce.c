@@ -213,7 +213,11 @@ void bench_bounce_threads(const BenchOptions *o)
     one.ctx[0] = two.ctx[0] = &b[0];
     two.ctx[1] = &b[1];
 
+    bench_parallel_start(&one);
+    bench_parallel_start(&two);
     bench_run(o, specs, 2, ns);
+    bench_parallel_stop(&two);
+    bench_parallel_stop(&one);
     bench_report(o, &(BenchResult){
                         .bench = "threads-bounce",
                         .mode = "to-device",

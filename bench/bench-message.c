@@ -214,10 +214,15 @@ void bench_message_threads(const BenchOptions *o)
             (MsgDma){space, WHOLE_BASE * (t + 1), g_malloc(4096), 4096, false};
         if (count_and_verify(s[t].remote, &dma[t], 0) != 1)
             bench_fail("threads: a 4 KiB read took more than one message");
-        one.ctx[t] = two.ctx[t] = &dma[t];
+        two.ctx[t] = &dma[t];
     }
+    one.ctx[0] = &dma[0];
 
+    bench_parallel_start(&one);
+    bench_parallel_start(&two);
     bench_run(o, specs, 2, ns);
+    bench_parallel_stop(&two);
+    bench_parallel_stop(&one);
     bench_report(o, &(BenchResult){
                         .bench = "threads-message",
                         .mode = "whole-read",

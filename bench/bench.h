@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include <glib.h>
+#include <pthread.h>
 
 #include <dmaspace/dmaspace.h>
 
@@ -87,15 +88,38 @@ void bench_run(const BenchOptions *o, const BenchSpec *specs, size_t n,
 
 /*
  * Several threads running @fn at once, thread t on @ctx[t]: a BenchFn
- * whose one iteration is @threads operations, one on each thread.
+ * whose one iteration is @threads operations, one on each thread. The
+ * calling thread is thread 0; the others are started once by
+ * bench_parallel_start() and wait between batches, so that a batch does
+ * not pay for creating threads (milliseconds on a loaded machine).
  */
-typedef struct BenchParallel {
+typedef struct BenchParallel BenchParallel;
+
+typedef struct BenchWorker {
+    BenchParallel *parallel;
+    unsigned index;
+    GThread *thread;
+} BenchWorker;
+
+struct BenchParallel {
     BenchFn fn;
     void *ctx[BENCH_MAX_THREADS];
     unsigned threads;
-} BenchParallel;
+    /* private */
+    BenchWorker workers[BENCH_MAX_THREADS];
+    /* pthread, not GMutex: ThreadSanitizer sees these */
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    uint64_t batch; /* incremented to start a batch */
+    uint64_t iters;
+    unsigned running; /* workers still in the current batch */
+    bool stop;
+};
 
-/* BenchFn for a BenchParallel: starts the threads together, joins them. */
+void bench_parallel_start(BenchParallel *p);
+void bench_parallel_stop(BenchParallel *p);
+
+/* BenchFn for a started BenchParallel: runs one batch on every thread. */
 void bench_parallel(void *parallel, uint64_t iters);
 
 /* Adds a figure to the output (printed at once, kept for the plot). */

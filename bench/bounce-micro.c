@@ -123,8 +123,8 @@ int main(int argc, char **argv)
         fail("setup");
 
     for (int s = 0; s < 7; s++) {
-        lib[s] = run_library(space, direct ? 1u << 20 : 0, size, dir, data,
-                             iters);
+        lib[s] =
+            run_library(space, direct ? 1u << 20 : 0, size, dir, data, iters);
         base[s] = run_baseline(size, dir, data, iters);
     }
     qsort(lib, 7, sizeof(double), compare);

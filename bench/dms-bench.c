@@ -18,7 +18,6 @@
  */
 #include <errno.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -142,41 +141,77 @@ void bench_run(const BenchOptions *o, const BenchSpec *specs, size_t n,
 
 /* ---- several threads at once ---- */
 
-typedef struct Worker {
-    const BenchParallel *p;
-    unsigned index;
-    uint64_t iters;
-    pthread_barrier_t *start;
-} Worker;
-
 static void *worker_main(void *opaque)
 {
-    Worker *w = opaque;
+    BenchWorker *w = opaque;
+    BenchParallel *p = w->parallel;
+    uint64_t seen = 0;
 
-    pthread_barrier_wait(w->start);
-    w->p->fn(w->p->ctx[w->index], w->iters);
+    pthread_mutex_lock(&p->lock);
+    for (;;) {
+        uint64_t iters;
+
+        while (p->batch == seen && !p->stop)
+            pthread_cond_wait(&p->cond, &p->lock);
+        if (p->stop)
+            break;
+        seen = p->batch;
+        iters = p->iters;
+        pthread_mutex_unlock(&p->lock);
+        p->fn(p->ctx[w->index], iters);
+        pthread_mutex_lock(&p->lock);
+        if (--p->running == 0)
+            pthread_cond_broadcast(&p->cond);
+    }
+    pthread_mutex_unlock(&p->lock);
     return NULL;
+}
+
+void bench_parallel_start(BenchParallel *p)
+{
+    g_assert(p->threads >= 1 && p->threads <= BENCH_MAX_THREADS);
+    pthread_mutex_init(&p->lock, NULL);
+    pthread_cond_init(&p->cond, NULL);
+    p->batch = 0;
+    p->stop = false;
+    for (unsigned t = 1; t < p->threads; t++) {
+        BenchWorker *w = &p->workers[t];
+
+        w->parallel = p;
+        w->index = t;
+        w->thread = g_thread_new("bench", worker_main, w);
+    }
+}
+
+void bench_parallel_stop(BenchParallel *p)
+{
+    pthread_mutex_lock(&p->lock);
+    p->stop = true;
+    pthread_cond_broadcast(&p->cond);
+    pthread_mutex_unlock(&p->lock);
+    for (unsigned t = 1; t < p->threads; t++)
+        g_thread_join(p->workers[t].thread);
+    pthread_mutex_destroy(&p->lock);
+    pthread_cond_destroy(&p->cond);
 }
 
 void bench_parallel(void *parallel, uint64_t iters)
 {
-    const BenchParallel *p = parallel;
-    Worker workers[BENCH_MAX_THREADS];
-    GThread *threads[BENCH_MAX_THREADS];
-    pthread_barrier_t start;
+    BenchParallel *p = parallel;
 
-    g_assert(p->threads >= 1 && p->threads <= BENCH_MAX_THREADS);
-    /* This thread is worker 0; only the others are started. */
-    pthread_barrier_init(&start, NULL, p->threads);
-    for (unsigned t = 0; t < p->threads; t++) {
-        workers[t] = (Worker){p, t, iters, &start};
-        if (t > 0)
-            threads[t] = g_thread_new("bench", worker_main, &workers[t]);
-    }
-    worker_main(&workers[0]);
-    for (unsigned t = 1; t < p->threads; t++)
-        g_thread_join(threads[t]);
-    pthread_barrier_destroy(&start);
+    pthread_mutex_lock(&p->lock);
+    p->iters = iters;
+    p->running = p->threads - 1;
+    p->batch++;
+    pthread_cond_broadcast(&p->cond);
+    pthread_mutex_unlock(&p->lock);
+
+    p->fn(p->ctx[0], iters);
+
+    pthread_mutex_lock(&p->lock);
+    while (p->running > 0)
+        pthread_cond_wait(&p->cond, &p->lock);
+    pthread_mutex_unlock(&p->lock);
 }
 
 /* ---- output ---- */

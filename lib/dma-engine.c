@@ -8,9 +8,11 @@
  * dms_dma_cancel() runs on the request's GMainContext, one step at a time:
  * mapping, the I/O call, unmapping, the completion. Those three entry
  * points may be called from any thread; they only change the state under
- * the request's lock and, where the request must move on, attach an idle
- * source to the context. So the caller's code is never re-entered from
- * cancel or io_done, and never runs on a thread the caller did not pick.
+ * the request's lock and, where the request must move on, make the
+ * request's own source ready on the context. So the caller's code is never
+ * re-entered from cancel or io_done, and never runs on a thread the caller
+ * did not pick. The source lives as long as the request: waking it from
+ * another thread allocates nothing, and only sets its ready time.
  *
  * States (doc/sglist.md draws them):
  *   QUEUED       a step is scheduled on the context
@@ -63,6 +65,7 @@ struct DmsDmaRequest {
     DmsSgList *sg;     /* reference held */
     DmsSpace *space;   /* the list's; its reference keeps it alive */
     GMainContext *ctx; /* reference held */
+    GSource *source;   /* our reference; attached to ctx until DONE */
     DmsDirection dir;
     DmsAttrs attrs;
     bool has_attrs;
@@ -114,6 +117,7 @@ DmsDmaRequest *dms_dma_request_unref(DmsDmaRequest *req)
          * The last reference can only go after the completion (the request
          * holds one on itself until then), so no mapping is left here.
          */
+        g_source_unref(req->source);
         g_free(req->pieces);
         g_free(req->iov);
         g_mutex_clear(&req->lock);
@@ -132,20 +136,31 @@ static void unref_notify(gpointer data)
 static gboolean step_cb(gpointer data);
 
 /*
- * Makes the context run a step. Called with or without the request's
- * lock: attaching only takes the context's own lock, which glib never
- * holds while it calls out.
+ * The request's source is ready when its ready time is 0, and goes back
+ * to never (-1) as its dispatch starts, before the step takes the lock:
+ * a schedule() that comes after that point makes it ready again, one that
+ * came before is seen by the step. No wake-up is lost, and several
+ * coalesce into one step, which is all they need: a step acts on the
+ * state, not on the number of wake-ups.
+ */
+static gboolean source_dispatch(GSource *source, GSourceFunc cb, gpointer data)
+{
+    g_source_set_ready_time(source, -1);
+    return cb(data);
+}
+
+static GSourceFuncs step_source_funcs = {
+    .dispatch = source_dispatch,
+};
+
+/*
+ * Makes the context run a step. Called with the request's lock held, in a
+ * state that is not DONE, so the source is still attached. It only takes
+ * the context's own lock, which GLib never holds while it calls out.
  */
 static void schedule(DmsDmaRequest *req)
 {
-    GSource *src = g_idle_source_new();
-
-    g_source_set_priority(src, G_PRIORITY_DEFAULT);
-    g_source_set_name(src, "dms-dma-step");
-    g_source_set_callback(src, step_cb, dms_dma_request_ref(req),
-                          unref_notify);
-    g_source_attach(src, req->ctx);
-    g_source_unref(src);
+    g_source_set_ready_time(req->source, 0);
 }
 
 /* ---- the batch ---- */
@@ -339,6 +354,8 @@ static void finish(DmsDmaRequest *req, int result)
         result = -ECANCELED;
     req->state = REQ_DONE;
     g_mutex_unlock(&req->lock);
+    /* Nothing schedules a DONE request: the source can go. */
+    g_source_destroy(req->source);
 
     req->complete(req, req->transferred, result, req->data);
     dms_dma_request_unref(req); /* the request's hold on itself */
@@ -521,14 +538,21 @@ static gboolean step_cb(gpointer data)
         break;
     case REQ_WAIT_BUDGET:
         /* Only dms_dma_cancel() schedules a step in this state. */
+        if (!req->cancelled) {
+            g_mutex_unlock(&req->lock);
+            return G_SOURCE_CONTINUE;
+        }
         req->state = REQ_RUNNING;
         client = req->client;
         req->client = NULL;
         break;
     default:
-        /* A cancellation step that lost to the map client: nothing left. */
+        /*
+         * A cancellation step that lost to the map client, or a wake-up
+         * whose work an earlier step already did: nothing to do.
+         */
         g_mutex_unlock(&req->lock);
-        return G_SOURCE_REMOVE;
+        return G_SOURCE_CONTINUE;
     }
     g_mutex_unlock(&req->lock);
 
@@ -544,7 +568,8 @@ static gboolean step_cb(gpointer data)
         dms_map_client_unref(client);
     }
     run(req);
-    return G_SOURCE_REMOVE;
+    /* If the request is done, finish() destroyed the source already. */
+    return G_SOURCE_CONTINUE;
 }
 
 /* ---- entry points ---- */
@@ -586,10 +611,24 @@ int dms_dma_submit(const DmsDmaParams *params, DmsDmaRequest **ret)
     req->complete = p.complete;
     req->data = p.data;
     g_mutex_init(&req->lock);
-    req->state = REQ_QUEUED;
-
     dms__sglist_hold(p.sg);
+
+    /*
+     * The step that picks this up starts by taking the lock: releasing it
+     * after the setup publishes the fields to the context's thread in a
+     * way ThreadSanitizer can see (the idle source hands it over inside
+     * GLib, which it cannot).
+     */
+    req->source = g_source_new(&step_source_funcs, sizeof(GSource));
+    g_source_set_priority(req->source, G_PRIORITY_DEFAULT);
+    g_source_set_name(req->source, "dms-dma-request");
+    g_source_set_callback(req->source, step_cb, dms_dma_request_ref(req),
+                          unref_notify);
+    g_mutex_lock(&req->lock);
+    req->state = REQ_QUEUED;
     schedule(req);
+    g_source_attach(req->source, req->ctx);
+    g_mutex_unlock(&req->lock);
     if (ret)
         *ret = req;
     return 0;

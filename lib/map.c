@@ -15,10 +15,14 @@
  */
 #include "bounce.h"
 
-enum { DIRECT_SHARDS = 8 };
+enum {
+    DIRECT_SHARDS = 8,
+    DIRECT_MIN_BUCKETS = 16,
+    DIRECT_SPARE_MAX = 32,
+};
 
 typedef struct DirectMap {
-    struct DirectMap *next; /* others at the same pointer */
+    struct DirectMap *next; /* in its bucket */
     void *ptr;
     size_t len;
     DmsDirection dir;
@@ -27,21 +31,69 @@ typedef struct DirectMap {
     size_t count; /* identical live mappings, one region reference each */
 } DirectMap;
 
+/*
+ * A chained hash table under a lock. Not GHashTable: a map+unmap pair is
+ * a lookup, an insert and a remove, and GHashTable's indirect calls made
+ * them most of the cost of a direct map.
+ */
 typedef struct DirectShard {
     GMutex lock;
-    GHashTable *by_ptr; /* ptr -> DirectMap chain */
+    DirectMap **buckets; /* nbuckets, a power of two */
+    size_t nbuckets;
+    size_t nentries;
+    /* Entries kept for reuse: a map+unmap loop allocates nothing. */
+    DirectMap *spare;
+    unsigned nspare;
 } DirectShard;
 
 struct DmsDirectMaps {
     DirectShard shard[DIRECT_SHARDS];
 };
 
+static size_t hash_ptr(const void *ptr)
+{
+    uint64_t p = (uintptr_t)ptr;
+
+    /* Fibonacci hashing: mappings are often page-aligned. */
+    return (size_t)((p * UINT64_C(0x9e3779b97f4a7c15)) >> 32);
+}
+
 static DirectShard *shard_of(DmsDirectMaps *d, const void *ptr)
 {
-    uintptr_t p = (uintptr_t)ptr;
+    return &d->shard[hash_ptr(ptr) % DIRECT_SHARDS];
+}
 
-    /* Buffers are at least cache-line apart, often page-aligned. */
-    return &d->shard[((p >> 6) ^ (p >> 12) ^ (p >> 20)) % DIRECT_SHARDS];
+static DirectMap **bucket_of(DirectShard *sh, const void *ptr)
+{
+    /* Shards took the low bits; use the next ones. */
+    return &sh->buckets[(hash_ptr(ptr) / DIRECT_SHARDS) & (sh->nbuckets - 1)];
+}
+
+/* Doubles the table when it is full; keeps the old one on -ENOMEM. */
+static void shard_grow(DirectShard *sh)
+{
+    DirectMap **old = sh->buckets;
+    size_t nold = sh->nbuckets;
+    DirectMap **buckets;
+
+    if (sh->nentries < nold || nold > SIZE_MAX / 2 / sizeof(*buckets))
+        return;
+    buckets = g_try_new0(DirectMap *, nold * 2);
+    if (!buckets)
+        return; /* longer chains, still correct */
+    sh->buckets = buckets;
+    sh->nbuckets = nold * 2;
+    for (size_t i = 0; i < nold; i++) {
+        while (old[i]) {
+            DirectMap *m = old[i];
+            DirectMap **b = bucket_of(sh, m->ptr);
+
+            old[i] = m->next;
+            m->next = *b;
+            *b = m;
+        }
+    }
+    g_free(old);
 }
 
 int dms__direct_maps_new(DmsDirectMaps **ret)
@@ -52,8 +104,15 @@ int dms__direct_maps_new(DmsDirectMaps **ret)
     if (!d)
         return -ENOMEM;
     for (unsigned i = 0; i < DIRECT_SHARDS; i++) {
-        g_mutex_init(&d->shard[i].lock);
-        d->shard[i].by_ptr = g_hash_table_new(NULL, NULL);
+        DirectShard *sh = &d->shard[i];
+
+        g_mutex_init(&sh->lock);
+        sh->nbuckets = DIRECT_MIN_BUCKETS;
+        sh->buckets = g_try_new0(DirectMap *, DIRECT_MIN_BUCKETS);
+        if (!sh->buckets) {
+            dms__direct_maps_free(d);
+            return -ENOMEM;
+        }
     }
     *ret = d;
     return 0;
@@ -64,10 +123,18 @@ void dms__direct_maps_free(DmsDirectMaps *direct)
     if (!direct)
         return;
     for (unsigned i = 0; i < DIRECT_SHARDS; i++) {
+        DirectShard *sh = &direct->shard[i];
+
         /* Every mapping holds a space reference: none can be live now. */
-        g_warn_if_fail(g_hash_table_size(direct->shard[i].by_ptr) == 0);
-        g_hash_table_unref(direct->shard[i].by_ptr);
-        g_mutex_clear(&direct->shard[i].lock);
+        g_warn_if_fail(sh->nentries == 0);
+        g_free(sh->buckets);
+        while (sh->spare) {
+            DirectMap *m = sh->spare;
+
+            sh->spare = m->next;
+            g_free(m);
+        }
+        g_mutex_clear(&sh->lock);
     }
     g_free(direct);
 }
@@ -77,25 +144,31 @@ static int direct_add(DmsDirectMaps *d, void *ptr, size_t len,
                       DmsDirection dir, DmsRegion *region, uint64_t offset)
 {
     DirectShard *sh = shard_of(d, ptr);
-    DirectMap *head, *m;
+    DirectMap **b, *m;
 
     g_mutex_lock(&sh->lock);
-    head = g_hash_table_lookup(sh->by_ptr, ptr);
-    for (m = head; m; m = m->next) {
-        if (m->len == len && m->dir == dir && m->region == region &&
-            m->offset == offset) {
+    b = bucket_of(sh, ptr);
+    for (m = *b; m; m = m->next) {
+        if (m->ptr == ptr && m->len == len && m->dir == dir &&
+            m->region == region && m->offset == offset) {
             m->count++;
             g_mutex_unlock(&sh->lock);
             return 0;
         }
     }
-    m = g_try_new(DirectMap, 1);
-    if (!m) {
-        g_mutex_unlock(&sh->lock);
-        return -ENOMEM;
+    if (sh->spare) {
+        m = sh->spare;
+        sh->spare = m->next;
+        sh->nspare--;
+    } else {
+        m = g_try_new(DirectMap, 1);
+        if (!m) {
+            g_mutex_unlock(&sh->lock);
+            return -ENOMEM;
+        }
     }
     *m = (DirectMap){
-        .next = head,
+        .next = *b,
         .ptr = ptr,
         .len = len,
         .dir = dir,
@@ -103,7 +176,9 @@ static int direct_add(DmsDirectMaps *d, void *ptr, size_t len,
         .offset = offset,
         .count = 1,
     };
-    g_hash_table_insert(sh->by_ptr, ptr, m);
+    *b = m;
+    sh->nentries++;
+    shard_grow(sh);
     g_mutex_unlock(&sh->lock);
     return 0;
 }
@@ -119,12 +194,11 @@ static bool direct_take(DmsDirectMaps *d, void *ptr, size_t len,
                         DmsDirection dir, DmsRegion **region, uint64_t *offset)
 {
     DirectShard *sh = shard_of(d, ptr);
-    DirectMap *head, *m, **link;
+    DirectMap **link, *m;
 
     g_mutex_lock(&sh->lock);
-    head = g_hash_table_lookup(sh->by_ptr, ptr);
-    for (link = &head; (m = *link) != NULL; link = &m->next) {
-        if (m->len == len && m->dir == dir)
+    for (link = bucket_of(sh, ptr); (m = *link) != NULL; link = &m->next) {
+        if (m->ptr == ptr && m->len == len && m->dir == dir)
             break;
     }
     if (!m) {
@@ -135,11 +209,14 @@ static bool direct_take(DmsDirectMaps *d, void *ptr, size_t len,
     *offset = m->offset;
     if (--m->count == 0) {
         *link = m->next;
-        if (head)
-            g_hash_table_insert(sh->by_ptr, ptr, head);
-        else
-            g_hash_table_remove(sh->by_ptr, ptr);
-        g_free(m);
+        sh->nentries--;
+        if (sh->nspare < DIRECT_SPARE_MAX) {
+            m->next = sh->spare;
+            sh->spare = m;
+            sh->nspare++;
+        } else {
+            g_free(m);
+        }
     }
     g_mutex_unlock(&sh->lock);
     return true;

@@ -26,6 +26,8 @@
 #define NWORKERS 2
 #define NOISE_MAPS 400
 
+/* TSan and GLib's own locks: see tests/tsan-glib.c. */
+
 /* ---- message backends over buffers ---- */
 
 typedef struct Bulk {

@@ -1,16 +1,20 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * Bounce mapping under pressure: worker threads map and unmap through a
- * message region under a budget far smaller than their requests, waiting
- * for map clients when it runs out, while decoy clients are registered and
- * cancelled as they fire and another thread keeps moving the limit.
+ * Bounce mapping under pressure.
  *
- * Asserted: every request completes with the right data; no waiter is
- * lost (a lost wake-up would leave a worker waiting: the wait has a
- * deadline far beyond the test's run time, and fails the test); a
- * cancelled client never runs, and one that cancel reports as run has
- * finished; the budget is never exceeded and returns to zero. Bounded by
- * counts, not by time.
+ * 1. Worker threads map and unmap through a message region under a budget
+ *    far smaller than their requests, waiting for map clients when it runs
+ *    out, while decoy clients are registered and cancelled as they fire
+ *    and another thread keeps moving the limit. Asserted: every request
+ *    completes with the right data; a cancelled client never runs, and one
+ *    that cancel reports as run has finished; the budget is never exceeded
+ *    and returns to zero; every wait was ended by its own client.
+ * 2. Two threads race for the whole budget round after round; the loser's
+ *    registration races the winner's unmap, the last release before the
+ *    loser must wake. A lost wake-up leaves the loser waiting for good.
+ *
+ * Waits have a deadline far beyond the run time (a lost wake-up fails the
+ * test instead of hanging it). Bounded by counts, not by time.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -138,8 +142,8 @@ static void decoy(Worker *w)
     dms_map_client_unref(h);
 }
 
-/* Waits for budget; false if the wake-up never came. */
-static bool wait_for_budget(Worker *w)
+/* Waits for budget on @space; false if the wake-up never came. */
+static bool wait_for_budget(DmsSpace *space)
 {
     Wait wt = {.woken = false};
     gint64 deadline;
@@ -147,10 +151,8 @@ static bool wait_for_budget(Worker *w)
 
     g_mutex_init(&wt.lock);
     g_cond_init(&wt.cond);
-    if (dms_space_add_map_client(w->sh->space, NULL, wake, &wt, NULL) != 0)
+    if (dms_space_add_map_client(space, NULL, wake, &wt, NULL) != 0)
         return false;
-    if (atomic_fetch_add(&w->sh->waits, 1) % DECOY_EVERY == 0)
-        decoy(w);
     deadline = g_get_monotonic_time() + WAIT_DEADLINE_S * G_TIME_SPAN_SECOND;
     g_mutex_lock(&wt.lock);
     while (!wt.woken && ok)
@@ -189,7 +191,9 @@ static gpointer worker(gpointer data)
                                   (void **)&p);
 
             if (r == -EAGAIN) {
-                if (!wait_for_budget(w)) {
+                if (atomic_fetch_add(&sh->waits, 1) % DECOY_EVERY == 0)
+                    decoy(w);
+                if (!wait_for_budget(sh->space)) {
                     w->lost = true;
                     break;
                 }
@@ -294,7 +298,7 @@ static void test_tiny_budget_every_request_completes(void **state)
         g_ptr_array_unref(w[i].decoys);
     }
     assert_int_equal(atomic_load(&sh->requests_done), WORKERS * REQUESTS);
-    print_message("waits %lu, decoys cancelled %lu, decoys run %lu\n",
+    print_message("# waits %lu, decoys cancelled %lu, decoys run %lu\n",
                   atomic_load(&sh->waits), atomic_load(&sh->decoys_prevented),
                   atomic_load(&sh->decoys_ran));
     /* The run must have exercised the waiting paths. */
@@ -316,10 +320,149 @@ static void test_tiny_budget_every_request_completes(void **state)
     g_free(sh);
 }
 
+/* ---- the last release races the registration ---- */
+
+enum { PING_ROUNDS = 3000 };
+
+typedef struct PingPong {
+    DmsSpace *space;
+    GMutex lock;
+    GCond cond;
+    unsigned arrived, generation;
+    atomic_int tried; /* map attempts this round */
+    atomic_int failed;
+    atomic_ulong waits;
+} PingPong;
+
+/* Both threads meet here; false if the other never came. */
+static bool meet(PingPong *pp)
+{
+    gint64 deadline =
+        g_get_monotonic_time() + WAIT_DEADLINE_S * G_TIME_SPAN_SECOND;
+    bool ok = true;
+    unsigned gen;
+
+    g_mutex_lock(&pp->lock);
+    gen = pp->generation;
+    if (++pp->arrived == 2) {
+        pp->arrived = 0;
+        atomic_store(&pp->tried, 0);
+        pp->generation++;
+        g_cond_broadcast(&pp->cond);
+    }
+    while (pp->generation == gen && ok)
+        ok = g_cond_wait_until(&pp->cond, &pp->lock, deadline) ||
+             pp->generation != gen;
+    g_mutex_unlock(&pp->lock);
+    return ok;
+}
+
+/*
+ * Each round both threads want the whole budget. The loser waits for a
+ * map client; the winner unmaps and goes to the meeting point, where it
+ * waits for the loser: its unmap is the last release before the loser
+ * must wake. If the loser's registration misses it, nobody else will ever
+ * free budget, and the loser waits past its deadline.
+ */
+static gpointer ping_pong(gpointer data)
+{
+    PingPong *pp = data;
+
+    for (unsigned round = 0; round < PING_ROUNDS && !atomic_load(&pp->failed);
+         round++) {
+        if (!meet(pp)) {
+            atomic_store(&pp->failed, 1);
+            break;
+        }
+        for (;;) {
+            size_t len = LIMIT_HIGH;
+            void *p;
+            int r =
+                dms_space_map(pp->space, 0, &len, DMS_DIR_TO_DEVICE, NULL, &p);
+
+            atomic_fetch_add(&pp->tried, 1);
+            if (r == -EAGAIN) {
+                atomic_fetch_add(&pp->waits, 1);
+                /* The device model's work between the failure and the
+                 * registration: widens the race. */
+                g_thread_yield();
+                if (!wait_for_budget(pp->space)) {
+                    atomic_store(&pp->failed, 1);
+                    break;
+                }
+                continue;
+            }
+            if (r != 0 || len != LIMIT_HIGH) {
+                atomic_store(&pp->failed, 1);
+                break;
+            }
+            /* Hold the budget until the other thread has tried too (it
+             * has, if this is its retry). */
+            while (atomic_load(&pp->tried) < 2 && !atomic_load(&pp->failed))
+                g_thread_yield();
+            if (dms_space_unmap(pp->space, p, len, DMS_DIR_TO_DEVICE, 0) != 0)
+                atomic_store(&pp->failed, 1);
+            break;
+        }
+    }
+    /* Let the other thread out of a meeting it may be waiting in. */
+    g_mutex_lock(&pp->lock);
+    pp->arrived = 0;
+    pp->generation++;
+    g_cond_broadcast(&pp->cond);
+    g_mutex_unlock(&pp->lock);
+    return NULL;
+}
+
+static void test_registration_racing_the_last_unmap_is_woken(void **state)
+{
+    const DmsMessageOps ops = {
+        .size = sizeof(ops),
+        .read = backend_read,
+        .write = backend_write,
+    };
+    Shared *sh = g_new0(Shared, 1);
+    PingPong pp = {0};
+    DmsSpaceStats st = {.size = sizeof(st)};
+    DmsRegion *root, *msg;
+    GThread *a, *b;
+    (void)state;
+
+    assert_int_equal(dms_region_new_container("root", DMS_SIZE_ALL, &root), 0);
+    assert_int_equal(dms_region_new_message("msg", sizeof(sh->backend), &ops,
+                                            sh, NULL, &msg),
+                     0);
+    assert_int_equal(dms_region_add_subregion(root, 0, msg, 0, 0), 0);
+    assert_int_equal(dms_space_new(root, "ping-pong", &pp.space), 0);
+    dms_space_set_bounce_limit(pp.space, LIMIT_HIGH);
+    g_mutex_init(&pp.lock);
+    g_cond_init(&pp.cond);
+
+    a = g_thread_new("ping", ping_pong, &pp);
+    b = g_thread_new("pong", ping_pong, &pp);
+    g_thread_join(a);
+    g_thread_join(b);
+
+    print_message("# ping-pong waits %lu\n", atomic_load(&pp.waits));
+    assert_int_equal(atomic_load(&pp.failed), 0);
+    assert_true(atomic_load(&pp.waits) > 0);
+    assert_int_equal(dms_space_get_stats(pp.space, &st), 0);
+    assert_int_equal(st.bounce_in_use, 0);
+    assert_int_equal(st.map_clients_fired, atomic_load(&pp.waits));
+
+    g_mutex_clear(&pp.lock);
+    g_cond_clear(&pp.cond);
+    dms_space_unref(pp.space);
+    dms_region_unref(msg);
+    dms_region_unref(root);
+    g_free(sh);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tiny_budget_every_request_completes),
+        cmocka_unit_test(test_registration_racing_the_last_unmap_is_woken),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

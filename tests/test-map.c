@@ -764,6 +764,37 @@ static void test_direct_range_mapped_twice_needs_two_unmaps(void **state)
     refused(f, a, 128, FROM, 128);
 }
 
+static void test_many_live_direct_maps_are_each_found(void **state)
+{
+    Fix *f = *state;
+    enum { N = 3000 };
+    uint8_t **p = g_new(uint8_t *, N);
+    GRand *rand = g_rand_new_with_seed(7);
+
+    /* Enough live mappings to make the registry grow several times. */
+    for (unsigned i = 0; i < N; i++) {
+        p[i] = map_ok(f->space, RAM_ADDR + i * 16, 8, FROM, 8);
+        assert_ptr_equal(p[i], f->ram + i * 16);
+    }
+    /* Unmapped in random order, each exactly once. */
+    for (unsigned i = N - 1; i > 0; i--) {
+        unsigned j = (unsigned)g_rand_int_range(rand, 0, (gint32)i + 1);
+        uint8_t *t = p[i];
+
+        p[i] = p[j];
+        p[j] = t;
+    }
+    for (unsigned i = 0; i < N; i++) {
+        refused(f, p[i], 7, FROM, 0);
+        assert_int_equal(dms_space_unmap(f->space, p[i], 8, FROM, 0), 0);
+    }
+    for (unsigned i = 0; i < N; i += 97)
+        refused(f, p[i], 8, FROM, 0);
+    assert_int_equal(stats_of(f->space).direct_maps, N);
+    g_rand_free(rand);
+    g_free(p);
+}
+
 static void test_direct_regions_sharing_host_memory_keep_counts(void **state)
 {
     uint8_t mem[0x1000];
@@ -1000,6 +1031,7 @@ int main(void)
         T(test_budget_lowered_while_lent_is_never_exceeded),
         T(test_pool_at_its_size_falls_back_to_separate_buffers),
         T(test_direct_range_mapped_twice_needs_two_unmaps),
+        T(test_many_live_direct_maps_are_each_found),
         cmocka_unit_test(test_direct_regions_sharing_host_memory_keep_counts),
         T(test_region_removed_during_bounce_dma_gets_its_data),
         T(test_region_removed_during_direct_dma_lives_until_unmap),

@@ -60,6 +60,13 @@ typedef struct Stale {
     DmsDirection dir;
 } Stale;
 
+/* [start, end) shows object @obj from @offset on. */
+typedef struct Seg {
+    uint64_t start, end;
+    int obj;
+    uint64_t offset;
+} Seg;
+
 typedef struct Client {
     bool used;
     Model *m;
@@ -83,9 +90,9 @@ struct Model {
     uint64_t next_seq;
     unsigned depth; /* open update batches */
 
-    /* the view accesses see: object id or -1, and offset, per byte */
-    int8_t vis_obj[MODEL_WINDOW];
-    uint32_t vis_off[MODEL_WINDOW];
+    /* the view accesses see: who owns which part of the window */
+    Seg segs[4 * (MODEL_MAX_OBJS + 1) + 2];
+    size_t nsegs;
 
     Mapping maps[MODEL_MAX_MAPS];
     Stale stale[4];
@@ -394,68 +401,122 @@ static size_t children_of(Model *m, int parent, Child *out)
     return n;
 }
 
-static void paint(Model *m, int id, uint64_t a, uint64_t offset)
-{
-    m->vis_obj[a - MODEL_BASE] = (int8_t)id;
-    m->vis_off[a - MODEL_BASE] = (uint32_t)offset;
-}
-
 /*
- * Paints the children of container @parent, whose byte 0 is at absolute
- * address @base, into [lo, hi): lowest priority first, so the highest
- * ends up visible; N contributes only its children, so its holes show
- * what lies below it.
+ * The owner of absolute address @a among the children of container
+ * @parent, whose byte 0 is at @base and which shows only [lo, hi): the
+ * highest priority child covering @a wins, the newest among equals. N
+ * answers only where one of its own children does, so its holes show what
+ * lies below it; an alias only where its target reaches.
  */
-static void paint_container(Model *m, int parent, uint64_t base, uint64_t lo,
-                            uint64_t hi)
+static Obj *owner_in(Model *m, int parent, uint64_t base, uint64_t lo,
+                     uint64_t hi, uint64_t a, uint64_t *offset)
 {
     Child kids[MODEL_MAX_OBJS + 1];
     size_t n = children_of(m, parent, kids);
 
     qsort(kids, n, sizeof(kids[0]), compare_child);
-    for (size_t k = 0; k < n; k++) {
-        uint64_t start = base + kids[k].offset;
+    while (n-- > 0) {
+        uint64_t start = base + kids[n].offset;
         /* Nothing reaches past the window: clamp before adding. */
-        uint64_t end = start + MIN(kids[k].last, 2 * (uint64_t)MODEL_WINDOW);
+        uint64_t end = start + MIN(kids[n].last, 2 * (uint64_t)MODEL_WINDOW);
         uint64_t s = MAX(lo, start), e = MIN(hi, end + 1);
         Obj *o;
 
-        if (s >= e)
+        if (a < s || a >= e)
             continue;
-        if (kids[k].obj < 0) {
-            paint_container(m, PARENT_N, start, s, e);
+        if (kids[n].obj < 0) {
+            o = owner_in(m, PARENT_N, start, s, e, a, offset);
+            if (o)
+                return o;
             continue;
         }
-        o = &m->objs[kids[k].obj];
-        for (uint64_t a = s; a < e; a++) {
-            if (o->kind == OBJ_ALIAS) {
-                const Obj *t = &m->objs[o->target];
-                uint64_t toff = a - start + o->spec.alias_offset;
-                if (toff <= t->last)
-                    paint(m, o->target, a, toff);
-            } else {
-                paint(m, o->id, a, a - start);
-            }
+        o = &m->objs[kids[n].obj];
+        if (o->kind != OBJ_ALIAS) {
+            *offset = a - start;
+            return o;
+        }
+        if (a - start + o->spec.alias_offset <= m->objs[o->target].last) {
+            *offset = a - start + o->spec.alias_offset;
+            return &m->objs[o->target];
         }
     }
+    return NULL;
 }
 
-/* Publishes the live topology as the view accesses see. */
+/* Where ownership may change inside container @parent's children. */
+static size_t boundaries_in(Model *m, int parent, uint64_t base,
+                            uint64_t *out, size_t n)
+{
+    Child kids[MODEL_MAX_OBJS + 1];
+    size_t k = children_of(m, parent, kids);
+
+    while (k-- > 0) {
+        uint64_t start = base + kids[k].offset;
+        const Obj *o = kids[k].obj < 0 ? NULL : &m->objs[kids[k].obj];
+
+        out[n++] = start;
+        out[n++] = start + MIN(kids[k].last, 2 * (uint64_t)MODEL_WINDOW) + 1;
+        if (!o)
+            n = boundaries_in(m, PARENT_N, start, out, n);
+        else if (o->kind == OBJ_ALIAS &&
+                 o->spec.alias_offset <= m->objs[o->target].last)
+            out[n++] = start + (m->objs[o->target].last -
+                                o->spec.alias_offset) + 1;
+    }
+    return n;
+}
+
+static int compare_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+/*
+ * Publishes the live topology as the view accesses see: the window cut
+ * at every boundary, each piece given its owner, pieces that continue the
+ * same leaf at the next offset joined.
+ */
 static void render(Model *m)
 {
-    memset(m->vis_obj, -1, sizeof(m->vis_obj));
-    paint_container(m, PARENT_C, MODEL_BASE, MODEL_BASE,
-                    MODEL_BASE + MODEL_WINDOW);
+    uint64_t cut[4 * (MODEL_MAX_OBJS + 1) + 2];
+    size_t n = 0;
+
+    cut[n++] = MODEL_BASE;
+    cut[n++] = MODEL_BASE + MODEL_WINDOW;
+    n = boundaries_in(m, PARENT_C, MODEL_BASE, cut, n);
+    qsort(cut, n, sizeof(cut[0]), compare_u64);
+
+    m->nsegs = 0;
     for (int i = 0; i < MODEL_MAX_OBJS; i++)
         m->objs[i].visible = false;
-    for (uint32_t x = 0; x < MODEL_WINDOW; x++) {
+    for (size_t i = 0; i + 1 < n; i++) {
+        uint64_t a = cut[i], offset = 0;
+        Seg *prev = m->nsegs ? &m->segs[m->nsegs - 1] : NULL;
         Obj *o;
-        if (m->vis_obj[x] < 0)
+
+        if (a == cut[i + 1] || a < MODEL_BASE ||
+            a >= MODEL_BASE + MODEL_WINDOW)
             continue;
-        o = &m->objs[m->vis_obj[x]];
+        o = owner_in(m, PARENT_C, MODEL_BASE, MODEL_BASE,
+                     MODEL_BASE + MODEL_WINDOW, a, &offset);
+        if (!o)
+            continue;
+        if (prev && prev->obj == o->id && prev->end == a &&
+            prev->offset + (a - prev->start) == offset) {
+            prev->end = MIN(cut[i + 1], MODEL_BASE + MODEL_WINDOW);
+            continue;
+        }
+        m->segs[m->nsegs++] = (Seg){
+            .start = a,
+            .end = MIN(cut[i + 1], MODEL_BASE + MODEL_WINDOW),
+            .obj = o->id,
+            .offset = offset,
+        };
         if (!o->visible) {
             o->visible = true;
-            o->probe_addr = MODEL_BASE + x;
+            o->probe_addr = a;
         }
     }
 }
@@ -472,21 +533,16 @@ static void topology_changed(Model *m)
 static Obj *lookup(Model *m, uint64_t a, uint64_t max, uint64_t *offset,
                    uint64_t *run)
 {
-    uint64_t x, n = 1;
-    int id;
+    for (size_t i = 0; i < m->nsegs; i++) {
+        const Seg *sg = &m->segs[i];
 
-    if (a < MODEL_BASE || a - MODEL_BASE >= MODEL_WINDOW)
-        return NULL;
-    x = a - MODEL_BASE;
-    id = m->vis_obj[x];
-    if (id < 0)
-        return NULL;
-    while (n < max && x + n < MODEL_WINDOW && m->vis_obj[x + n] == id &&
-           m->vis_off[x + n] == m->vis_off[x] + n)
-        n++;
-    *offset = m->vis_off[x];
-    *run = n;
-    return &m->objs[id];
+        if (a >= sg->start && a < sg->end) {
+            *offset = sg->offset + (a - sg->start);
+            *run = MIN(max, sg->end - a);
+            return &m->objs[sg->obj];
+        }
+    }
+    return NULL;
 }
 
 /* ---- simulated accesses ---- */
