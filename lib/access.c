@@ -26,7 +26,7 @@ typedef struct CallFrame {
     struct CallFrame *outer;
 } CallFrame;
 
-static _Thread_local CallFrame *call_stack;
+static DMS_THREAD_LOCAL CallFrame *call_stack;
 
 static bool in_call(const DmsRegion *r)
 {

@@ -9,7 +9,8 @@
  *   space.c       DmsSpace lifecycle, view publication, stats
  *   access.c      read/write/check over a view and into one leaf region
  *   dirty.c       dirty log of RAM regions
- *   bounce.c      bounce budget and buffer pool
+ *   bounce.c      bounce budget and buffer pool (bounce.h: its interface
+ *                 to map.c and map-client.c)
  *   map.c         dms_space_map()/dms_space_unmap()
  *   map-client.c  retry callbacks when budget frees up
  *   sglist.c      scatter-gather lists and copies

@@ -72,7 +72,7 @@ static void handoff_wait(void)
 }
 
 /* One per thread: tells "the callback is running on me". */
-static _Thread_local char thread_marker;
+static DMS_THREAD_LOCAL char thread_marker;
 
 static DmsMapClients *clients_ref(DmsMapClients *cs)
 {

@@ -26,7 +26,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-_Thread_local DmsRcuReader dms__rcu_reader;
+DMS_THREAD_LOCAL DmsRcuReader dms__rcu_reader;
 atomic_ulong dms__rcu_gp = 1;
 bool dms__rcu_membarrier;
 #ifdef DMS_TSAN

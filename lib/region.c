@@ -47,7 +47,7 @@ void dms__topology_unlock(void)
 
 /* Batches opened by this thread, to catch a commit without a begin
  * (unlocking a mutex we do not hold would be undefined). */
-static _Thread_local unsigned batch_depth;
+static DMS_THREAD_LOCAL unsigned batch_depth;
 
 void dms_update_begin(void)
 {

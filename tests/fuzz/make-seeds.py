@@ -183,6 +183,11 @@ SPACE_SEEDS = {
     'reg-be': header() + add_reg(0x0, 0x100, endian=1, valid=4, impl=3,
                                  valid_unaligned=True) +
     write(BASE + 1, 29, 9) + read(BASE, 40) + map_(BASE + 5, 11),
+    'reg-be-wide': header() + add_reg(0x0, 0x100, endian=1, valid=4,
+                                      impl=10, valid_unaligned=True) +
+    add_reg(0x100, 0x100, endian=2, valid=10, impl=7) +
+    write(BASE + 8, 8, 3) + write(BASE + 0x100, 24, 4) + read(BASE, 0x200) +
+    write(BASE + 3, 9, 1) + map_(BASE + 0x108, 16),
     'reg-widen': header() + add_reg(0x0, 0x100, endian=1, valid=1, impl=9) +
     read(BASE + 1, 3) + write(BASE + 1, 1) + write(BASE, 4) +
     check(BASE + 1, 1, True),
@@ -201,12 +206,14 @@ SPACE_SEEDS = {
     u8(OP_MAP) + addr_of(BASE) + u8(12) + length(9) + u8(7) + u8(0),
     'direct-maps': header() + add_ram(0x0, 0x1000) + add_ram(0x1000, 0x100) +
     map_(BASE + 0x10, 0x2000, True) + map_(BASE + 0x10, 0x2000, True) +
-    map_(BASE + 0xff0, 0x100) + unmap(0, 0x20) + bad_unmap(0, 2) +
+    map_(BASE + 0xff0, 0x100) + bad_unmap(0, 7) + bad_unmap(2, 7) +
+    unmap(0, 0x20) + bad_unmap(0, 2) +
     bad_unmap(0, 3) + bad_unmap(1, 4) + bad_unmap(1, 5) + bad_unmap(1, 6) +
     bad_unmap(0, 0) + bad_unmap(0, 1) + unmap(0, 0x100) + unmap(0, 0),
     'bounce': header() + add_bulk(0x0, 0x2000) + set_limit(0x1800) +
     map_(BASE, 0x1000) + map_(BASE + 0x1000, 0x1000, True) +
-    map_(BASE, 0x10) + unmap(1, 0x800) + bad_unmap(0, 2) + unmap(0, 0) +
+    map_(BASE, 0x10) + bad_unmap(0, 7) + bad_unmap(1, 0x17) +
+    unmap(1, 0x800) + bad_unmap(0, 2) + unmap(0, 0) +
     map_(BASE, 0, whole=True),
     'budget-clients': header() + add_bulk(0x0, 0x4000) + set_limit(0x100) +
     map_(BASE, 0x100) + add_client() + add_client(ctx=True) + add_client() +

@@ -1395,6 +1395,8 @@ static bool some_mapping_is(Model *m, const void *ptr, size_t len,
  * Unmaps that must be refused with -EINVAL and one g_critical(), leaving
  * every mapping as it was.
  */
+enum { BAD_UNMAP_KINDS = 8 };
+
 void model_bad_unmap(Model *m, uint8_t which, uint8_t how)
 {
     unsigned before = criticals;
@@ -1406,7 +1408,7 @@ void model_bad_unmap(Model *m, uint8_t which, uint8_t how)
     unsigned max_criticals = 1;
     int r;
 
-    switch (how % 7) {
+    switch (how % BAD_UNMAP_KINDS) {
     case 0: /* NULL */
         break;
     case 1: /* a pointer the library never handed out */
@@ -1423,11 +1425,18 @@ void model_bad_unmap(Model *m, uint8_t which, uint8_t how)
             dir = st->dir;
         }
         break;
-    case 3: /* inside a live mapping */
+    case 3: /* inside a live mapping, what is left of it */
         if (!mp || mp->len < 2)
             return;
         ptr = (uint8_t *)mp->ptr + 1;
         len = mp->len - 1;
+        dir = mp->dir;
+        break;
+    case 7: /* inside a live mapping, its whole length */
+        if (!mp)
+            return;
+        ptr = (uint8_t *)mp->ptr + 1 + (how >> 4);
+        len = mp->len;
         dir = mp->dir;
         break;
     case 4: /* another length */
@@ -1461,9 +1470,10 @@ void model_bad_unmap(Model *m, uint8_t which, uint8_t how)
         return;
 
     r = dms_space_unmap(m->space_p, ptr, len, dir, access_len);
-    TRACE("bad unmap kind %u: %d", how % 7, r);
-    FUZZ_CHECK(r == -EINVAL, "bad unmap (kind %u): %d", how % 7, r);
-    expect_criticals(before, how % 7 == 6 ? 0 : 1, max_criticals,
+    TRACE("bad unmap kind %u: %d", how % BAD_UNMAP_KINDS, r);
+    FUZZ_CHECK(r == -EINVAL, "bad unmap (kind %u): %d", how % BAD_UNMAP_KINDS,
+               r);
+    expect_criticals(before, how % BAD_UNMAP_KINDS == 6 ? 0 : 1, max_criticals,
                      "bad unmap");
     m->expect.bad_unmaps++;
 }
