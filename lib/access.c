@@ -311,7 +311,11 @@ static int space_rw(DmsSpace *space, uint64_t addr, uint8_t *buf, size_t len,
             }
             if (is_write) {
                 memcpy(fr->host + (a - fr->start), buf + pos, n);
-                dms__dirty_mark(fr->region, fr->offset + (a - fr->start), n);
+                /* Most RAM keeps no log: skip the call for it. */
+                if (atomic_load_explicit(&fr->region->dirty,
+                                         memory_order_relaxed))
+                    dms__dirty_mark(fr->region, fr->offset + (a - fr->start),
+                                    n);
             } else {
                 memcpy(buf + pos, fr->host + (a - fr->start), n);
             }

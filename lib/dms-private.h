@@ -128,7 +128,36 @@ typedef struct DmsFlatView {
 /* flatview.c */
 int dms__flatview_render(DmsRegion *root, DmsFlatView **ret);
 void dms__flatview_free(DmsFlatView *fv);
-const DmsFlatRange *dms__flatview_lookup(const DmsFlatView *fv, uint64_t addr);
+
+/*
+ * The range holding @addr, or NULL. Inline: it is most of the cost of a
+ * small access, and every access does one.
+ */
+static inline const DmsFlatRange *dms__flatview_lookup(const DmsFlatView *fv,
+                                                       uint64_t addr)
+{
+    const DmsFlatRange *fr;
+    size_t lo, hi, b;
+
+    if (fv->nr == 0 || addr < fv->base)
+        return NULL;
+    b = (size_t)((addr - fv->base) >> fv->shift);
+    if (b >= fv->nbuckets)
+        return NULL;
+    lo = fv->index[b];
+    hi = fv->index[b + 1];
+    /* The range, if any, is the last in [lo, hi] starting at or before
+     * addr: see build_index() in flatview.c. */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo + 1) / 2;
+        if (fv->ranges[mid].start <= addr)
+            lo = mid;
+        else
+            hi = mid - 1;
+    }
+    fr = &fv->ranges[lo];
+    return fr->start <= addr && addr <= fr->last ? fr : NULL;
+}
 
 /* Counters of a space; machine-word atomics so 32-bit hosts need no libatomic.
  */

@@ -228,27 +228,3 @@ int dms__flatview_render(DmsRegion *root, DmsFlatView **ret)
     *ret = fv;
     return 0;
 }
-
-const DmsFlatRange *dms__flatview_lookup(const DmsFlatView *fv, uint64_t addr)
-{
-    size_t lo, hi, b;
-    const DmsFlatRange *fr;
-
-    if (fv->nr == 0 || addr < fv->base)
-        return NULL;
-    b = (size_t)((addr - fv->base) >> fv->shift);
-    if (b >= fv->nbuckets)
-        return NULL;
-    lo = fv->index[b];
-    hi = fv->index[b + 1];
-    /* Find the last range in [lo, hi] starting at or before addr. */
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo + 1) / 2;
-        if (fv->ranges[mid].start <= addr)
-            lo = mid;
-        else
-            hi = mid - 1;
-    }
-    fr = &fv->ranges[lo];
-    return fr->start <= addr && addr <= fr->last ? fr : NULL;
-}

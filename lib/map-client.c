@@ -38,6 +38,12 @@ struct DmsMapClients {
     atomic_int refcount;
     GMutex lock;
     GCond finished; /* a callback went from RUNNING to DONE */
+    /*
+     * Cancellers blocked on finished, under the lock: glib's broadcast is
+     * a futex system call even with nobody waiting, and this is the
+     * common case after every callback.
+     */
+    unsigned cancellers_waiting;
     GQueue waiting; /* of DmsMapClient, oldest first; refs held */
     /* waiting.length, readable without the lock by the releasers */
     atomic_uint nwaiting;
@@ -175,7 +181,8 @@ static void client_run(DmsMapClient *c)
     g_mutex_lock(&cs->lock);
     c->state = CLIENT_DONE;
     c->runner = NULL;
-    g_cond_broadcast(&cs->finished);
+    if (cs->cancellers_waiting > 0)
+        g_cond_broadcast(&cs->finished);
     g_mutex_unlock(&cs->lock);
 }
 
@@ -366,8 +373,10 @@ int dms_map_client_cancel(DmsMapClient *client)
     case CLIENT_RUNNING:
         /* Waiting for ourselves would never end. */
         if (client->runner != &thread_marker) {
+            cs->cancellers_waiting++;
             while (client->state == CLIENT_RUNNING)
                 g_cond_wait(&cs->finished, &cs->lock);
+            cs->cancellers_waiting--;
         }
         r = -EALREADY;
         break;

@@ -30,8 +30,8 @@ typedef struct Bulk {
     DmsRegion *remove_from, *remove_self;
 } Bulk;
 
-static int64_t bulk_io(Bulk *b, uint64_t off, void *buf, const void *src,
-                       size_t len, const DmsAttrs *attrs)
+static int64_t bulk_io(Bulk *b, uint64_t off, uint8_t *buf, size_t len,
+                       const DmsAttrs *attrs, bool is_write)
 {
     unsigned n = b->calls++;
 
@@ -57,23 +57,23 @@ static int64_t bulk_io(Bulk *b, uint64_t off, void *buf, const void *src,
     if (b->short_by && (int64_t)len > b->short_by)
         len -= (size_t)b->short_by;
     assert_true(off + len <= sizeof(b->mem));
-    if (buf)
-        memcpy(buf, b->mem + off, len);
+    if (is_write)
+        memcpy(b->mem + off, buf, len);
     else
-        memcpy(b->mem + off, src, len);
+        memcpy(buf, b->mem + off, len);
     return (int64_t)len;
 }
 
 static int64_t bulk_read(void *opaque, uint64_t off, void *buf, size_t len,
                          const DmsAttrs *attrs)
 {
-    return bulk_io(opaque, off, buf, NULL, len, attrs);
+    return bulk_io(opaque, off, buf, len, attrs, false);
 }
 
 static int64_t bulk_write(void *opaque, uint64_t off, const void *buf,
                           size_t len, const DmsAttrs *attrs)
 {
-    return bulk_io(opaque, off, NULL, buf, len, attrs);
+    return bulk_io(opaque, off, (uint8_t *)(uintptr_t)buf, len, attrs, true);
 }
 
 static DmsRegion *new_bulk(Bulk *b, uint64_t size, size_t max_access)

@@ -27,7 +27,9 @@ struct RdmaBackend {
     pthread_mutex_t lock;
     uint32_t next_id;   /* under lock */
     atomic_bool closed; /* set once, never cleared */
-    atomic_uint_fast64_t messages;
+    /* A machine word: 32-bit hosts without 64-bit atomics (mipsel) need
+     * no libatomic; there the count wraps after 2^32 messages. */
+    atomic_ulong messages;
 };
 
 int rdma_backend_new(int fd, RdmaBackend **ret)
