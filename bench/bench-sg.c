@@ -9,11 +9,19 @@
  * reads memory (DMS_DIR_TO_DEVICE) and its I/O function copies each batch
  * into a linear buffer, as a pwritev() to a disk image would.
  *
- *   budget-4k     one request, 4 KiB of bounce budget: 16 batches, each
- *                 mapped after the previous one is unmapped
- *   budget-1m     one request, the default 1 MiB budget: one batch
- *   budget-4k-x4  four requests at once sharing 4 KiB: most of them wait
- *                 for budget on a map client at any time
+ *   budget-4k        one request, 4 KiB of bounce budget: 16 batches,
+ *                    each mapped after the previous one is unmapped
+ *   budget-1m        one request, the default 1 MiB budget: one batch
+ *   budget-4k-async  as budget-4k, with an I/O function that reports the
+ *                    end of each batch from the next main loop iteration,
+ *                    as an asynchronous disk write does
+ *   budget-4k-async-x4  four such requests at once sharing 4 KiB: while
+ *                    one batch's I/O runs, the others wait for budget on
+ *                    map clients
+ *
+ * With I/O that ends inside the I/O function, the batch is unmapped
+ * before any other request runs, so no request ever waits for budget:
+ * the async modes are the ones that exercise the map-client path.
  *
  * Baseline: dms_sglist_read() of the same list into a linear buffer, the
  * synchronous copy with no mapping at all.
@@ -54,6 +62,10 @@ static int64_t sg_mem_write(void *opaque, uint64_t offset, const void *buf,
 typedef struct SgRequest {
     DmsSgList *sg;
     uint8_t *disk; /* where the "device" puts what it read */
+    GMainContext *ctx;
+    bool async;              /* end the I/O from the main loop */
+    DmsDmaRequest *inflight; /* the batch whose I/O is "running" */
+    size_t moved;
     uint64_t transferred;
     int result;
     bool done;
@@ -68,19 +80,43 @@ typedef struct Sg {
     unsigned pending;
 } Sg;
 
-/* The device's I/O: consume the batch, report at once. */
+static gboolean sg_io_finish(gpointer data)
+{
+    SgRequest *r = data;
+    DmsDmaRequest *dreq = r->inflight;
+
+    r->inflight = NULL;
+    if (dms_dma_io_done(dreq, r->moved, 0))
+        bench_fail("sg: dms_dma_io_done() refused a batch");
+    return G_SOURCE_REMOVE;
+}
+
+/*
+ * The device's I/O: consume the batch now; report its end at once, or
+ * (async) from the next main loop iteration, as an asynchronous disk
+ * write would. Meanwhile the batch's bounce buffers stay lent, so other
+ * requests under a small budget have to wait for them on a map client.
+ */
 static void sg_io(DmsDmaRequest *dreq, uint64_t offset, const DmsIovec *iov,
                   unsigned iovcnt, void *data)
 {
     SgRequest *r = data;
-    size_t moved = 0;
+    GSource *source;
 
+    r->moved = 0;
     for (unsigned i = 0; i < iovcnt; i++) {
-        memcpy(r->disk + offset + moved, iov[i].iov_base, iov[i].iov_len);
-        moved += iov[i].iov_len;
+        memcpy(r->disk + offset + r->moved, iov[i].iov_base, iov[i].iov_len);
+        r->moved += iov[i].iov_len;
     }
-    if (dms_dma_io_done(dreq, moved, 0))
-        bench_fail("sg: dms_dma_io_done() refused a batch");
+    r->inflight = dreq;
+    if (!r->async) {
+        sg_io_finish(r);
+        return;
+    }
+    source = g_idle_source_new();
+    g_source_set_callback(source, sg_io_finish, r, NULL);
+    g_source_attach(source, r->ctx);
+    g_source_unref(source);
 }
 
 static Sg *sg_current; /* the completion has only the request's data */
@@ -188,6 +224,7 @@ static void sg_setup(Sg *s)
                         "dms_sglist_add");
         }
         s->req[k].disk = g_malloc0(SG_SIZE);
+        s->req[k].ctx = s->ctx;
     }
 }
 
@@ -233,10 +270,12 @@ static const struct {
     const char *mode;
     size_t budget;
     unsigned requests;
+    bool async;
 } sg_modes[] = {
-    {"budget-4k", 4096, 1},
-    {"budget-1m", 1u << 20, 1},
-    {"budget-4k-x4", 4096, SG_REQUESTS},
+    {"budget-4k", 4096, 1, false},
+    {"budget-1m", 1u << 20, 1, false},
+    {"budget-4k-async", 4096, 1, true},
+    {"budget-4k-async-x4", 4096, SG_REQUESTS, true},
 };
 
 void bench_sg(const BenchOptions *o)
@@ -253,6 +292,8 @@ void bench_sg(const BenchOptions *o)
 
         dms_space_set_bounce_limit(s.space, sg_modes[i].budget);
         s.requests = sg_modes[i].requests;
+        for (unsigned k = 0; k < SG_REQUESTS; k++)
+            s.req[k].async = sg_modes[i].async;
         /* One untimed pass, every byte checked. */
         sg_engine(&s, 1);
         sg_verify(&s);

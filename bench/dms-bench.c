@@ -307,7 +307,7 @@ static void print_row(const BenchResult *r)
     char base[16] = "", ratio[16] = "", target[128];
 
     if (!table_header_printed) {
-        printf("%-15s %-12s %7s %5s %10s %7s %8s  %-22s %10s %7s  %s\n",
+        printf("%-15s %-18s %7s %5s %10s %7s %8s  %-22s %10s %7s  %s\n",
                "bench", "mode", "size", "n", "ns/op", "GiB/s", "msgs/op",
                "baseline", "base ns/op", "ratio", "target");
         table_header_printed = true;
@@ -328,7 +328,7 @@ static void print_row(const BenchResult *r)
         snprintf(base, sizeof(base), "%.4g", r->baseline_ns);
         snprintf(ratio, sizeof(ratio), "%.3gx", r->baseline_ns / r->ns_per_op);
     }
-    printf("%-15s %-12s %7s %5s %10.4g %7s %8s  %-22s %10s %7s  %s\n",
+    printf("%-15s %-18s %7s %5s %10.4g %7s %8s  %-22s %10s %7s  %s\n",
            r->bench, r->mode ? r->mode : "", size, count, r->ns_per_op, gib,
            msgs, r->baseline_ns > 0 && r->baseline ? r->baseline : "", base,
            ratio, target_text(r, target, sizeof(target), NULL));
@@ -377,19 +377,25 @@ static const char *const plot_colors[] = {
     "#17becf", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
 };
 
-static Series *series_get(GPtrArray *all, const char *title)
+static Series *series_find(GPtrArray *all, const char *title)
 {
-    Series *s;
-
     for (guint i = 0; i < all->len; i++) {
-        s = g_ptr_array_index(all, i);
+        Series *s = g_ptr_array_index(all, i);
         if (strcmp(s->title, title) == 0)
             return s;
     }
+    return NULL;
+}
+
+static Series *series_get(GPtrArray *all, const char *title)
+{
+    Series *s = series_find(all, title);
+
+    if (s)
+        return s;
     s = g_new0(Series, 1);
     s->title = g_strdup(title);
     s->points = g_string_new(NULL);
-    s->color = all->len % G_N_ELEMENTS(plot_colors);
     g_ptr_array_add(all, s);
     return s;
 }
@@ -421,6 +427,7 @@ static void series_free(gpointer p)
 static GPtrArray *collect_series(void)
 {
     GPtrArray *all = g_ptr_array_new_with_free_func(series_free);
+    unsigned nfigures = 0;
 
     for (guint i = 0; i < results->len; i++) {
         const BenchResult *r = &g_array_index(results, BenchResult, i);
@@ -431,7 +438,10 @@ static GPtrArray *collect_series(void)
             continue;
         title = g_strdup_printf("%s%s%s", r->bench, r->mode ? " " : "",
                                 r->mode ? r->mode : "");
-        figure = series_get(all, title);
+        if (!(figure = series_find(all, title))) {
+            figure = series_get(all, title);
+            figure->color = nfigures++ % G_N_ELEMENTS(plot_colors);
+        }
         series_add(figure, r->size, r->ns_per_op);
         g_free(title);
         if (r->baseline_ns > 0 && r->baseline &&
@@ -488,10 +498,15 @@ static int write_plot_files(const char *dir, const char *svg, GPtrArray *all,
         }
         fputs(first ? "" : ", \\\n     ", f);
         put_quoted(f, path);
+        /*
+         * Baselines: thin, hollow points. Not dashed: some SVG renderers
+         * join gnuplot's dashed key sample to the curve.
+         */
         fprintf(f,
-                " using 1:2 with linespoints lw 1.5 pt 7 ps 0.6 "
-                "lc rgb '%s' dt %d title ",
-                plot_colors[s->color], s->baseline ? 2 : 1);
+                " using 1:2 with linespoints lw %s pt %d ps 0.7 "
+                "lc rgb '%s' title ",
+                s->baseline ? "0.8" : "1.8", s->baseline ? 6 : 7,
+                plot_colors[s->color]);
         put_quoted(f, s->title);
         first = false;
         g_free(name);

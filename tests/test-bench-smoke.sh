@@ -98,6 +98,10 @@ for size in (64, 512, 4096, 65536):
 for bench in ("map-direct", "threads-bounce", "threads-message"):
     if not find(bench):
         fail(f"{bench} missing")
+for mode in ("budget-4k", "budget-1m", "budget-4k-async",
+             "budget-4k-async-x4"):
+    if not find("sg-read", size=65536, mode=mode):
+        fail(f"sg-read {mode} missing")
 
 if failures:
     sys.exit("\n".join(failures))
