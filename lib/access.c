@@ -132,13 +132,17 @@ static int reg_access(const DmsRegion *r, const RegLimits *l, uint64_t off,
     return 0;
 }
 
-/* Splits [offset, offset + len) into valid-sized accesses. */
+/*
+ * Splits [offset, offset + len) into valid-sized accesses. Lengths are
+ * 64-bit: a dry run (buf NULL) may check more than SIZE_MAX bytes on a
+ * 32-bit host.
+ */
 static int reg_walk(const DmsRegion *r, uint64_t offset, uint8_t *buf,
-                    size_t len, const DmsAttrs *attrs, bool is_write,
-                    size_t *done)
+                    uint64_t len, const DmsAttrs *attrs, bool is_write,
+                    uint64_t *done)
 {
     RegLimits l = reg_limits(&r->ops);
-    size_t pos = 0;
+    uint64_t pos = 0;
     int ret = 0;
 
     while (pos < len) {
@@ -160,7 +164,7 @@ static int reg_walk(const DmsRegion *r, uint64_t offset, uint8_t *buf,
          * tail is left to check (a check of 2^40 bytes must not loop 2^37
          * times).
          */
-        if (!buf && size == l.valid_max && len - pos >= 2 * (size_t)size)
+        if (!buf && size == l.valid_max && len - pos >= 2 * (uint64_t)size)
             pos += ((len - pos) / size - 1) * size;
         pos += size;
     }
@@ -236,10 +240,13 @@ static int region_rw(DmsRegion *r, uint64_t offset, uint8_t *buf, size_t len,
     call_stack = &frame;
     if (serial)
         g_mutex_lock((GMutex *)&r->serialize_lock);
-    if (r->ops.read)
+    if (r->ops.read) {
         ret = bulk_walk(r, offset, buf, len, attrs, is_write, &moved);
-    else
-        ret = reg_walk(r, offset, buf, len, attrs, is_write, &moved);
+    } else {
+        uint64_t walked;
+        ret = reg_walk(r, offset, buf, len, attrs, is_write, &walked);
+        moved = (size_t)walked;
+    }
     if (serial)
         g_mutex_unlock((GMutex *)&r->serialize_lock);
     call_stack = frame.outer;
@@ -394,11 +401,10 @@ int dms_space_check(DmsSpace *space, uint64_t addr, uint64_t len,
             break;
         }
         if (!fr->host && !fr->region->ops.read) {
-            size_t checked;
+            uint64_t checked;
             /* A dry run of the split: no backend is called. */
-            ret = reg_walk(fr->region, fr->offset + (a - fr->start), NULL,
-                           (size_t)MIN(n, (uint64_t)SIZE_MAX), attrs, is_write,
-                           &checked);
+            ret = reg_walk(fr->region, fr->offset + (a - fr->start), NULL, n,
+                           attrs, is_write, &checked);
             if (ret < 0)
                 break;
         }

@@ -73,7 +73,7 @@ static void rcu_init(void)
     /*
      * Expedited private membarrier makes the writer pay for the reader's
      * store-load fence. It is missing on old kernels, under valgrind and
-     * under qemu-user: then readers fence themselves.
+     * in some sandboxes: then readers fence themselves.
      */
     if (g_getenv("DMS_RCU_NO_MEMBARRIER") == NULL &&
         membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) == 0)

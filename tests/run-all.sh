@@ -10,6 +10,8 @@
 #   asan      clang, ASan + UBSan, -Dwerror=true: unit and stress
 #   tsan      clang, TSan, -Dwerror=true: stress
 #   valgrind  gcc, debug, -Dwerror=true: unit under valgrind memcheck
+#   fuzz      clang, libFuzzer + ASan + UBSan: each fuzz target for 60 s
+#   cross     Debian's cross gcc: unit under qemu-user, s390x and mipsel
 #
 # It stops at the first failure and ends with the line "N passed, N failed",
 # counting test programs over every run (a failed configure or build
@@ -258,6 +260,7 @@ stage_fuzz() {
 # 64-bit atomics). .ci/cross-run.sh builds the sysroots and the library.
 stage_cross() {
     local arch
+    mkdir -p "$BUILD_ROOT"
     for arch in ${DMS_CROSS_ARCHES:-s390x mipsel}; do
         echo "--- cross build for $arch"
         # A fresh build; the sysroot and its .deb cache are kept.

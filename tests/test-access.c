@@ -644,6 +644,40 @@ static void test_register_sizes_callers_may_not_use_are_refused(void **state)
     dms_region_unref(root);
 }
 
+/* A check longer than SIZE_MAX on a 32-bit host must not be cut short
+ * (it once was, to an odd length that a 2-byte minimum refused). */
+static void test_register_check_of_huge_range_is_exact(void **state)
+{
+    DmsMessageOps ops = {
+        .size = sizeof(ops),
+        .read_value = regs_read,
+        .write_value = regs_write,
+        .valid = {2, 4, false},
+        .impl = {2, 4, false},
+    };
+    DmsRegion *root, *msg;
+    DmsSpace *s;
+    (void)state;
+
+    assert_int_equal(dms_region_new_message("big", UINT64_C(1) << 33, &ops,
+                                            NULL, NULL, &msg),
+                     0);
+    assert_int_equal(dms_region_new_container("root", DMS_SIZE_ALL, &root), 0);
+    assert_int_equal(dms_region_add_subregion(root, 0, msg, 0, 0), 0);
+    assert_int_equal(dms_space_new(root, NULL, &s), 0);
+    assert_int_equal(
+        dms_space_check(s, 0, UINT64_C(1) << 33, DMS_DIR_TO_DEVICE, NULL), 0);
+    assert_int_equal(dms_space_check(s, 0, (UINT64_C(1) << 33) - 1,
+                                     DMS_DIR_TO_DEVICE, NULL),
+                     -EOPNOTSUPP);
+    assert_int_equal(dms_space_check(s, 2, (UINT64_C(1) << 33) - 2,
+                                     DMS_DIR_FROM_DEVICE, NULL),
+                     0);
+    dms_space_unref(s);
+    dms_region_unref(msg);
+    dms_region_unref(root);
+}
+
 static void test_register_unaligned_allowed_when_valid_says_so(void **state)
 {
     DmsAccessSizes valid = {1, 4, true}, impl = {1, 4, false};
@@ -722,6 +756,7 @@ int main(void)
         cmocka_unit_test(
             test_register_narrow_read_is_widened_narrow_write_refused),
         cmocka_unit_test(test_register_sizes_callers_may_not_use_are_refused),
+        cmocka_unit_test(test_register_check_of_huge_range_is_exact),
         cmocka_unit_test(test_register_unaligned_allowed_when_valid_says_so),
         cmocka_unit_test(test_message_ops_validation),
 #undef T

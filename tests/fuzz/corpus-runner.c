@@ -65,8 +65,7 @@ static void add_dir(Inputs *in, const char *dir)
         add_path(in, path);
     }
     closedir(d);
-    qsort(in->paths + first, in->n - first, sizeof(*in->paths),
-          compare_paths);
+    qsort(in->paths + first, in->n - first, sizeof(*in->paths), compare_paths);
 }
 
 static uint8_t *read_file(const char *path, size_t *len)

@@ -8,7 +8,7 @@
  * offsets and priorities (in a container, or in a container nested in
  * it), resize them, read, write, check, map and unmap (also wrongly),
  * change the bounce limit, add and cancel map clients, open and close
- * update batches. The model (model.c) keeps a byte array per region and
+ * update batches. The model (model.h) keeps a byte array per region and
  * computes which region owns each byte of a 64 KiB window, and from that
  * the exact result of every call: error code, bytes done, data, the
  * stats counters, which destroy notifies and map clients have run. After
@@ -127,8 +127,8 @@ static void op_check(Model *m, FuzzInput *in)
         len = (uint64_t)fuzz_u32(in) << (how >> 3 & 31);
     if (how & 2)
         addr = UINT64_MAX - fuzz_u8(in);
-    model_check(m, addr, len, (how & 4) ? DMS_DIR_FROM_DEVICE
-                                        : DMS_DIR_TO_DEVICE);
+    model_check(m, addr, len,
+                (how & 4) ? DMS_DIR_FROM_DEVICE : DMS_DIR_TO_DEVICE);
 }
 
 static void op_map(Model *m, FuzzInput *in)
@@ -169,11 +169,11 @@ static void op_resize(Model *m, FuzzInput *in)
 
 static void op_set_limit(Model *m, FuzzInput *in)
 {
-    static const size_t limits[] = {0, 1, 7, 64, 4096, 65536,
-                                    DMS_BOUNCE_LIMIT_DEFAULT};
+    static const size_t limits[] = {
+        0, 1, 7, 64, 4096, 65536, DMS_BOUNCE_LIMIT_DEFAULT};
     uint8_t how = fuzz_u8(in);
-    size_t limit = (how & 1) ? fuzz_u16(in)
-                             : limits[(how >> 1) % G_N_ELEMENTS(limits)];
+    size_t limit =
+        (how & 1) ? fuzz_u16(in) : limits[(how >> 1) % G_N_ELEMENTS(limits)];
 
     model_set_limit(m, limit);
 }

@@ -60,9 +60,9 @@ typedef struct ObjSpec {
     size_t short_len; /* return at most this many bytes per call; 0: all */
     uint64_t fail_at; /* a call covering this offset fails */
     int fail_err;
-    bool bogus;       /* ...by returning a count it may not return */
-    bool serialize;   /* DMS_MESSAGE_SERIALIZE */
-    bool probe;       /* calls back into its own address, expecting EDEADLK */
+    bool bogus;     /* ...by returning a count it may not return */
+    bool serialize; /* DMS_MESSAGE_SERIALIZE */
+    bool probe;     /* calls back into its own address, expecting EDEADLK */
     /* register-style backends */
     DmsEndian endian;
     DmsAccessSizes valid, impl;
