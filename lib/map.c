@@ -222,26 +222,6 @@ static bool direct_take(DmsDirectMaps *d, void *ptr, size_t len,
     return true;
 }
 
-/*
- * Extends translation @t while the next bytes are the same region at the
- * following offset (a view may cut one region into adjacent pieces).
- */
-static void extend(DmsSpace *space, uint64_t addr, uint64_t want,
-                   DmsTranslation *t)
-{
-    while (t->len < want) {
-        DmsTranslation next;
-
-        if (dms__space_translate(space, addr + t->len, want - t->len, &next) <
-            0)
-            return;
-        dms_region_unref(next.region);
-        if (next.region != t->region || next.offset != t->offset + t->len)
-            return;
-        t->len += next.len;
-    }
-}
-
 int dms_space_map(DmsSpace *space, uint64_t addr, size_t *len,
                   DmsDirection dir, const DmsAttrs *attrs, void **ret)
 {
@@ -270,7 +250,12 @@ int dms_space_map(DmsSpace *space, uint64_t addr, size_t *len,
         dms__count(&cnt->fail_unassigned);
         return r;
     }
-    extend(space, addr, want, &t);
+    /*
+     * t.len already runs to the end of this region's stretch of the view:
+     * rendering merges adjacent pieces of one region at following
+     * offsets, so the next byte is another region (or nothing) and the
+     * mapping stops there.
+     */
 
     if (t.region->kind == DMS_KIND_RAM) {
         void *ptr = t.region->host + t.offset;
