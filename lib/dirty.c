@@ -87,10 +87,13 @@ void dms__dirty_mark(DmsRegion *r, uint64_t offset, uint64_t len)
         unsigned long mask = (~0UL >> (WORD_BITS - 1 - (hi - lo))) << lo;
         atomic_ulong *word = &log->words[w];
 
-        /* Skip the locked OR when the bits are already set: pages that
-         * are written again and again stay cheap. */
-        if ((atomic_load_explicit(word, memory_order_relaxed) & mask) != mask)
-            atomic_fetch_or_explicit(word, mask, memory_order_release);
+        /*
+         * Always the OR, even when the bits look set: its release is what
+         * lets a taker that takes them see this write's data. A skipped
+         * OR would leave the bit, set by an earlier write, to be taken
+         * without our data, and nothing would mark the page again.
+         */
+        atomic_fetch_or_explicit(word, mask, memory_order_release);
     }
 }
 

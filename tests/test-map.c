@@ -489,7 +489,8 @@ static void test_unmap_access_len_beyond_len_is_refused(void **state)
 
     assert_int_equal(dms_space_unmap(f->space, p, 100, FROM, 101), -EINVAL);
     assert_int_equal(dms_space_unmap(f->space, d, 100, FROM, 101), -EINVAL);
-    assert_int_equal(criticals, 2);
+    /* A guest's descriptor can cause it: an error, not a critical. */
+    assert_int_equal(criticals, 0);
     assert_int_equal(f->msg_b->writes, 0);
     /* Both mappings are still live. */
     assert_int_equal(stats_of(f->space).bounce_in_use, 100);
@@ -589,7 +590,6 @@ static void test_unmap_refuses_what_the_space_did_not_hand_out(void **state)
     refused(f, d, 64, TO, 0);              /* wrong direction */
     refused(f, f->ram, 64, FROM, 0);       /* RAM, but never mapped */
     refused(f, p, 64, (DmsDirection)5, 0); /* no such direction */
-    refused(f, p, 64, FROM, 65);           /* access_len > len */
 
     /* Every real mapping survived all that. */
     assert_int_equal(stats_of(f->space).bounce_in_use, 64);

@@ -319,8 +319,10 @@ DMS_PUBLIC int dms_region_enable_dirty_log(DmsRegion *ram, uint64_t page_size);
  * @nbits: pages @bitmap has room for; at most this many are taken
  *
  * Copies the dirty bits into @bitmap and clears them, atomically per
- * 64-page word: a page written while this runs is either in @bitmap or
- * still set in the log afterwards, never lost. Pages past @nbits stay set.
+ * machine word of the log (64 pages on 64-bit hosts, 32 on 32-bit ones):
+ * a page written while this runs is either in @bitmap or still set in the
+ * log afterwards, never lost, and a page taken here is seen with the data
+ * written before its bit was set. Pages past @nbits stay set.
  *
  * Returns: the number of pages the log has (which may exceed @nbits);
  * -EINVAL if @ram is not RAM, has no dirty log, or @bitmap is NULL while
