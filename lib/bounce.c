@@ -85,7 +85,6 @@ G_STATIC_ASSERT(sizeof(LargeBuf) <= LARGE_HEADER);
 
 struct DmsBounce {
     DmsSpace *space; /* the owner; not a reference */
-    atomic_size_t used;
     atomic_size_t limit;
 
     /*
@@ -102,6 +101,15 @@ struct DmsBounce {
     atomic_uint nlarge; /* live large buffers: skip the lock at 0 */
     GMutex large_lock;
     GHashTable *large; /* data pointer -> LargeBuf, large_lock */
+
+    /*
+     * Written by every map and unmap: alone on its cache line, so that
+     * the read-mostly fields above (read by every map and unmap too) do
+     * not bounce between the threads' caches with it.
+     */
+    char pad_before[DMS_CACHE_LINE];
+    atomic_size_t used;
+    char pad_after[DMS_CACHE_LINE - sizeof(atomic_size_t)];
 };
 
 /* One lent buffer while map or unmap works on it. */

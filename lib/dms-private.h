@@ -190,17 +190,28 @@ typedef struct DmsBounce DmsBounce;         /* bounce.c */
 typedef struct DmsDirectMaps DmsDirectMaps; /* map.c */
 typedef struct DmsMapClients DmsMapClients; /* map-client.c */
 
+/* Padding unit that keeps written and read-mostly fields apart. */
+#define DMS_CACHE_LINE 64
+
 struct DmsSpace {
-    atomic_int refcount;
+    /* Read-mostly: read by every access and map. */
     char *name;
     DmsRegion *root; /* reference held */
     /* RCU-protected; replaced under the topology lock */
     DmsFlatView *_Atomic view;
     bool stale; /* topology lock: needs a new view at the next commit */
-
     DmsBounce *bounce;
     DmsDirectMaps *direct;
     DmsMapClients *clients;
+
+    /*
+     * Written by every map and unmap (each mapping holds a reference, and
+     * is counted): on cache lines of their own, so that accesses on other
+     * threads keep the line with the view pointer in their caches.
+     */
+    char pad_refcount[DMS_CACHE_LINE];
+    atomic_int refcount;
+    char pad_counters[DMS_CACHE_LINE - sizeof(atomic_int)];
     DmsSpaceCounters counters;
 };
 
