@@ -624,13 +624,17 @@ int dms_dma_submit(const DmsDmaParams *params, DmsDmaRequest **ret)
     g_source_set_name(req->source, "dms-dma-request");
     g_source_set_callback(req->source, step_cb, dms_dma_request_ref(req),
                           unref_notify);
+    /*
+     * Before the attach: a thread that runs the context may complete the
+     * request before we return, and the completion may look at *ret.
+     */
+    if (ret)
+        *ret = req;
     g_mutex_lock(&req->lock);
     req->state = REQ_QUEUED;
     schedule(req);
     g_source_attach(req->source, req->ctx);
     g_mutex_unlock(&req->lock);
-    if (ret)
-        *ret = req;
     return 0;
 }
 

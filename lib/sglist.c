@@ -191,6 +191,7 @@ static int copy(DmsSgList *sg, void *rbuf, const void *wbuf, size_t len,
     if (residual)
         *residual = sg ? sg->size : 0;
     g_return_val_if_fail(sg != NULL, -EINVAL);
+    g_return_val_if_fail(len == 0 || (rbuf ? rbuf : wbuf) != NULL, -EINVAL);
 
     if (barrier)
         atomic_thread_fence(memory_order_seq_cst);
@@ -221,28 +222,24 @@ static int copy(DmsSgList *sg, void *rbuf, const void *wbuf, size_t len,
 int dms_sglist_read(DmsSgList *sg, void *buf, size_t len,
                     const DmsAttrs *attrs, uint64_t *residual)
 {
-    g_return_val_if_fail(len == 0 || buf != NULL, -EINVAL);
     return copy(sg, buf, NULL, len, attrs, residual, true);
 }
 
 int dms_sglist_write(DmsSgList *sg, const void *buf, size_t len,
                      const DmsAttrs *attrs, uint64_t *residual)
 {
-    g_return_val_if_fail(len == 0 || buf != NULL, -EINVAL);
     return copy(sg, NULL, buf, len, attrs, residual, true);
 }
 
 int dms_sglist_read_relaxed(DmsSgList *sg, void *buf, size_t len,
                             const DmsAttrs *attrs, uint64_t *residual)
 {
-    g_return_val_if_fail(len == 0 || buf != NULL, -EINVAL);
     return copy(sg, buf, NULL, len, attrs, residual, false);
 }
 
 int dms_sglist_write_relaxed(DmsSgList *sg, const void *buf, size_t len,
                              const DmsAttrs *attrs, uint64_t *residual)
 {
-    g_return_val_if_fail(len == 0 || buf != NULL, -EINVAL);
     return copy(sg, NULL, buf, len, attrs, residual, false);
 }
 

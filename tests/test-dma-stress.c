@@ -458,6 +458,83 @@ static void test_cancels_from_another_thread_complete_once(void **state)
     assert_true(cancelled >= 3);
 }
 
+/* ---- the handle, with the context run by another thread ---- */
+
+#define NHANDLES 400
+
+typedef struct HandleCheck HandleCheck;
+
+typedef struct Owner {
+    HandleCheck *hc;
+    DmsDmaRequest *handle; /* where dms_dma_submit() puts it */
+} Owner;
+
+struct HandleCheck {
+    Owner owner[NHANDLES];
+    atomic_uint completed;
+    atomic_uint mismatched;
+};
+
+static void handle_io(DmsDmaRequest *handle, uint64_t offset,
+                      const DmsIovec *iov, unsigned iovcnt, void *data)
+{
+    fail_msg("an empty list has no I/O");
+}
+
+/*
+ * A device model keeps the handle in its request structure and looks at
+ * it in the completion: it must be there by then.
+ */
+static void handle_complete(DmsDmaRequest *handle, uint64_t transferred,
+                            int result, void *data)
+{
+    Owner *o = data;
+
+    if (o->handle != handle)
+        atomic_fetch_add(&o->hc->mismatched, 1);
+    atomic_fetch_add(&o->hc->completed, 1);
+}
+
+static gpointer loop_main(gpointer data)
+{
+    g_main_loop_run(data);
+    return NULL;
+}
+
+static void test_handle_is_stored_before_another_thread_completes(void **state)
+{
+    Stress *s = *state;
+    HandleCheck *hc = g_new0(HandleCheck, 1);
+    DmsSgList *sg;
+    GThread *loop;
+
+    assert_int_equal(dms_sglist_new(s->space, 0, &sg), 0);
+    loop = g_thread_new("dma-context", loop_main, s->loop);
+    for (unsigned i = 0; i < NHANDLES; i++) {
+        DmsDmaParams p = {
+            .size = sizeof(p),
+            .sg = sg,
+            .dir = DMS_DIR_TO_DEVICE,
+            .ctx = s->ctx,
+            .io = handle_io,
+            .complete = handle_complete,
+            .data = &hc->owner[i],
+        };
+
+        hc->owner[i].hc = hc;
+        assert_int_equal(dms_dma_submit(&p, &hc->owner[i].handle), 0);
+    }
+    while (atomic_load(&hc->completed) < NHANDLES)
+        g_thread_yield();
+    g_main_loop_quit(s->loop);
+    g_thread_join(loop);
+    assert_int_equal(atomic_load(&hc->mismatched), 0);
+    for (unsigned i = 0; i < NHANDLES; i++)
+        dms_dma_request_unref(hc->owner[i].handle);
+    dms_sglist_unref(sg);
+    g_free(hc);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -467,6 +544,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(
             test_cancels_from_another_thread_complete_once, stress_setup,
             stress_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_handle_is_stored_before_another_thread_completes,
+            stress_setup, stress_teardown),
     };
 
     return cmocka_run_group_tests_name("dma-stress", tests, NULL, NULL);

@@ -468,6 +468,35 @@ static void test_empty_list_copies_nothing(void **state)
     dms_sglist_unref(sg);
 }
 
+static void ignore_critical(const gchar *domain, GLogLevelFlags level,
+                            const gchar *message, gpointer data)
+{
+    (*(unsigned *)data)++;
+}
+
+/* The residual is documented as set on failure: also on this one. */
+static void test_null_buffer_is_refused_with_residual(void **state)
+{
+    Fix *f = *state;
+    DmsSgList *sg = new_list(f);
+    uint64_t residual = 99;
+    unsigned criticals = 0;
+    guint h = g_log_set_handler("dmaspace", G_LOG_LEVEL_CRITICAL,
+                                ignore_critical, &criticals);
+
+    assert_int_equal(dms_sglist_add(sg, RAM_BASE, 0x20), 0);
+    assert_int_equal(dms_sglist_read(sg, NULL, 0x10, NULL, &residual),
+                     -EINVAL);
+    assert_int_equal(residual, 0x20);
+    residual = 99;
+    assert_int_equal(dms_sglist_write_relaxed(sg, NULL, 0x10, NULL, &residual),
+                     -EINVAL);
+    assert_int_equal(residual, 0x20);
+    assert_int_equal(criticals, 2);
+    g_log_remove_handler("dmaspace", h);
+    dms_sglist_unref(sg);
+}
+
 static void test_copy_into_read_only_is_refused_with_residual(void **state)
 {
     Fix *f = *state;
@@ -697,6 +726,7 @@ int main(void)
         T(test_backend_error_in_middle_entry_is_returned),
         T(test_entry_ending_at_top_of_space_is_copied),
         T(test_empty_list_copies_nothing),
+        T(test_null_buffer_is_refused_with_residual),
         T(test_copy_into_read_only_is_refused_with_residual),
         T(test_write_marks_ram_dirty),
         T(test_typed_stores_use_the_stated_byte_order),

@@ -352,10 +352,12 @@ typedef struct DmsDmaParams {
  * that holds mappings never waits for budget: it issues the I/O on what it
  * holds, so requests sharing a budget cannot deadlock.
  *
- * Nothing runs before this call returns: the first batch is mapped from
- * @ctx. An empty list completes with 0 bytes and result 0. A short I/O
- * (fewer bytes moved, no error) completes the request with result 0 and
- * the shorter count, like read() at the end of a file.
+ * Nothing runs inside this call: the first batch is mapped from @ctx,
+ * which another thread may run before this call returns (*@ret is set
+ * before that, so the completion may look at it). An empty list
+ * completes with 0 bytes and result 0. A short I/O (fewer bytes moved, no
+ * error) completes the request with result 0 and the shorter count, like
+ * read() at the end of a file.
  *
  * Thread-safe: may be called from any thread.
  *
