@@ -31,8 +31,10 @@ int dms__bounce_unmap(DmsSpace *space, void *ptr, size_t len, DmsDirection dir,
                       size_t access_len, bool *found);
 
 /*
- * Whether a bounce map could get at least one byte now (used < limit).
- * Sequentially consistent, for the wake-up protocol in map-client.c.
+ * Whether a waiting map client should retry now: a bounce map could get
+ * at least one byte (used < limit), or the limit is 0 and the retry will
+ * fail with the final -ENOBUFS. Sequentially consistent, for the wake-up
+ * protocol in map-client.c.
  */
 bool dms__bounce_has_room(const DmsBounce *bounce);
 

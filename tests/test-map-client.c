@@ -177,6 +177,30 @@ test_client_registered_while_budget_is_free_fires_at_once(void **state)
     }
 }
 
+/* Nothing could ever free enough budget under a limit of 0: waiters are
+ * woken so that their retry reports -ENOBUFS instead of hanging. */
+static void test_limit_zero_wakes_waiters_to_see_enobufs(void **state)
+{
+    Fix *f = *state;
+    Call call = {0}, late = {0};
+    void *p = exhaust(f), *q;
+    size_t len = 16;
+
+    assert_int_equal(
+        dms_space_add_map_client(f->space, NULL, record, &call, NULL), 0);
+    assert_int_equal(call.calls, 0);
+    dms_space_set_bounce_limit(f->space, 0);
+    assert_int_equal(call.calls, 1);
+    assert_int_equal(dms_space_map(f->space, 0, &len, TO, NULL, &q), -ENOBUFS);
+    assert_int_equal(len, 0);
+    /* registering under a limit of 0 fires at once as well */
+    assert_int_equal(
+        dms_space_add_map_client(f->space, NULL, record, &late, NULL), 0);
+    assert_int_equal(late.calls, 1);
+    dms_space_set_bounce_limit(f->space, LIMIT);
+    give_back(f, p);
+}
+
 static void test_clients_fire_in_registration_order(void **state)
 {
     Fix *f = *state;
@@ -301,15 +325,18 @@ static void test_raising_the_limit_wakes_clients(void **state)
 {
     Fix *f = *state;
     Call call = {0};
+    void *p = exhaust(f);
 
-    dms_space_set_bounce_limit(f->space, 0);
     assert_int_equal(
         dms_space_add_map_client(f->space, NULL, record, &call, NULL), 0);
     assert_int_equal(call.calls, 0);
-    dms_space_set_bounce_limit(f->space, 0); /* not a raise */
+    dms_space_set_bounce_limit(f->space, LIMIT); /* not a raise */
     assert_int_equal(call.calls, 0);
-    dms_space_set_bounce_limit(f->space, 1);
+    dms_space_set_bounce_limit(f->space, LIMIT - 1); /* a cut */
+    assert_int_equal(call.calls, 0);
+    dms_space_set_bounce_limit(f->space, LIMIT + 1);
     assert_int_equal(call.calls, 1);
+    give_back(f, p);
 }
 
 static void test_add_map_client_rejects_bad_arguments(void **state)
@@ -446,30 +473,35 @@ static void test_cancel_waits_for_a_callback_running_elsewhere(void **state)
 
 /* ---- the space or the context goes first ---- */
 
-static void test_space_end_cancels_waiting_clients(void **state)
+/*
+ * Clients cannot outlive the space's budget: while one waits, some mapping
+ * holds budget and with it a space reference, so dropping the caller's
+ * reference leaves the space alive until that unmap, which wakes them.
+ */
+static void
+test_clients_waiting_when_the_space_is_dropped_still_fire(void **state)
 {
     Fix *f = *state;
     GMainContext *ctx = g_main_context_new();
-    Call a = {0}, b = {0}, c = {0};
-    DmsMapClient *ha, *hb;
+    Call a = {0}, b = {0};
+    DmsSpace *space = f->space;
+    DmsMapClient *hb;
+    void *p = exhaust(f);
 
-    /* Limit 0: nothing can free budget, so these wait. */
-    dms_space_set_bounce_limit(f->space, 0);
-    assert_int_equal(dms_space_add_map_client(f->space, NULL, record, &a, &ha),
+    assert_int_equal(dms_space_add_map_client(space, NULL, record, &a, NULL),
                      0);
-    assert_int_equal(dms_space_add_map_client(f->space, ctx, record, &b, &hb),
-                     0);
-    assert_int_equal(
-        dms_space_add_map_client(f->space, NULL, record, &c, NULL), 0);
+    assert_int_equal(dms_space_add_map_client(space, ctx, record, &b, &hb), 0);
     f->space = dms_space_unref(f->space);
-    assert_int_equal(atomic_load(&f->space_gone), 1);
-    /* Cancelled without a call; the handles stay usable. */
-    assert_int_equal(dms_map_client_cancel(ha), 0);
-    assert_int_equal(dms_map_client_cancel(hb), 0);
+    assert_int_equal(atomic_load(&f->space_gone), 0); /* the mapping's ref */
+    assert_int_equal(dms_space_unmap(space, p, LIMIT, TO, 0), 0);
+    assert_int_equal(a.calls, 1);
+    /* The context client holds the space until it is dispatched. */
+    assert_int_equal(atomic_load(&f->space_gone), 0);
     while (g_main_context_iteration(ctx, FALSE))
         ;
-    assert_int_equal(a.calls + b.calls + c.calls, 0);
-    dms_map_client_unref(ha);
+    assert_int_equal(b.calls, 1);
+    assert_int_equal(atomic_load(&f->space_gone), 1);
+    assert_int_equal(dms_map_client_cancel(hb), -EALREADY);
     dms_map_client_unref(hb);
     g_main_context_unref(ctx);
 }
@@ -536,6 +568,7 @@ int main(void)
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
         T(test_client_fires_once_when_budget_is_freed),
         T(test_client_registered_while_budget_is_free_fires_at_once),
+        T(test_limit_zero_wakes_waiters_to_see_enobufs),
         T(test_clients_fire_in_registration_order),
         T(test_callback_may_map_again),
         T(test_cancel_before_firing_prevents_the_callback),
@@ -547,7 +580,7 @@ int main(void)
         T(test_context_client_runs_on_its_context),
         T(test_cancel_of_a_fired_context_client_prevents_it),
         T(test_cancel_waits_for_a_callback_running_elsewhere),
-        T(test_space_end_cancels_waiting_clients),
+        T(test_clients_waiting_when_the_space_is_dropped_still_fire),
         T(test_fired_context_client_keeps_the_space_until_it_runs),
         T(test_context_freed_before_dispatch_cancels_the_client),
 #undef T

@@ -73,9 +73,10 @@ DMS_PUBLIC DmsSpace *dms_space_ref(DmsSpace *space);
  * @space: (nullable): a space
  *
  * Drops one reference. Every live mapping holds its own reference, so the
- * space outlives its DMA. When the last reference goes, map clients still
- * waiting are cancelled without being called (nothing could free budget
- * any more), the views are freed and the root region released.
+ * space outlives its DMA, and the map clients waiting for that DMA's
+ * budget still fire. When the last reference goes, any client still queued
+ * is cancelled without being called, the views are freed and the root
+ * region released.
  *
  * Returns: NULL.
  */
@@ -212,7 +213,8 @@ DMS_PUBLIC int dms_space_unmap(DmsSpace *space, void *ptr, size_t len,
  * May be called at any time, also while buffers are lent: lowering the
  * limit below what is lent refuses new bounce maps until enough is
  * returned, and never lets the total exceed the new limit; raising it
- * wakes map clients.
+ * wakes map clients. Setting 0 wakes them too: their retries fail with
+ * -ENOBUFS instead of waiting for budget that cannot come.
  */
 DMS_PUBLIC void dms_space_set_bounce_limit(DmsSpace *space, size_t limit);
 
@@ -245,8 +247,9 @@ typedef void (*DmsMapClientFunc)(DmsSpace *space, void *data);
  *   the caller (release with dms_map_client_unref(), also after @cb ran);
  *   NULL if the caller will never cancel
  *
- * Registers a one-shot retry callback. If budget is free already, @cb is
- * called promptly (from this call if @ctx is NULL). Waiters are called in
+ * Registers a one-shot retry callback. If budget is free already, or the
+ * limit is 0 (so that the retry reports -ENOBUFS), @cb is called promptly
+ * (from this call if @ctx is NULL). Waiters are called in
  * the order they registered. A waiter registered concurrently with the
  * last unmap is never lost. If the space goes away first, @cb is never
  * called. If this call fails, @cb is never called.
