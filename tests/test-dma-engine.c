@@ -835,6 +835,35 @@ static void test_request_waits_for_budget_and_resumes_exactly(void **state)
     dms_sglist_unref(sg);
 }
 
+/* A request waiting for budget when the limit drops to 0 must not wait
+ * forever: it is woken and completes with -ENOBUFS. */
+static void test_limit_dropped_to_zero_ends_a_waiting_request(void **state)
+{
+    Fix *f = *state;
+    static const uint64_t e[][2] = {{MSG_BASE, 0x300}};
+    DmsSgList *sg = list_of(f, e, G_N_ELEMENTS(e));
+    DmsDmaParams p = params_for(f, sg, DMS_DIR_FROM_DEVICE);
+    size_t len = 0x400;
+    void *blocker;
+
+    dms_space_set_bounce_limit(f->space, 0x400);
+    assert_int_equal(dms_space_map(f->space, MSG_BASE + 0x8000, &len,
+                                   DMS_DIR_TO_DEVICE, NULL, &blocker),
+                     0);
+    assert_int_equal(dms_dma_submit(&p, NULL), 0);
+    drain(f);
+    assert_int_equal(f->dev.completions, 0);
+
+    dms_space_set_bounce_limit(f->space, 0);
+    drain(f);
+    assert_int_equal(f->dev.completions, 1);
+    assert_int_equal(f->dev.result, -ENOBUFS);
+    assert_int_equal(f->dev.io_calls, 0);
+    assert_int_equal(
+        dms_space_unmap(f->space, blocker, 0x400, DMS_DIR_TO_DEVICE, 0), 0);
+    dms_sglist_unref(sg);
+}
+
 /* ---- cancellation ---- */
 
 static void test_cancel_while_waiting_for_budget(void **state)
@@ -1095,6 +1124,7 @@ int main(void)
         T(test_request_outlives_callers_list_reference),
         T(test_partial_grant_goes_to_io_instead_of_waiting),
         T(test_request_waits_for_budget_and_resumes_exactly),
+        T(test_limit_dropped_to_zero_ends_a_waiting_request),
         T(test_cancel_while_waiting_for_budget),
         T(test_cancel_when_client_already_fired),
         T(test_cancel_with_io_in_flight_waits_for_the_io),
