@@ -174,18 +174,15 @@ static int budget_take(DmsBounce *b, size_t want, size_t *grant)
     }
 }
 
-bool dms__bounce_has_room(const DmsBounce *bounce)
+size_t dms__bounce_room(const DmsBounce *bounce)
 {
     DmsBounce *b = (DmsBounce *)bounce; /* loads only */
     size_t used = atomic_load_explicit(&b->used, memory_order_seq_cst);
     size_t limit = atomic_load_explicit(&b->limit, memory_order_seq_cst);
 
-    /*
-     * A limit of 0 counts as room: a waiter's retry then fails with
-     * -ENOBUFS at once, which is final, instead of waiting for budget that
-     * can never come.
-     */
-    return limit == 0 || used < limit;
+    if (limit == 0)
+        return SIZE_MAX;
+    return used < limit ? limit - used : 0;
 }
 
 size_t dms__bounce_in_use(const DmsBounce *bounce)

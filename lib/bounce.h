@@ -31,11 +31,12 @@ int dms__bounce_unmap(DmsSpace *space, void *ptr, size_t len, DmsDirection dir,
                       size_t access_len, bool *found);
 
 /*
- * Whether a waiting map client should retry now: a bounce map could get
- * at least one byte (used < limit), or the limit is 0 and the retry will
- * fail with the final -ENOBUFS. Sequentially consistent, for the wake-up
- * protocol in map-client.c.
+ * Bytes a bounce map could get now (limit - used, 0 when used up), for
+ * deciding whether a waiting map client should retry; SIZE_MAX when the
+ * limit is 0, since the retry then fails with the final -ENOBUFS and must
+ * not wait. Sequentially consistent, for the wake-up protocol in
+ * map-client.c.
  */
-bool dms__bounce_has_room(const DmsBounce *bounce);
+size_t dms__bounce_room(const DmsBounce *bounce);
 
 #endif /* DMS_BOUNCE_H */

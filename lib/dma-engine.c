@@ -396,8 +396,15 @@ static void wait_for_budget(DmsDmaRequest *req)
     DmsMapClient *client;
     int r;
 
-    r = dms_space_add_map_client(req->space, req->ctx, retry_cb,
-                                 dms_dma_request_ref(req), &client);
+    /*
+     * With an alignment, less than align bytes of budget is no use: a
+     * batch would be cut to nothing again. Wait for that much, not for
+     * the first free byte, or the request would retry in a loop for as
+     * long as others hold the rest.
+     */
+    r = dms__space_add_map_client_min(
+        req->space, req->ctx, retry_cb, dms_dma_request_ref(req),
+        req->align > 1 ? (size_t)MIN(req->align, SIZE_MAX) : 1, &client);
     if (r < 0) {
         dms_dma_request_unref(req);
         finish(req, r);

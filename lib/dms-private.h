@@ -261,6 +261,16 @@ void dms__map_clients_free(DmsMapClients *clients);
  * hold no library lock. Cheap when nobody waits.
  */
 void dms__map_clients_notify(DmsSpace *space);
+/*
+ * dms_space_add_map_client() for a waiter that cannot use less than
+ * @min_room bytes of budget (the SG engine with an alignment): it fires
+ * only once that much is free, or all of the limit if the limit is
+ * smaller, or the limit is 0, instead of at every free byte, which would
+ * make such a waiter retry in a loop while others hold the rest.
+ */
+int dms__space_add_map_client_min(DmsSpace *space, struct _GMainContext *ctx,
+                                  DmsMapClientFunc cb, void *data,
+                                  size_t min_room, DmsMapClient **ret);
 
 /* space.c */
 /* Re-renders every stale space; called by the outermost topology unlock. */

@@ -6,7 +6,9 @@
  * Waiters queue in registration order and are all fired, oldest first,
  * whenever budget is free; they race fairly for it, the oldest first, so
  * a large request is not starved by a stream of small ones (QEMU wakes the
- * newest first). doc/map.md argues why no wake-up is lost; in short:
+ * newest first). An internal waiter may ask for a minimum (the SG engine
+ * with an alignment): it stays queued until that much is free. doc/map.md
+ * argues why no wake-up is lost; in short:
  *
  *   releaser:   used -= n  (seq_cst)   then  read nwaiting (seq_cst)
  *   registrant: nwaiting++ (seq_cst)   then  read used, limit (seq_cst)
@@ -56,6 +58,7 @@ struct DmsMapClient {
     struct _GMainContext *ctx; /* WAITING: reference held, or NULL */
     DmsMapClientFunc cb;
     void *data;
+    size_t min_room; /* fire once this much budget is free (1 or more) */
     /* under owner->lock */
     ClientState state;
     const void *runner; /* RUNNING: the thread's marker */
@@ -231,7 +234,8 @@ static void clients_fire(DmsSpace *space)
 {
     DmsMapClients *cs = space->clients;
     GQueue batch = G_QUEUE_INIT, attached = G_QUEUE_INIT;
-    GList *link;
+    GList *link, *next;
+    size_t room, limit;
 
     g_mutex_lock(&cs->lock);
     /*
@@ -239,13 +243,20 @@ static void clients_fire(DmsSpace *space)
      * check calls us again and waits for the lock, so it sees the
      * clients we leave waiting.
      */
-    if (!dms__bounce_has_room(space->bounce)) {
+    room = dms__bounce_room(space->bounce);
+    if (room == 0) {
         g_mutex_unlock(&cs->lock);
         return;
     }
-    while ((link = g_queue_pop_head_link(&cs->waiting)) != NULL) {
+    limit = dms_space_get_bounce_limit(space);
+    for (link = cs->waiting.head; link; link = next) {
         DmsMapClient *c = link->data;
 
+        next = link->next;
+        /* A need above the limit is met by the whole limit being free. */
+        if (room < MIN(c->min_room, limit ? limit : c->min_room))
+            continue;
+        g_queue_unlink(&cs->waiting, link);
         c->state = CLIENT_FIRED;
         if (!c->ctx) {
             /* The queue's client reference moves to the batch. */
@@ -269,7 +280,8 @@ static void clients_fire(DmsSpace *space)
         g_queue_push_tail_link(&attached, link);
         dms_map_client_ref(c);
     }
-    atomic_store_explicit(&cs->nwaiting, 0, memory_order_seq_cst);
+    atomic_store_explicit(&cs->nwaiting, cs->waiting.length,
+                          memory_order_seq_cst);
     g_mutex_unlock(&cs->lock);
 
     /*
@@ -312,8 +324,16 @@ int dms_space_add_map_client(DmsSpace *space, struct _GMainContext *ctx,
                              DmsMapClientFunc cb, void *data,
                              DmsMapClient **ret)
 {
+    return dms__space_add_map_client_min(space, ctx, cb, data, 1, ret);
+}
+
+int dms__space_add_map_client_min(DmsSpace *space, struct _GMainContext *ctx,
+                                  DmsMapClientFunc cb, void *data,
+                                  size_t min_room, DmsMapClient **ret)
+{
     DmsMapClients *cs;
     DmsMapClient *c;
+    size_t need = MAX(min_room, 1), room, limit;
 
     if (ret)
         *ret = NULL;
@@ -330,6 +350,7 @@ int dms_space_add_map_client(DmsSpace *space, struct _GMainContext *ctx,
     c->ctx = ctx ? g_main_context_ref(ctx) : NULL;
     c->cb = cb;
     c->data = data;
+    c->min_room = need;
     c->link.data = c;
     if (ret)
         *ret = c; /* before the callback can run, which may use it */
@@ -341,7 +362,10 @@ int dms_space_add_map_client(DmsSpace *space, struct _GMainContext *ctx,
     atomic_fetch_add_explicit(&cs->nwaiting, 1, memory_order_seq_cst);
     g_mutex_unlock(&cs->lock);
 
-    if (dms__bounce_has_room(space->bounce))
+    /* Not c->min_room: once queued, c may fire and go at any moment. */
+    room = dms__bounce_room(space->bounce);
+    limit = dms_space_get_bounce_limit(space);
+    if (room > 0 && room >= MIN(need, limit ? limit : need))
         clients_fire(space);
     return 0;
 }

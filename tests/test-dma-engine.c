@@ -501,6 +501,47 @@ static void test_align_trims_partial_grant_and_resumes_there(void **state)
     dms_sglist_unref(sg);
 }
 
+/*
+ * A grant smaller than align is cut to nothing. The request must then
+ * wait until align bytes are free, not retry at every free byte: with
+ * another mapping holding part of the budget, that was a loop on the
+ * context (it never went idle).
+ */
+static void test_align_waits_for_align_bytes_without_spinning(void **state)
+{
+    Fix *f = *state;
+    static const uint64_t e[][2] = {{MSG_BASE, 0x800}};
+    DmsSgList *sg = list_of(f, e, G_N_ELEMENTS(e));
+    DmsDmaParams p = params_for(f, sg, DMS_DIR_FROM_DEVICE);
+    size_t len = 0x100;
+    void *blocker;
+    uint64_t fired;
+
+    dms_space_set_bounce_limit(f->space, 0x400);
+    p.align = 0x400;
+    assert_int_equal(dms_space_map(f->space, MSG_BASE + 0x8000, &len,
+                                   DMS_DIR_TO_DEVICE, NULL, &blocker),
+                     0);
+    assert_int_equal(dms_dma_submit(&p, NULL), 0);
+    drain(f); /* goes idle: the request waits */
+    assert_int_equal(f->dev.completions, 0);
+    assert_int_equal(f->dev.io_calls, 0);
+    assert_int_equal(stats(f).bounce_in_use, 0x100);
+    fired = stats(f).map_clients_fired;
+    drain(f);
+    assert_int_equal(stats(f).map_clients_fired, fired);
+
+    assert_int_equal(
+        dms_space_unmap(f->space, blocker, 0x100, DMS_DIR_TO_DEVICE, 0), 0);
+    drain(f);
+    assert_int_equal(f->dev.completions, 1);
+    assert_int_equal(f->dev.result, 0);
+    assert_int_equal(f->dev.transferred, 0x800);
+    assert_int_equal(f->dev.io_calls, 2);
+    assert_memory_equal(f->bulk.mem, f->dev.disk, 0x800);
+    dms_sglist_unref(sg);
+}
+
 static void test_align_unmaps_whole_pieces_past_the_cut(void **state)
 {
     Fix *f = *state;
@@ -1109,6 +1150,7 @@ int main(void)
         T(test_max_iov_splits_batches),
         T(test_empty_list_completes_without_io),
         T(test_align_trims_partial_grant_and_resumes_there),
+        T(test_align_waits_for_align_bytes_without_spinning),
         T(test_align_unmaps_whole_pieces_past_the_cut),
         T(test_align_cut_inside_a_piece_rewinds_cursor),
         T(test_align_above_budget_fails_with_enobufs),

@@ -201,6 +201,55 @@ static void test_limit_zero_wakes_waiters_to_see_enobufs(void **state)
     give_back(f, p);
 }
 
+/* The engine's waiter with a minimum: it stays queued until that much
+ * budget is free, while plain clients behind it still fire. */
+static void test_client_with_a_minimum_waits_for_that_much(void **state)
+{
+    Fix *f = *state;
+    Call big = {0}, small = {0};
+    size_t len = LIMIT;
+    void *p, *q;
+
+    assert_int_equal(dms_space_map(f->space, 0, &len, TO, NULL, &p), 0);
+    assert_int_equal(dms__space_add_map_client_min(f->space, NULL, record,
+                                                   &big, LIMIT / 2, NULL),
+                     0);
+    assert_int_equal(
+        dms_space_add_map_client(f->space, NULL, record, &small, NULL), 0);
+    /* Everything comes back: both fire. */
+    assert_int_equal(dms_space_unmap(f->space, p, LIMIT, TO, 0), 0);
+    assert_int_equal(small.calls, 1);
+    assert_int_equal(big.calls, 1);
+    len = LIMIT - LIMIT / 4;
+    assert_int_equal(dms_space_map(f->space, 0, &len, TO, NULL, &p), 0);
+
+    /* Again, with a quarter free from the start. */
+    big = (Call){0};
+    small = (Call){0};
+    assert_int_equal(dms__space_add_map_client_min(f->space, NULL, record,
+                                                   &big, LIMIT / 2, NULL),
+                     0);
+    assert_int_equal(big.calls, 0);
+    assert_int_equal(
+        dms_space_add_map_client(f->space, NULL, record, &small, NULL), 0);
+    assert_int_equal(small.calls, 1);
+    assert_int_equal(big.calls, 0);
+    /* Another eighth frees: still short of half. */
+    len = LIMIT / 8;
+    assert_int_equal(dms_space_map(f->space, 0x8000, &len, TO, NULL, &q), 0);
+    assert_int_equal(dms_space_unmap(f->space, q, LIMIT / 8, TO, 0), 0);
+    assert_int_equal(big.calls, 0);
+    assert_int_equal(dms_space_unmap(f->space, p, LIMIT - LIMIT / 4, TO, 0),
+                     0);
+    assert_int_equal(big.calls, 1);
+    /* A minimum above the limit is met by the whole limit being free. */
+    big = (Call){0};
+    assert_int_equal(dms__space_add_map_client_min(f->space, NULL, record,
+                                                   &big, LIMIT * 4, NULL),
+                     0);
+    assert_int_equal(big.calls, 1);
+}
+
 static void test_clients_fire_in_registration_order(void **state)
 {
     Fix *f = *state;
@@ -569,6 +618,7 @@ int main(void)
         T(test_client_fires_once_when_budget_is_freed),
         T(test_client_registered_while_budget_is_free_fires_at_once),
         T(test_limit_zero_wakes_waiters_to_see_enobufs),
+        T(test_client_with_a_minimum_waits_for_that_much),
         T(test_clients_fire_in_registration_order),
         T(test_callback_may_map_again),
         T(test_cancel_before_firing_prevents_the_callback),
