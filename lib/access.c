@@ -433,18 +433,12 @@ int dms_space_check(DmsSpace *space, uint64_t addr, uint64_t len,
 int dms__space_translate(DmsSpace *space, uint64_t addr, uint64_t len,
                          DmsTranslation *t)
 {
-    const DmsFlatRange *fr;
-    int ret = 0;
+    int ret;
 
     dms__rcu_read_lock();
-    fr = dms__flatview_lookup(current_view(space), addr);
-    if (fr) {
-        t->region = dms_region_ref(fr->region);
-        t->offset = fr->offset + (addr - fr->start);
-        t->len = run_length(fr, addr, len);
-    } else {
-        ret = -EFAULT;
-    }
+    ret = dms__space_translate_rcu(space, addr, len, t);
+    if (ret == 0)
+        dms_region_ref(t->region);
     dms__rcu_read_unlock();
     return ret;
 }

@@ -1,147 +1,81 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * Bounce buffers: the per-space budget, the pool that makes small buffers
- * cheap, and the bounce half of map/unmap. doc/map.md tells the whole
- * story; the comments here say why each piece is the way it is.
+ * Bounce mappings: the per-space budget, the bounce half of map/unmap,
+ * and how bounce mappings keep their space alive. Buffers come from
+ * pool.c; small mappings usually go through the calling thread's cache
+ * (bounce-cache.c). doc/map.md tells the whole story; the comments here
+ * say why each piece is the way it is.
  *
- * Budget. One size_t of bytes lent ("used") and one of the limit, both
- * machine words so that 32-bit hosts need no libatomic. A grant is taken
- * with a compare-and-swap loop and is min(limit - used, want), or nothing
- * when used >= limit: a limit lowered below what is lent never wraps.
- * Because the limit and the counter are two words, a grant computed from
- * one limit could land after the limit was lowered; the grant re-reads the
- * limit after its CAS and gives itself back if it changed, so no grant
- * ever completes against a limit that is no longer in force.
+ * Budget. One size_t of bytes charged ("used": lent, plus what thread
+ * caches hold idle) and one of the limit, both machine words so that
+ * 32-bit hosts need no libatomic. A grant is taken with a compare-and-swap
+ * loop and is min(limit - used, want), or nothing when used >= limit: a
+ * limit lowered below what is lent never wraps. Because the limit and the
+ * counter are two words, a grant computed from one limit could land after
+ * the limit was lowered; the grant re-reads the limit after its CAS and
+ * gives itself back if it changed, so no grant ever completes against a
+ * limit that is no longer in force.
  *
- * Pool. Buffers up to 64 KiB come from chunks of 64 KiB, one size class
- * (a power of two from 64 B) per chunk, with a bitmap of free slots that
- * threads claim with a CAS on one word: no lock on the map/unmap path.
- * A space keeps at most POOL_MAX_CHUNKS chunks (1 MiB, the default
- * budget) until it goes; beyond that, and for larger buffers, a buffer is
- * allocated for the mapping alone.
- *
- * Exact unmap checks. A pointer is only ever dereferenced after it was
- * found to be ours: pooled pointers by an address-range test against the
- * space's own chunk list, then by a per-slot state word (live bit,
- * direction and a generation) that unmap claims with a CAS, so two racing
- * unmaps of one buffer cannot both win; other buffers by a hash table.
+ * Lifetime. A bounce mapping takes no space reference: the bytes it holds
+ * in "used" keep the space alive. When the last user reference goes
+ * (dms__bounce_retire), the caches are drained and USED_DEAD is set in
+ * "used"; whoever then brings the rest to zero frees the space, after a
+ * grace period, because other releasers may still be reading the space
+ * inside the read-side section that covers their release.
  */
-#include "bounce.h"
+#include "bounce-impl.h"
 
-#include <limits.h>
 #include <string.h>
-
-enum {
-    POOL_MIN_SHIFT = 6,  /* smallest class: 64 B */
-    POOL_MAX_SHIFT = 16, /* largest class: 64 KiB */
-    POOL_CLASSES = POOL_MAX_SHIFT - POOL_MIN_SHIFT + 1,
-    CHUNK_SHIFT = 16, /* every chunk holds 64 KiB of buffers */
-    POOL_MAX_CHUNKS = 16,
-    MAX_SLOTS = 1 << (CHUNK_SHIFT - POOL_MIN_SHIFT),
-    /* Large buffers: a header, then the data, 64-byte aligned from it. */
-    LARGE_HEADER = 64,
-};
-
-#define CHUNK_BYTES ((size_t)1 << CHUNK_SHIFT)
-#define WORD_BITS (sizeof(unsigned long) * CHAR_BIT)
-#define FREE_WORDS (MAX_SLOTS / WORD_BITS)
-
-/* PoolSlot.state: live bit, direction bit, generation in the rest. */
-#define SLOT_LIVE 1u
-#define SLOT_FROM_DEVICE 2u
-#define SLOT_GEN_ONE 4u
-
-/* What unmap needs to end a bounce mapping. */
-typedef struct Lent {
-    DmsRegion *region; /* reference held by the mapping */
-    uint64_t offset;
-    DmsAttrs attrs; /* the map-time attributes, for the write-back */
-    bool has_attrs; /* false: the backend gets NULL, as at map time */
-} Lent;
-
-typedef struct PoolSlot {
-    atomic_uint state;
-    /* Read by unmap before it owns the slot, hence atomic. */
-    atomic_size_t len;
-    /* Owned by whoever set or cleared SLOT_LIVE last. */
-    Lent lent;
-} PoolSlot;
-
-typedef struct PoolChunk {
-    uint8_t *data; /* CHUNK_BYTES, nslots buffers of 1 << shift bytes */
-    unsigned shift;
-    unsigned nslots;
-    atomic_ulong free[FREE_WORDS]; /* bit set: slot free */
-    PoolSlot slots[];
-} PoolChunk;
-
-typedef struct LargeBuf {
-    size_t len;
-    DmsDirection dir;
-    Lent lent;
-} LargeBuf;
-
-G_STATIC_ASSERT(sizeof(LargeBuf) <= LARGE_HEADER);
-
-struct DmsBounce {
-    DmsSpace *space; /* the owner; not a reference */
-    atomic_size_t limit;
-
-    /*
-     * Append-only until the space is freed: an entry below a count is
-     * written before the count is released, so readers need no lock.
-     */
-    atomic_uint nchunks;
-    uintptr_t chunk_base[POOL_MAX_CHUNKS];
-    PoolChunk *chunk[POOL_MAX_CHUNKS];
-    atomic_uint nclass[POOL_CLASSES];
-    PoolChunk *class_chunk[POOL_CLASSES][POOL_MAX_CHUNKS];
-    GMutex grow_lock;
-
-    atomic_uint nlarge; /* live large buffers: skip the lock at 0 */
-    GMutex large_lock;
-    GHashTable *large; /* data pointer -> LargeBuf, large_lock */
-
-    /*
-     * Written by every map and unmap: alone on its cache line, so that
-     * the read-mostly fields above (read by every map and unmap too) do
-     * not bounce between the threads' caches with it.
-     */
-    char pad_before[DMS_CACHE_LINE];
-    atomic_size_t used;
-    char pad_after[DMS_CACHE_LINE - sizeof(atomic_size_t)];
-};
-
-/* One lent buffer while map or unmap works on it. */
-typedef struct Buf {
-    uint8_t *data;
-    PoolChunk *chunk; /* pooled: its chunk and slot */
-    unsigned slot;
-    LargeBuf *large; /* otherwise */
-    Lent *lent;
-} Buf;
 
 /* ---- budget ---- */
 
-static void high_water(DmsBounce *b, size_t used)
+void dms__high_water(DmsBounce *b, size_t lent)
 {
     atomic_size_t *hw = &b->space->counters.bounce_high_water;
     size_t seen = atomic_load_explicit(hw, memory_order_relaxed);
 
-    while (used > seen &&
+    while (lent > seen &&
            !atomic_compare_exchange_weak_explicit(
-               hw, &seen, used, memory_order_relaxed, memory_order_relaxed))
+               hw, &seen, lent, memory_order_relaxed, memory_order_relaxed))
         ;
 }
 
-/*
- * Gives @n bytes back and wakes map clients. Sequentially consistent, and
- * before the check for waiters: see "Wake-ups" in doc/map.md.
- */
-static void budget_put(DmsBounce *b, size_t n)
+void dms__budget_release(DmsBounce *b, size_t n)
 {
-    atomic_fetch_sub_explicit(&b->used, n, memory_order_seq_cst);
-    dms__map_clients_notify(b->space);
+    DmsSpace *space = b->space;
+    bool fire = false;
+    size_t left;
+
+    /*
+     * The section keeps the space readable after our bytes stop keeping
+     * it alive: a space that dies meanwhile is freed only after a grace
+     * period.
+     */
+    dms__rcu_read_lock();
+    /* Sequentially consistent, and before the check for waiters: see
+     * "Wake-ups" in doc/map.md. */
+    left = atomic_fetch_sub_explicit(&b->used, n, memory_order_seq_cst) - n;
+    if (left == USED_DEAD) {
+        dms__rcu_read_unlock();
+        dms__space_destroy(space);
+        return;
+    }
+    if (!(left & USED_DEAD)) {
+        unsigned off =
+            atomic_load_explicit(&b->cache_off, memory_order_relaxed);
+
+        if ((off & CACHE_OFF_TIGHT) &&
+            left <= atomic_load_explicit(&b->limit, memory_order_relaxed) / 4)
+            atomic_fetch_and_explicit(&b->cache_off, ~CACHE_OFF_TIGHT,
+                                      memory_order_relaxed);
+        /* A client's callback needs the space beyond our section. */
+        fire = dms__map_clients_waiting(space) && dms__space_tryref(space);
+    }
+    dms__rcu_read_unlock();
+    if (fire) {
+        dms__map_clients_notify(space);
+        dms_space_unref(space);
+    }
 }
 
 static int budget_take(DmsBounce *b, size_t want, size_t *grant)
@@ -161,7 +95,17 @@ static int budget_take(DmsBounce *b, size_t want, size_t *grant)
             &b->used, &used, used + n, memory_order_seq_cst,
             memory_order_relaxed));
         if (atomic_load_explicit(&b->limit, memory_order_seq_cst) == limit) {
-            high_water(b, used + n);
+            size_t idle = 0;
+            unsigned long maps;
+
+            /*
+             * What caches hold idle is not lent. Only while they are on
+             * can they hold any (turning them off drains them); then the
+             * sum is exact but for what other threads do meanwhile.
+             */
+            if (dms__caches_on(b))
+                dms__caches_sum(b, &idle, &maps);
+            dms__high_water(b, used + n - MIN(idle, used + n));
             *grant = n;
             return 0;
         }
@@ -170,8 +114,33 @@ static int budget_take(DmsBounce *b, size_t want, size_t *grant)
          * may exceed the new limit. Give it back (waking anyone who saw
          * it taken and went to wait) and decide again.
          */
-        budget_put(b, n);
+        dms__budget_release(b, n);
     }
+}
+
+/*
+ * Like budget_take(), but a grant cut short by budget that thread caches
+ * hold idle is retried once they are emptied: a cache never costs another
+ * map its full grant, nor makes it fail.
+ */
+static int budget_take_all(DmsBounce *b, size_t want, size_t *grant)
+{
+    size_t idle;
+    unsigned long maps;
+    int r = budget_take(b, want, grant);
+
+    if ((r == 0 && *grant == want) || r == -ENOBUFS)
+        return r;
+    dms__caches_sum(b, &idle, &maps);
+    if (idle == 0)
+        return r;
+    if (r == 0)
+        dms__budget_release(b, *grant);
+    /* Budget is scarce: keep the caches out of it until it is not. */
+    atomic_fetch_or_explicit(&b->cache_off, CACHE_OFF_TIGHT,
+                             memory_order_seq_cst);
+    dms__caches_reclaim(b);
+    return budget_take(b, want, grant);
 }
 
 size_t dms__bounce_room(const DmsBounce *bounce)
@@ -180,23 +149,68 @@ size_t dms__bounce_room(const DmsBounce *bounce)
     size_t used = atomic_load_explicit(&b->used, memory_order_seq_cst);
     size_t limit = atomic_load_explicit(&b->limit, memory_order_seq_cst);
 
+    used &= ~USED_DEAD;
     if (limit == 0)
         return SIZE_MAX;
     return used < limit ? limit - used : 0;
 }
 
-size_t dms__bounce_in_use(const DmsBounce *bounce)
+void dms__bounce_stats(DmsBounce *b, size_t *in_use, unsigned long *maps)
 {
-    DmsBounce *b = (DmsBounce *)bounce; /* loads only */
+    size_t used, idle;
 
-    return atomic_load_explicit(&b->used, memory_order_relaxed);
+    dms__caches_sum(b, &idle, maps);
+    used = atomic_load_explicit(&b->used, memory_order_relaxed) & ~USED_DEAD;
+    *in_use = used > idle ? used - idle : 0;
+}
+
+void dms__bounce_waiters(DmsBounce *b, bool waiting)
+{
+    if (waiting)
+        atomic_fetch_or_explicit(&b->cache_off, CACHE_OFF_WAITERS,
+                                 memory_order_seq_cst);
+    else
+        atomic_fetch_and_explicit(&b->cache_off, ~CACHE_OFF_WAITERS,
+                                  memory_order_seq_cst);
+}
+
+void dms__bounce_hold(DmsBounce *b)
+{
+    dms__caches_hold(b);
+}
+
+void dms__bounce_drain(DmsBounce *b)
+{
+    dms__caches_drain(b);
+}
+
+void dms__bounce_unstash(DmsBounce *b)
+{
+    /*
+     * The idle sum alone would not do: a cache may be adding to it in a
+     * read-side section right now. Wait for the grace period unless no
+     * cache can be on: none exists (one created later starts empty and
+     * sees the caller's "off"), or the limit keeps them off (lowering it
+     * drained them).
+     */
+    if (atomic_load_explicit(&b->limit, memory_order_seq_cst) <
+            CACHE_MIN_LIMIT ||
+        !dms__caches_exist(b))
+        return;
+    dms__caches_reclaim(b);
 }
 
 void dms_space_set_bounce_limit(DmsSpace *space, size_t limit)
 {
     g_return_if_fail(space != NULL);
     atomic_store_explicit(&space->bounce->limit, limit, memory_order_seq_cst);
-    /* A raised limit is freed budget: same protocol as budget_put(). */
+    /*
+     * Budget cached under the old limit must not be lent under the new
+     * one; and a raised limit is freed budget: same protocol as
+     * dms__budget_release().
+     */
+    if (dms__caches_exist(space->bounce))
+        dms__caches_reclaim(space->bounce);
     dms__map_clients_notify(space);
 }
 
@@ -206,266 +220,146 @@ size_t dms_space_get_bounce_limit(const DmsSpace *space)
     return atomic_load_explicit(&space->bounce->limit, memory_order_relaxed);
 }
 
-/* ---- pool ---- */
+/* ---- map and unmap ---- */
 
-static PoolChunk *chunk_new(unsigned shift)
+/* ---- the thread cache's side of map and unmap (bounce-cache.c) ---- */
+
+/*
+ * In a read-side section: lend from the calling thread's cache of @b a
+ * slot for @want bytes, the budget for them and a reference on @region
+ * (which the view holds throughout the section). False, with nothing
+ * taken, if there is no such cache, caches are off, or it would need a
+ * lock.
+ */
+static inline bool cache_take(DmsBounce *b, DmsRegion *region, size_t want,
+                              Buf *buf, CacheLater *later)
 {
-    unsigned nslots = (unsigned)(CHUNK_BYTES >> shift);
-    PoolChunk *c = g_try_malloc0(sizeof(*c) + nslots * sizeof(PoolSlot));
+    BounceCache *c;
+    unsigned shift, cls;
+    size_t idle, used;
 
+    if (want > CACHE_MAX_LEN || !dms__caches_on(b))
+        return false;
+    c = dms__cache_mine(b);
     if (!c)
-        return NULL;
-    c->data = g_try_malloc(CHUNK_BYTES);
-    if (!c->data) {
-        g_free(c);
-        return NULL;
+        return false;
+    used = atomic_load_explicit(&b->used, memory_order_relaxed);
+    if (used > atomic_load_explicit(&b->limit, memory_order_relaxed))
+        return false; /* limit lowered below what is out: share exactly */
+    idle = atomic_load_explicit(&c->idle, memory_order_relaxed);
+    if (idle < want) {
+        if (!dms__cache_refill(c))
+            return false;
+        idle += CACHE_BATCH;
     }
-    c->shift = shift;
-    c->nslots = nslots;
-    for (unsigned w = 0; w < FREE_WORDS; w++) {
-        unsigned first = w * (unsigned)WORD_BITS;
-        unsigned long bits = 0;
+    shift = dms__pool_shift(want);
+    cls = shift - POOL_MIN_SHIFT;
+    if (c->nfree[cls] > 0) {
+        CacheSlot *s = &c->free[cls][--c->nfree[cls]];
 
-        if (nslots >= first + WORD_BITS)
-            bits = ~0UL;
-        else if (nslots > first)
-            bits = (1UL << (nslots - first)) - 1;
-        atomic_init(&c->free[w], bits);
+        buf->chunk = s->chunk;
+        buf->slot = s->slot;
+        buf->large = NULL;
+        buf->data = s->chunk->data + ((size_t)s->slot << shift);
+        buf->lent = &s->chunk->slots[s->slot].lent;
+    } else if (!dms__pool_claim(b, shift, buf)) {
+        return false; /* the pool must grow: that takes a lock */
     }
-    return c;
-}
 
-static void chunk_free(PoolChunk *c)
-{
-    g_free(c->data);
-    g_free(c);
-}
-
-/* Claims a free slot of @c; false if all are lent. Lock-free. */
-static bool chunk_claim(PoolChunk *c, unsigned *slot)
-{
-    unsigned words = (c->nslots + (unsigned)WORD_BITS - 1) / WORD_BITS;
-
-    for (unsigned w = 0; w < words; w++) {
-        unsigned long bits =
-            atomic_load_explicit(&c->free[w], memory_order_relaxed);
-
-        while (bits) {
-            unsigned long lowest = bits & (~bits + 1);
-
-            /* Acquire: the previous holder's writes are done. */
-            if (atomic_compare_exchange_weak_explicit(
-                    &c->free[w], &bits, bits & ~lowest, memory_order_acquire,
-                    memory_order_relaxed)) {
-                *slot =
-                    w * (unsigned)WORD_BITS + (unsigned)__builtin_ctzl(lowest);
-                return true;
-            }
+    if (c->bank != region || c->bank_refs == 0) {
+        if (c->bank != region) {
+            /* Dropped after the section: it may run a destroy notify. */
+            later->unref = c->bank;
+            later->nunref = c->bank_refs;
+            c->bank = region;
+            c->bank_refs = 0;
         }
+        /* The view holds @region throughout our section. */
+        dms__region_ref_n(region, CACHE_BANK_BATCH);
+        c->bank_refs = CACHE_BANK_BATCH;
     }
-    return false;
-}
+    c->bank_refs--;
 
-static void chunk_release(PoolChunk *c, unsigned slot)
-{
-    /* Release: our last reads of the buffer come before its next use. */
-    atomic_fetch_or_explicit(&c->free[slot / WORD_BITS],
-                             1UL << (slot % WORD_BITS), memory_order_release);
+    idle -= want;
+    atomic_store_explicit(&c->idle, idle, memory_order_relaxed);
+    /* Counted here; dms__bounce_map_rcu() uncounts a map whose fill fails. */
+    atomic_store_explicit(
+        &c->maps, atomic_load_explicit(&c->maps, memory_order_relaxed) + 1,
+        memory_order_relaxed);
+    /*
+     * Lent bytes are what is charged less what caches hold idle; other
+     * threads' idle budget is not known here, so with several caching
+     * threads the mark can count it as lent. It stays within the limit.
+     */
+    used = atomic_load_explicit(&b->used, memory_order_relaxed);
+    dms__high_water(b, used - idle);
+    return true;
 }
 
 /*
- * A slot of class @shift. -ENOSPC when the pool has reached its size and
- * every slot of the class is lent; -ENOMEM.
+ * In a read-side section: keep the slot, budget and region reference of a
+ * mapping that unmap has taken in the calling thread's cache. False if it
+ * cannot; the caller then returns them itself.
  */
-static int pool_get(DmsBounce *b, unsigned shift, Buf *buf)
+static inline bool cache_give(DmsBounce *b, Buf *buf, size_t len,
+                              DmsRegion *region, CacheLater *later)
 {
-    unsigned cls = shift - POOL_MIN_SHIFT;
+    BounceCache *c;
+    unsigned cls;
+    size_t idle;
 
-    for (;;) {
-        unsigned n =
-            atomic_load_explicit(&b->nclass[cls], memory_order_acquire);
-        unsigned total;
-        PoolChunk *c;
+    if (!buf->chunk || buf->chunk->shift > CACHE_MAX_SHIFT ||
+        !dms__caches_on(b))
+        return false;
+    c = dms__cache_mine(b);
+    if (!c)
+        return false;
+    cls = buf->chunk->shift - POOL_MIN_SHIFT;
+    if (c->nfree[cls] < CACHE_DEPTH)
+        c->free[cls][c->nfree[cls]++] = (CacheSlot){buf->chunk, buf->slot};
+    else
+        dms__buf_put(buf);
 
-        for (unsigned i = 0; i < n; i++) {
-            c = b->class_chunk[cls][i];
-            if (chunk_claim(c, &buf->slot)) {
-                buf->chunk = c;
-                return 0;
-            }
-        }
-
-        g_mutex_lock(&b->grow_lock);
-        if (atomic_load_explicit(&b->nclass[cls], memory_order_relaxed) != n) {
-            /* Someone grew the class while we looked: look again. */
-            g_mutex_unlock(&b->grow_lock);
-            continue;
-        }
-        total = atomic_load_explicit(&b->nchunks, memory_order_relaxed);
-        if (total == POOL_MAX_CHUNKS) {
-            g_mutex_unlock(&b->grow_lock);
-            return -ENOSPC;
-        }
-        c = chunk_new(shift);
-        if (!c) {
-            g_mutex_unlock(&b->grow_lock);
-            return -ENOMEM;
-        }
-        /* Slot 0 is ours before anyone can see the chunk. */
-        atomic_fetch_and_explicit(&c->free[0], ~1UL, memory_order_relaxed);
-        b->class_chunk[cls][n] = c;
-        atomic_store_explicit(&b->nclass[cls], n + 1, memory_order_release);
-        b->chunk_base[total] = (uintptr_t)c->data;
-        b->chunk[total] = c;
-        atomic_store_explicit(&b->nchunks, total + 1, memory_order_release);
-        g_mutex_unlock(&b->grow_lock);
-        buf->chunk = c;
-        buf->slot = 0;
-        return 0;
+    idle = atomic_load_explicit(&c->idle, memory_order_relaxed) + len;
+    if (idle > CACHE_IDLE_MAX) {
+        later->give_back = idle - CACHE_BATCH;
+        idle = CACHE_BATCH;
     }
+    atomic_store_explicit(&c->idle, idle, memory_order_relaxed);
+
+    if (c->bank == region && c->bank_refs < CACHE_BANK_MAX) {
+        c->bank_refs++;
+    } else {
+        later->unref = region;
+        later->nunref = 1;
+    }
+    return true;
 }
 
-/* The chunk whose buffers contain @ptr, or NULL. Reads only our memory. */
-static PoolChunk *pool_find(DmsBounce *b, const void *ptr)
+/* Fills (to-device) or zeroes (from-device) a lent buffer, publishes it. */
+static int buf_start(DmsSpace *space, DmsRegion *region, uint64_t offset,
+                     Buf *buf, size_t grant, DmsDirection dir,
+                     const DmsAttrs *attrs)
 {
-    unsigned n = atomic_load_explicit(&b->nchunks, memory_order_acquire);
+    if (dir == DMS_DIR_TO_DEVICE) {
+        /* One bulk read; the backend's error is the map's error. */
+        int r =
+            dms__region_read(region, offset, buf->data, grant, attrs, NULL);
 
-    for (unsigned i = 0; i < n; i++) {
-        if ((uintptr_t)ptr - b->chunk_base[i] < CHUNK_BYTES)
-            return b->chunk[i];
+        if (r < 0)
+            return r;
+    } else {
+        /* Never show the device what an earlier mapping left here. */
+        memset(buf->data, 0, grant);
     }
-    return NULL;
-}
-
-/* ---- buffers ---- */
-
-static int buf_get(DmsBounce *b, size_t len, Buf *buf)
-{
-    unsigned shift = POOL_MIN_SHIFT;
-    int r = -ENOSPC;
-
-    memset(buf, 0, sizeof(*buf));
-    while (((size_t)1 << shift) < len && shift <= POOL_MAX_SHIFT)
-        shift++;
-    if (shift <= POOL_MAX_SHIFT)
-        r = pool_get(b, shift, buf);
-    if (r == 0) {
-        PoolSlot *s = &buf->chunk->slots[buf->slot];
-
-        buf->data = buf->chunk->data + ((size_t)buf->slot << shift);
-        buf->lent = &s->lent;
-        return 0;
-    }
-    if (r != -ENOSPC)
-        return r;
-    /* Too large for the pool, or the pool is at its size. */
-    if (len > SIZE_MAX - LARGE_HEADER)
-        return -ENOMEM;
-    buf->large = g_try_malloc(LARGE_HEADER + len);
-    if (!buf->large)
-        return -ENOMEM;
-    buf->large->len = len;
-    buf->data = (uint8_t *)buf->large + LARGE_HEADER;
-    buf->lent = &buf->large->lent;
+    buf->lent->region = region;
+    buf->lent->offset = offset;
+    buf->lent->has_attrs = attrs != NULL;
+    if (attrs)
+        buf->lent->attrs = *attrs;
+    dms__buf_publish(space->bounce, buf, grant, dir);
     return 0;
 }
-
-static void buf_put(Buf *buf)
-{
-    if (buf->chunk)
-        chunk_release(buf->chunk, buf->slot);
-    else
-        g_free(buf->large);
-}
-
-/* Makes the buffer findable by unmap: the mapping is live from here. */
-static void buf_publish(DmsBounce *b, Buf *buf, size_t len, DmsDirection dir)
-{
-    if (buf->chunk) {
-        PoolSlot *s = &buf->chunk->slots[buf->slot];
-        unsigned old = atomic_load_explicit(&s->state, memory_order_relaxed);
-        unsigned state = ((old & ~(SLOT_GEN_ONE - 1)) + SLOT_GEN_ONE) |
-                         (dir == DMS_DIR_FROM_DEVICE ? SLOT_FROM_DEVICE : 0) |
-                         SLOT_LIVE;
-
-        atomic_store_explicit(&s->len, len, memory_order_relaxed);
-        /* Release: len and lent are seen by whoever sees it live. */
-        atomic_store_explicit(&s->state, state, memory_order_release);
-        return;
-    }
-    buf->large->dir = dir;
-    atomic_fetch_add_explicit(&b->nlarge, 1, memory_order_relaxed);
-    g_mutex_lock(&b->large_lock);
-    g_hash_table_insert(b->large, buf->data, buf->large);
-    g_mutex_unlock(&b->large_lock);
-}
-
-/*
- * Takes the live pooled mapping at @ptr with this @len and @dir for
- * unmapping. Nothing is dereferenced before @ptr is known to lie in one of
- * our chunks, at a slot boundary.
- */
-static bool pool_take(DmsBounce *b, void *ptr, size_t len, DmsDirection dir,
-                      Buf *buf)
-{
-    PoolChunk *c = pool_find(b, ptr);
-    unsigned want_dir = dir == DMS_DIR_FROM_DEVICE ? SLOT_FROM_DEVICE : 0;
-    size_t off;
-    PoolSlot *s;
-    unsigned state;
-
-    if (!c)
-        return false;
-    off = (size_t)((uint8_t *)ptr - c->data);
-    if (off & (((size_t)1 << c->shift) - 1))
-        return false; /* interior pointer */
-    s = &c->slots[off >> c->shift];
-    state = atomic_load_explicit(&s->state, memory_order_acquire);
-    if (!(state & SLOT_LIVE) || (state & SLOT_FROM_DEVICE) != want_dir ||
-        atomic_load_explicit(&s->len, memory_order_relaxed) != len)
-        return false;
-    /*
-     * The CAS succeeds only if the slot is still the incarnation whose
-     * len we checked (the generation changes with every map), and only
-     * for one of several racing unmaps.
-     */
-    if (!atomic_compare_exchange_strong_explicit(
-            &s->state, &state, state & ~SLOT_LIVE, memory_order_acq_rel,
-            memory_order_relaxed))
-        return false;
-    buf->data = ptr;
-    buf->chunk = c;
-    buf->slot = (unsigned)(off >> c->shift);
-    buf->large = NULL;
-    buf->lent = &s->lent;
-    return true;
-}
-
-static bool large_take(DmsBounce *b, void *ptr, size_t len, DmsDirection dir,
-                       Buf *buf)
-{
-    LargeBuf *lb;
-
-    if (atomic_load_explicit(&b->nlarge, memory_order_acquire) == 0)
-        return false;
-    g_mutex_lock(&b->large_lock);
-    lb = g_hash_table_lookup(b->large, ptr);
-    if (lb && lb->len == len && lb->dir == dir)
-        g_hash_table_remove(b->large, ptr);
-    else
-        lb = NULL;
-    g_mutex_unlock(&b->large_lock);
-    if (!lb)
-        return false;
-    atomic_fetch_sub_explicit(&b->nlarge, 1, memory_order_relaxed);
-    buf->data = ptr;
-    buf->chunk = NULL;
-    buf->large = lb;
-    buf->lent = &lb->lent;
-    return true;
-}
-
-/* ---- map and unmap ---- */
 
 int dms__bounce_map(DmsSpace *space, DmsRegion *region, uint64_t offset,
                     size_t want, DmsDirection dir, const DmsAttrs *attrs,
@@ -477,39 +371,84 @@ int dms__bounce_map(DmsSpace *space, DmsRegion *region, uint64_t offset,
     Buf buf;
     int r;
 
-    r = budget_take(b, want, &grant);
+    r = budget_take_all(b, want, &grant);
     if (r < 0) {
         dms__count(r == -ENOBUFS ? &cnt->fail_no_budget
                                  : &cnt->fail_exhausted);
         return r;
     }
-    r = buf_get(b, grant, &buf);
+    r = dms__buf_get(b, grant, &buf);
     if (r < 0) {
-        budget_put(b, grant);
+        dms__budget_release(b, grant);
         dms__count(&cnt->fail_nomem);
         return r;
     }
-    if (dir == DMS_DIR_TO_DEVICE) {
-        /* One bulk read; the backend's error is the map's error. */
-        r = dms__region_read(region, offset, buf.data, grant, attrs, NULL);
-        if (r < 0) {
-            buf_put(&buf);
-            budget_put(b, grant);
-            dms__count(&cnt->fail_backend);
-            return r;
-        }
-    } else {
-        /* Never show the device what an earlier mapping left here. */
-        memset(buf.data, 0, grant);
+    r = buf_start(space, region, offset, &buf, grant, dir, attrs);
+    if (r < 0) {
+        dms__buf_put(&buf);
+        dms__budget_release(b, grant);
+        dms__count(&cnt->fail_backend);
+        return r;
     }
-    buf.lent->region = region;
-    buf.lent->offset = offset;
-    buf.lent->has_attrs = attrs != NULL;
-    if (attrs)
-        buf.lent->attrs = *attrs;
-    buf_publish(b, &buf, grant, dir);
     dms__count(&cnt->bounced_maps);
+    /* A thread that bounces small buffers gets a cache for next time. */
+    if (want <= CACHE_MAX_LEN && dms__caches_on(b) && !dms__cache_mine(b))
+        dms__cache_create(b);
     *len = grant;
+    *ret = buf.data;
+    return 0;
+}
+
+int dms__bounce_map_rcu(DmsSpace *space, const DmsTranslation *t,
+                        DmsDirection dir, const DmsAttrs *attrs, size_t *len,
+                        void **ret)
+{
+    DmsBounce *b = space->bounce;
+    CacheLater later = {0};
+    size_t want = (size_t)t->len;
+    Buf buf;
+    int r;
+
+    if (!cache_take(b, t->region, want, &buf, &later)) {
+        dms_region_ref(t->region);
+        dms__rcu_read_unlock();
+        return DMS__NOT_CACHED;
+    }
+    dms__rcu_read_unlock();
+    dms__cache_later(b, &later);
+    r = buf_start(space, t->region, t->offset, &buf, want, dir, attrs);
+    if (r < 0) {
+        BounceCache *c = dms__cache_mine(b);
+
+        /*
+         * Uncount the map: only this thread writes its cache's count. (A
+         * callback of the backend may have replaced the cache; the
+         * counts are summed, so any of them will do.)
+         */
+        if (c)
+            atomic_store_explicit(
+                &c->maps,
+                atomic_load_explicit(&c->maps, memory_order_relaxed) - 1,
+                memory_order_relaxed);
+        else
+            atomic_fetch_sub_explicit(&space->counters.bounced_maps, 1,
+                                      memory_order_relaxed);
+        /* Back where it came from, or to the shared pool and budget. */
+        later = (CacheLater){0};
+        dms__rcu_read_lock();
+        if (cache_give(b, &buf, want, t->region, &later)) {
+            dms__rcu_read_unlock();
+            dms__cache_later(b, &later);
+        } else {
+            dms__rcu_read_unlock();
+            dms__buf_put(&buf);
+            dms_region_unref(t->region);
+            dms__budget_release(b, want);
+        }
+        dms__count(&space->counters.fail_backend);
+        return r;
+    }
+    *len = want;
     *ret = buf.data;
     return 0;
 }
@@ -518,17 +457,21 @@ int dms__bounce_unmap(DmsSpace *space, void *ptr, size_t len, DmsDirection dir,
                       size_t access_len, bool *found)
 {
     DmsBounce *b = space->bounce;
+    CacheLater later = {0};
+    DmsRegion *region;
     Lent lent;
     Buf buf;
+    bool kept;
     int r = 0;
 
-    if (!pool_take(b, ptr, len, dir, &buf) &&
-        !large_take(b, ptr, len, dir, &buf)) {
+    if (!dms__buf_take(b, ptr, len, dir, &buf)) {
         *found = false;
         return -EINVAL;
     }
     *found = true;
     lent = *buf.lent;
+    region = lent.region;
+    /* Ours until it goes back below, after which another map may own it. */
     buf.lent->region = NULL;
     /*
      * Straight into the region the buffer was filled from, with the
@@ -536,12 +479,20 @@ int dms__bounce_unmap(DmsSpace *space, void *ptr, size_t len, DmsDirection dir,
      * reference kept it, and its backend gets the data (or fails it).
      */
     if (dir == DMS_DIR_FROM_DEVICE && access_len > 0)
-        r = dms__region_write(lent.region, lent.offset, ptr, access_len,
+        r = dms__region_write(region, lent.offset, ptr, access_len,
                               lent.has_attrs ? &lent.attrs : NULL, NULL);
-    /* Buffer first, then budget: a woken waiter finds both free. */
-    buf_put(&buf);
-    budget_put(b, len);
-    dms_region_unref(lent.region);
+    dms__rcu_read_lock();
+    kept = cache_give(b, &buf, len, region, &later);
+    dms__rcu_read_unlock();
+    if (kept) {
+        dms__cache_later(b, &later);
+        return r;
+    }
+    /* Buffer first, then budget: a woken waiter finds both free. The
+     * budget last of all: it may be what keeps the space alive. */
+    dms__buf_put(&buf);
+    dms_region_unref(region);
+    dms__budget_release(b, len);
     return r;
 }
 
@@ -557,30 +508,29 @@ int dms__bounce_new(DmsSpace *space, DmsBounce **ret)
     b->space = space;
     atomic_init(&b->used, 0);
     atomic_init(&b->limit, DMS_BOUNCE_LIMIT_DEFAULT);
-    atomic_init(&b->nchunks, 0);
-    for (unsigned i = 0; i < POOL_CLASSES; i++)
-        atomic_init(&b->nclass[i], 0);
-    atomic_init(&b->nlarge, 0);
-    g_mutex_init(&b->grow_lock);
-    g_mutex_init(&b->large_lock);
-    b->large = g_hash_table_new(NULL, NULL);
+    atomic_init(&b->cache_off, 0);
+    dms__pool_new(b);
     *ret = b;
     return 0;
 }
 
+bool dms__bounce_retire(DmsBounce *b)
+{
+    size_t old;
+
+    atomic_fetch_or_explicit(&b->cache_off, CACHE_OFF_DYING,
+                             memory_order_seq_cst);
+    dms__caches_reclaim(b);
+    old = atomic_fetch_or_explicit(&b->used, USED_DEAD, memory_order_seq_cst);
+    return old == 0;
+}
+
 void dms__bounce_free(DmsBounce *bounce)
 {
-    unsigned n;
-
     if (!bounce)
         return;
-    /* Every mapping holds a space reference: none can be live now. */
-    g_warn_if_fail(atomic_load(&bounce->used) == 0);
-    n = atomic_load_explicit(&bounce->nchunks, memory_order_acquire);
-    for (unsigned i = 0; i < n; i++)
-        chunk_free(bounce->chunk[i]);
-    g_hash_table_unref(bounce->large);
-    g_mutex_clear(&bounce->grow_lock);
-    g_mutex_clear(&bounce->large_lock);
+    g_warn_if_fail((atomic_load(&bounce->used) & ~USED_DEAD) == 0);
+    dms__caches_free(bounce);
+    dms__pool_free(bounce);
     g_free(bounce);
 }

@@ -9,8 +9,11 @@
  *   space.c       DmsSpace lifecycle, view publication, stats
  *   access.c      read/write/check over a view and into one leaf region
  *   dirty.c       dirty log of RAM regions
- *   bounce.c      bounce budget and buffer pool (bounce.h: its interface
- *                 to map.c and map-client.c)
+ *   bounce.c      bounce budget, bounce map/unmap, bounce lifetime
+ *                 (bounce.h: its interface to map.c, map-client.c and
+ *                 space.c; bounce-impl.h: shared with the next two)
+ *   pool.c        bounce buffers: the slab pool and large buffers
+ *   bounce-cache.c  per-thread caches of budget, slots and references
  *   map.c         dms_space_map()/dms_space_unmap()
  *   map-client.c  retry callbacks when budget frees up
  *   sglist.c      scatter-gather lists and copies
@@ -228,6 +231,27 @@ typedef struct DmsTranslation {
 
 /* access.c */
 /*
+ * Inside a read-side section: like dms__space_translate(), but takes no
+ * reference; t->region is held by the view until the section ends.
+ * Inline: the map path does one per call.
+ */
+static inline int dms__space_translate_rcu(DmsSpace *space, uint64_t addr,
+                                           uint64_t len, DmsTranslation *t)
+{
+    /* Acquire pairs with the release in the exchange that published it. */
+    const DmsFlatRange *fr = dms__flatview_lookup(
+        atomic_load_explicit(&space->view, memory_order_acquire), addr);
+
+    if (!fr)
+        return -EFAULT;
+    t->region = fr->region;
+    t->offset = fr->offset + (addr - fr->start);
+    /* The rest of @fr from addr on, capped at len (no overflow at 2^64). */
+    t->len = fr->last - addr >= len - 1 ? len : fr->last - addr + 1;
+    return 0;
+}
+
+/*
  * Looks @addr up in the current view. Returns 0 and fills @t (taking a
  * region reference), or -EFAULT.
  */
@@ -250,10 +274,9 @@ void dms__dirty_free(DmsDirtyLog *log);
 /* bounce.c, map.c, map-client.c: per-space state, created with the space. */
 int dms__bounce_new(DmsSpace *space, DmsBounce **ret);
 void dms__bounce_free(DmsBounce *bounce);
-size_t dms__bounce_in_use(const DmsBounce *bounce);
 int dms__direct_maps_new(DmsDirectMaps **ret);
 void dms__direct_maps_free(DmsDirectMaps *direct);
-int dms__map_clients_new(DmsMapClients **ret);
+int dms__map_clients_new(DmsBounce *bounce, DmsMapClients **ret);
 /* Cancels every waiting client without calling it. */
 void dms__map_clients_free(DmsMapClients *clients);
 /*
@@ -272,7 +295,24 @@ int dms__space_add_map_client_min(DmsSpace *space, struct _GMainContext *ctx,
                                   DmsMapClientFunc cb, void *data,
                                   size_t min_room, DmsMapClient **ret);
 
+/* region.c: @n references at once (thread caches bank them). */
+void dms__region_ref_n(DmsRegion *r, unsigned n);
+void dms__region_unref_n(DmsRegion *r, unsigned n);
+
+/* map-client.c: do clients wait? One load; no lock. */
+bool dms__map_clients_waiting(DmsSpace *space);
+/* The space lost its last user reference: cancel waiting clients. */
+void dms__map_clients_cancel(DmsMapClients *clients);
+
 /* space.c */
+/* A reference if the space still has one (it is not being retired). */
+bool dms__space_tryref(DmsSpace *space);
+/*
+ * Frees a space with no user reference and no live mapping, after a grace
+ * period (releasers may still read it in their sections). Outside any
+ * section.
+ */
+void dms__space_destroy(DmsSpace *space);
 /* Re-renders every stale space; called by the outermost topology unlock. */
 void dms__spaces_republish(void);
 

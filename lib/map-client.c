@@ -17,6 +17,13 @@
  * after the other side's write, so at least one side goes on to fire.
  * The firing itself re-checks the budget under the lock.
  *
+ * Thread caches (bounce-cache.c) return budget without that release, so
+ * while anyone waits they are off (dms__bounce_waiters(), set before the
+ * count rises), and the registrant empties what they hold idle into the
+ * shared budget before its read, waiting out a grace period: a cache
+ * that saw them on has finished by then, one that starts later sees
+ * them off.
+ *
  * Life cycle of a client (state under DmsMapClients.lock):
  *   WAITING -> FIRED -> RUNNING -> DONE
  *   WAITING or FIRED -> CANCELLED (cancel, space freed, context gone)
@@ -49,6 +56,7 @@ struct DmsMapClients {
     GQueue waiting; /* of DmsMapClient, oldest first; refs held */
     /* waiting.length, readable without the lock by the releasers */
     atomic_uint nwaiting;
+    DmsBounce *bounce; /* the space's; valid while any client waits */
 };
 
 struct DmsMapClient {
@@ -98,7 +106,26 @@ static void clients_unref(DmsMapClients *cs)
     g_free(cs);
 }
 
-int dms__map_clients_new(DmsMapClients **ret)
+/* Under the lock: every change of nwaiting goes through here. */
+static void set_waiting(DmsMapClients *cs, unsigned n)
+{
+    unsigned old = atomic_load_explicit(&cs->nwaiting, memory_order_relaxed);
+
+    if (n > 0 && old == 0)
+        dms__bounce_waiters(cs->bounce, true);
+    atomic_store_explicit(&cs->nwaiting, n, memory_order_seq_cst);
+    if (n == 0 && old > 0)
+        dms__bounce_waiters(cs->bounce, false);
+}
+
+bool dms__map_clients_waiting(DmsSpace *space)
+{
+    /* seq_cst: this load follows the caller's seq_cst release of budget. */
+    return atomic_load_explicit(&space->clients->nwaiting,
+                                memory_order_seq_cst) != 0;
+}
+
+int dms__map_clients_new(DmsBounce *bounce, DmsMapClients **ret)
 {
     DmsMapClients *cs = g_try_new0(DmsMapClients, 1);
 
@@ -110,6 +137,7 @@ int dms__map_clients_new(DmsMapClients **ret)
     g_cond_init(&cs->finished);
     g_queue_init(&cs->waiting);
     atomic_init(&cs->nwaiting, 0);
+    cs->bounce = bounce;
     *ret = cs;
     return 0;
 }
@@ -133,16 +161,15 @@ DmsMapClient *dms_map_client_unref(DmsMapClient *client)
     return NULL;
 }
 
-void dms__map_clients_free(DmsMapClients *clients)
+void dms__map_clients_cancel(DmsMapClients *clients)
 {
     GQueue cancelled = G_QUEUE_INIT;
     GList *link;
 
-    if (!clients)
-        return;
     /*
-     * Nothing can free budget any more: waiting clients would wait
-     * forever. Fired ones hold a space reference, so there are none.
+     * The space lost its last user reference: nothing but unmaps can free
+     * budget any more, and no one could use it. Fired clients hold a
+     * space reference, so there are none.
      */
     g_mutex_lock(&clients->lock);
     while ((link = g_queue_pop_head_link(&clients->waiting)) != NULL) {
@@ -151,18 +178,21 @@ void dms__map_clients_free(DmsMapClients *clients)
         c->state = CLIENT_CANCELLED;
         g_queue_push_tail_link(&cancelled, link);
     }
-    atomic_store_explicit(&clients->nwaiting, 0, memory_order_seq_cst);
+    set_waiting(clients, 0);
     g_mutex_unlock(&clients->lock);
     /* Unref outside the lock: the last unref frees what holds the lock. */
     while ((link = g_queue_pop_head_link(&cancelled)) != NULL)
         dms_map_client_unref(link->data);
+}
+
+void dms__map_clients_free(DmsMapClients *clients)
+{
+    if (!clients)
+        return;
+    dms__map_clients_cancel(clients);
     clients_unref(clients);
 }
 
-/*
- * Runs @c's callback unless it was cancelled since it fired. Whoever fired
- * it holds a reference on its space.
- */
 static void client_run(DmsMapClient *c)
 {
     DmsMapClients *cs = c->owner;
@@ -280,8 +310,7 @@ static void clients_fire(DmsSpace *space)
         g_queue_push_tail_link(&attached, link);
         dms_map_client_ref(c);
     }
-    atomic_store_explicit(&cs->nwaiting, cs->waiting.length,
-                          memory_order_seq_cst);
+    set_waiting(cs, cs->waiting.length);
     g_mutex_unlock(&cs->lock);
 
     /*
@@ -359,8 +388,9 @@ int dms__space_add_map_client_min(DmsSpace *space, struct _GMainContext *ctx,
     c->state = CLIENT_WAITING;
     g_queue_push_tail_link(&cs->waiting, &c->link);
     /* seq_cst, then the budget check below: see the top of the file. */
-    atomic_fetch_add_explicit(&cs->nwaiting, 1, memory_order_seq_cst);
+    set_waiting(cs, cs->waiting.length);
     g_mutex_unlock(&cs->lock);
+    dms__bounce_unstash(space->bounce);
 
     /* Not c->min_room: once queued, c may fire and go at any moment. */
     room = dms__bounce_room(space->bounce);
@@ -383,7 +413,7 @@ int dms_map_client_cancel(DmsMapClient *client)
     switch (client->state) {
     case CLIENT_WAITING:
         g_queue_unlink(&cs->waiting, &client->link);
-        atomic_fetch_sub_explicit(&cs->nwaiting, 1, memory_order_seq_cst);
+        set_waiting(cs, cs->waiting.length);
         client->state = CLIENT_CANCELLED;
         g_mutex_unlock(&cs->lock);
         dms_map_client_unref(client); /* the queue's reference */

@@ -247,44 +247,59 @@ int dms_space_map(DmsSpace *space, uint64_t addr, size_t *len,
         return -EINVAL;
 
     cnt = &space->counters;
-    r = dms__space_translate(space, addr, want, &t);
-    if (r < 0) {
-        dms__count(&cnt->fail_unassigned);
-        return r;
-    }
     /*
-     * t.len already runs to the end of this region's stretch of the view:
+     * t.len runs to the end of this region's stretch of the view:
      * rendering merges adjacent pieces of one region at following
      * offsets, so the next byte is another region (or nothing) and the
      * mapping stops there.
      */
+    dms__rcu_read_lock();
+    r = dms__space_translate_rcu(space, addr, want, &t);
+    if (r < 0) {
+        dms__rcu_read_unlock();
+        dms__count(&cnt->fail_unassigned);
+        return r;
+    }
+    if (t.region->kind != DMS_KIND_RAM) {
+        /* Small bounce maps: from this thread's cache, if it can. */
+        r = dms__bounce_map_rcu(space, &t, dir, attrs, len, ret);
+        if (r != DMS__NOT_CACHED)
+            return r;
+    } else {
+        dms_region_ref(t.region);
+        dms__rcu_read_unlock();
+    }
 
-    if (t.region->kind == DMS_KIND_RAM) {
+    if (t.region->kind != DMS_KIND_RAM) {
+        /* The mapping's budget keeps the space alive: no reference. */
+        r = dms__bounce_map(space, t.region, t.offset, (size_t)t.len, dir,
+                            attrs, len, ret);
+        if (r < 0)
+            dms_region_unref(t.region);
+        return r;
+    }
+
+    if (dir == DMS_DIR_FROM_DEVICE && t.region->readonly) {
+        dms__count(&cnt->fail_access);
+        r = -EACCES;
+    } else {
         void *ptr = t.region->host + t.offset;
 
-        if (dir == DMS_DIR_FROM_DEVICE && t.region->readonly) {
-            dms__count(&cnt->fail_access);
-            r = -EACCES;
+        r = direct_add(space->direct, ptr, (size_t)t.len, dir, t.region,
+                       t.offset);
+        if (r < 0) {
+            dms__count(&cnt->fail_nomem);
         } else {
-            r = direct_add(space->direct, ptr, (size_t)t.len, dir, t.region,
-                           t.offset);
-            if (r < 0)
-                dms__count(&cnt->fail_nomem);
-        }
-        if (r == 0) {
             dms__count(&cnt->direct_maps);
             *len = (size_t)t.len;
             *ret = ptr;
         }
-    } else {
-        r = dms__bounce_map(space, t.region, t.offset, (size_t)t.len, dir,
-                            attrs, len, ret);
     }
     if (r < 0) {
         dms_region_unref(t.region);
         return r;
     }
-    /* The mapping's own reference: the space outlives its DMA. */
+    /* A direct mapping's own reference: the space outlives its DMA. */
     dms_space_ref(space);
     return 0;
 }
@@ -327,17 +342,16 @@ int dms_space_unmap(DmsSpace *space, void *ptr, size_t len, DmsDirection dir,
     }
 
     r = dms__bounce_unmap(space, ptr, len, dir, access_len, &found);
-    if (!found) {
-        if (!direct_take(space->direct, ptr, len, dir, &region, &offset))
-            return bad_unmap(space, ptr, len, dir,
-                             "not a live mapping of this space with this "
-                             "length and direction");
-        if (dir == DMS_DIR_FROM_DEVICE)
-            dms__dirty_mark(region, offset, access_len);
-        dms_region_unref(region);
-        r = 0;
-    }
+    if (found)
+        return r; /* the space may be gone now: see dms__bounce_unmap() */
+    if (!direct_take(space->direct, ptr, len, dir, &region, &offset))
+        return bad_unmap(space, ptr, len, dir,
+                         "not a live mapping of this space with this "
+                         "length and direction");
+    if (dir == DMS_DIR_FROM_DEVICE)
+        dms__dirty_mark(region, offset, access_len);
+    dms_region_unref(region);
     /* Last: the space (and space->name above) must outlive the unmap. */
     dms_space_unref(space);
-    return r;
+    return 0;
 }

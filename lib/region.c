@@ -269,6 +269,18 @@ DmsRegion *dms_region_unref(DmsRegion *region)
     return NULL;
 }
 
+void dms__region_ref_n(DmsRegion *r, unsigned n)
+{
+    atomic_fetch_add_explicit(&r->refcount, (int)n, memory_order_relaxed);
+}
+
+void dms__region_unref_n(DmsRegion *r, unsigned n)
+{
+    if (atomic_fetch_sub_explicit(&r->refcount, (int)n,
+                                  memory_order_acq_rel) == (int)n)
+        region_free(r);
+}
+
 /* Is @needle reachable from @from through subregions and alias targets? */
 static bool reaches(const DmsRegion *from, const DmsRegion *needle)
 {

@@ -7,7 +7,7 @@
  * device), the render is O(n log n), and batching with dms_update_begin()
  * makes bulk changes cost one render.
  */
-#include "dms-private.h"
+#include "bounce.h"
 
 static GList *all_spaces; /* of DmsSpace *, topology lock */
 
@@ -31,7 +31,7 @@ int dms_space_new(DmsRegion *root, const char *name, DmsSpace **ret)
     if (r == 0)
         r = dms__direct_maps_new(&s->direct);
     if (r == 0)
-        r = dms__map_clients_new(&s->clients);
+        r = dms__map_clients_new(s->bounce, &s->clients);
     if (r == 0) {
         DmsFlatView *fv;
 
@@ -66,19 +66,34 @@ DmsSpace *dms_space_ref(DmsSpace *space)
     return space;
 }
 
-static void space_free(DmsSpace *s)
+bool dms__space_tryref(DmsSpace *space)
+{
+    int n = atomic_load_explicit(&space->refcount, memory_order_relaxed);
+
+    do {
+        if (n == 0)
+            return false;
+    } while (!atomic_compare_exchange_weak_explicit(
+        &space->refcount, &n, n + 1, memory_order_relaxed,
+        memory_order_relaxed));
+    return true;
+}
+
+void dms__space_destroy(DmsSpace *s)
 {
     DmsFlatView *fv;
+
+    /*
+     * No user reference and no mapping is left, so nobody can start an
+     * access or a map here; but whoever released the last bounce budget
+     * may still be reading the space in its read-side section.
+     */
+    dms__rcu_synchronize();
 
     dms__topology_lock();
     all_spaces = g_list_remove(all_spaces, s);
     dms__topology_unlock();
 
-    /*
-     * No reference is left, so no access can be running on this space
-     * (every caller holds one), and no mapping is live (each holds one):
-     * the view can go at once, without a grace period.
-     */
     fv = atomic_exchange_explicit(&s->view, NULL, memory_order_acq_rel);
     dms__map_clients_free(s->clients);
     dms__direct_maps_free(s->direct);
@@ -92,8 +107,17 @@ static void space_free(DmsSpace *s)
 DmsSpace *dms_space_unref(DmsSpace *space)
 {
     if (space && atomic_fetch_sub_explicit(&space->refcount, 1,
-                                           memory_order_acq_rel) == 1)
-        space_free(space);
+                                           memory_order_acq_rel) == 1) {
+        /*
+         * Direct mappings and fired map clients hold references; bounce
+         * mappings hold budget instead, and the last of them frees the
+         * space if any is still live. Waiting clients could only wait
+         * for those: they are cancelled now.
+         */
+        dms__map_clients_cancel(space->clients);
+        if (dms__bounce_retire(space->bounce))
+            dms__space_destroy(space);
+    }
     return NULL;
 }
 
@@ -103,14 +127,25 @@ const char *dms_space_get_name(const DmsSpace *space)
     return space->name;
 }
 
+static void space_unref_cb(gpointer space)
+{
+    dms_space_unref(space);
+}
+
 void dms__spaces_republish(void)
 {
     GPtrArray *old = g_ptr_array_new();
+    GPtrArray *held = g_ptr_array_new_with_free_func(space_unref_cb);
 
     dms__topology_lock();
     for (GList *l = all_spaces; l; l = l->next) {
         DmsSpace *s = l->data;
         DmsFlatView *fv;
+
+        /* A space being retired has drained its caches for good. */
+        if (!dms__space_tryref(s))
+            continue;
+        g_ptr_array_add(held, s);
 
         /*
          * On allocation failure the space keeps its old view: accesses
@@ -128,18 +163,31 @@ void dms__spaces_republish(void)
     dms__topology_unlock();
 
     if (old->len > 0) {
+        /*
+         * Thread caches bank references on regions of the old views:
+         * drain them in the same grace period, or a removed region's
+         * destroy notify would wait for some thread's next map.
+         */
+        for (guint i = 0; i < held->len; i++)
+            dms__bounce_hold(((DmsSpace *)g_ptr_array_index(held, i))->bounce);
         dms__rcu_synchronize();
         for (guint i = 0; i < old->len; i++)
             dms__flatview_free(g_ptr_array_index(old, i));
+        for (guint i = 0; i < held->len; i++)
+            dms__bounce_drain(
+                ((DmsSpace *)g_ptr_array_index(held, i))->bounce);
     }
     g_ptr_array_free(old, TRUE);
+    /* Outside the topology lock: the last reference retires a space. */
+    g_ptr_array_free(held, TRUE);
 }
 
 int dms_space_get_stats(DmsSpace *space, DmsSpaceStats *stats)
 {
     DmsSpaceStats all = {0};
     DmsSpaceCounters *c;
-    size_t n;
+    unsigned long maps;
+    size_t n, in_use;
 
     g_return_val_if_fail(space != NULL && stats != NULL, -EINVAL);
     g_return_val_if_fail(stats->size >=
@@ -149,11 +197,12 @@ int dms_space_get_stats(DmsSpace *space, DmsSpaceStats *stats)
     c = &space->counters;
 #define LOAD(f) atomic_load_explicit(&c->f, memory_order_relaxed)
     all.size = sizeof(all);
-    all.bounce_in_use = dms__bounce_in_use(space->bounce);
+    dms__bounce_stats(space->bounce, &in_use, &maps);
+    all.bounce_in_use = in_use;
     all.bounce_high_water = LOAD(bounce_high_water);
     all.bounce_limit = dms_space_get_bounce_limit(space);
     all.direct_maps = LOAD(direct_maps);
-    all.bounced_maps = LOAD(bounced_maps);
+    all.bounced_maps = LOAD(bounced_maps) + maps;
     all.fail_unassigned = LOAD(fail_unassigned);
     all.fail_access = LOAD(fail_access);
     all.fail_exhausted = LOAD(fail_exhausted);

@@ -459,6 +459,170 @@ static void test_registration_racing_the_last_unmap_is_woken(void **state)
 }
 
 /*
+ * The same race with thread caches on (a budget large enough for them):
+ * the release that must wake the waiter is a small unmap that the
+ * releasing thread's cache would keep. Each round, the small thread holds
+ * four 4 KiB maps from its cache, the big thread maps the rest of the
+ * budget and fails one byte more; then the big thread registers a client
+ * while (or after) the small thread unmaps one 4 KiB map. The
+ * registration must reach those 4 KiB even if they landed in the cache
+ * a moment before.
+ */
+enum {
+    CACHED_ROUNDS = 300,
+    CACHED_LIMIT = 1 << 20,
+    SMALL = 4096,
+    SMALL_MAPS = 4,
+};
+
+typedef struct CachedRace {
+    PingPong pp;
+    uint8_t *mem;
+} CachedRace;
+
+static int64_t big_read(void *opaque, uint64_t off, void *buf, size_t len,
+                        const DmsAttrs *attrs)
+{
+    CachedRace *cr = opaque;
+
+    memcpy(buf, cr->mem + off, len);
+    return (int64_t)len;
+}
+
+static int64_t big_write(void *opaque, uint64_t off, const void *buf,
+                         size_t len, const DmsAttrs *attrs)
+{
+    CachedRace *cr = opaque;
+
+    memcpy(cr->mem + off, buf, len);
+    return (int64_t)len;
+}
+
+static gpointer cached_small(gpointer data)
+{
+    CachedRace *cr = data;
+    PingPong *pp = &cr->pp;
+    void *p[SMALL_MAPS];
+
+    for (unsigned round = 0; round < CACHED_ROUNDS; round++) {
+        for (unsigned i = 0; i < SMALL_MAPS; i++) {
+            size_t len = SMALL;
+
+            if (dms_space_map(pp->space, (uint64_t)i * SMALL, &len,
+                              DMS_DIR_TO_DEVICE, NULL, &p[i]) != 0 ||
+                len != SMALL)
+                atomic_store(&pp->failed, 1);
+        }
+        if (!meet(pp) || atomic_load(&pp->failed)) /* big maps the rest */
+            break;
+        if (!meet(pp) || atomic_load(&pp->failed)) /* big failed a byte */
+            break;
+        /*
+         * Every other round before the big thread registers (then only
+         * the registration's drain of the caches can reach the 4 KiB),
+         * else racing it.
+         */
+        if (round % 2 == 0 &&
+            dms_space_unmap(pp->space, p[0], SMALL, DMS_DIR_TO_DEVICE, 0))
+            atomic_store(&pp->failed, 1);
+        if (!meet(pp))
+            break;
+        if (round % 2 == 1 &&
+            dms_space_unmap(pp->space, p[0], SMALL, DMS_DIR_TO_DEVICE, 0))
+            atomic_store(&pp->failed, 1);
+        if (!meet(pp)) /* big was woken and unmapped */
+            break;
+        for (unsigned i = 1; i < SMALL_MAPS; i++) {
+            if (dms_space_unmap(pp->space, p[i], SMALL, DMS_DIR_TO_DEVICE, 0))
+                atomic_store(&pp->failed, 1);
+        }
+    }
+    return NULL;
+}
+
+static gpointer cached_big(gpointer data)
+{
+    CachedRace *cr = data;
+    PingPong *pp = &cr->pp;
+
+    for (unsigned round = 0; round < CACHED_ROUNDS; round++) {
+        size_t len = CACHED_LIMIT, one = 1;
+        void *p, *q;
+
+        if (!meet(pp) || atomic_load(&pp->failed))
+            break;
+        /* Everything the small thread does not hold. */
+        if (dms_space_map(pp->space, 1 << 20, &len, DMS_DIR_TO_DEVICE, NULL,
+                          &p) != 0 ||
+            len != CACHED_LIMIT - SMALL_MAPS * SMALL ||
+            dms_space_map(pp->space, 2 << 20, &one, DMS_DIR_TO_DEVICE, NULL,
+                          &q) != -EAGAIN)
+            atomic_store(&pp->failed, 1);
+        if (!meet(pp) || atomic_load(&pp->failed))
+            break;
+        if (!meet(pp))
+            break;
+        atomic_fetch_add(&pp->waits, 1);
+        if (!wait_for_budget(pp->space))
+            atomic_store(&pp->failed, 1);
+        if (dms_space_unmap(pp->space, p, len, DMS_DIR_TO_DEVICE, 0))
+            atomic_store(&pp->failed, 1);
+        if (!meet(pp))
+            break;
+    }
+    /* Let the other thread out of a meeting it may be waiting in. */
+    g_mutex_lock(&pp->lock);
+    pp->arrived = 0;
+    pp->generation++;
+    g_cond_broadcast(&pp->cond);
+    g_mutex_unlock(&pp->lock);
+    return NULL;
+}
+
+static void test_registration_racing_a_cached_unmap_is_woken(void **state)
+{
+    const DmsMessageOps ops = {
+        .size = sizeof(ops),
+        .read = big_read,
+        .write = big_write,
+    };
+    CachedRace *cr = g_new0(CachedRace, 1);
+    DmsSpaceStats st = {.size = sizeof(st)};
+    DmsRegion *root, *msg;
+    GThread *a, *b;
+    (void)state;
+
+    cr->mem = g_malloc0(3 << 20);
+    assert_int_equal(dms_region_new_container("root", DMS_SIZE_ALL, &root), 0);
+    assert_int_equal(
+        dms_region_new_message("msg", 3 << 20, &ops, cr, NULL, &msg), 0);
+    assert_int_equal(dms_region_add_subregion(root, 0, msg, 0, 0), 0);
+    assert_int_equal(dms_space_new(root, "cached-race", &cr->pp.space), 0);
+    dms_space_set_bounce_limit(cr->pp.space, CACHED_LIMIT);
+    g_mutex_init(&cr->pp.lock);
+    g_cond_init(&cr->pp.cond);
+
+    a = g_thread_new("small", cached_small, cr);
+    b = g_thread_new("big", cached_big, cr);
+    g_thread_join(a);
+    g_thread_join(b);
+
+    assert_int_equal(atomic_load(&cr->pp.failed), 0);
+    assert_int_equal(atomic_load(&cr->pp.waits), CACHED_ROUNDS);
+    assert_int_equal(dms_space_get_stats(cr->pp.space, &st), 0);
+    assert_int_equal(st.bounce_in_use, 0);
+    assert_int_equal(st.map_clients_fired, CACHED_ROUNDS);
+
+    g_mutex_clear(&cr->pp.lock);
+    g_cond_clear(&cr->pp.cond);
+    dms_space_unref(cr->pp.space);
+    dms_region_unref(msg);
+    dms_region_unref(root);
+    g_free(cr->mem);
+    g_free(cr);
+}
+
+/*
  * 3. A device writes a page whose dirty bit is already set, while live
  *    migration takes the log. The taker must see the data of every write
  *    whose bit it took: the writer's release on the bitmap word is what
@@ -532,6 +696,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tiny_budget_every_request_completes),
         cmocka_unit_test(test_registration_racing_the_last_unmap_is_woken),
+        cmocka_unit_test(test_registration_racing_a_cached_unmap_is_woken),
         cmocka_unit_test(test_dirty_page_taken_is_seen_with_its_data),
     };
 

@@ -598,6 +598,21 @@ void model_verify(Model *m)
     sweep(m);
 }
 
+/* After our unref: is the space's last reference gone? */
+static void cancel_if_last(Model *m)
+{
+    for (int i = 0; i < MODEL_MAX_CLIENTS; i++) {
+        if (m->clients[i].used && m->clients[i].pending)
+            return;
+    }
+    for (int i = 0; i < MODEL_MAX_MAPS; i++) {
+        if (m->maps[i].live && !m->maps[i].bounce)
+            return;
+    }
+    for (int i = 0; i < MODEL_MAX_CLIENTS; i++)
+        m->clients[i].waiting = false;
+}
+
 void model_free(Model *m)
 {
     bool unref_first = m->next_seq & 1;
@@ -606,12 +621,22 @@ void model_free(Model *m)
         model_commit(m);
     model_verify(m);
 
-    /* Mappings keep the space alive: our reference may go first. */
-    if (unref_first)
+    /*
+     * Mappings keep the space alive: our reference may go first. When the
+     * last reference goes (ours, then those of direct mappings and of
+     * clients pending on the context), the clients still waiting are
+     * cancelled and never run.
+     */
+    if (unref_first) {
         m->space = dms_space_unref(m->space);
+        cancel_if_last(m);
+    }
     for (int i = 0; i < MODEL_MAX_MAPS; i++) {
-        if (m->maps[i].live)
+        if (m->maps[i].live) {
             model_end_mapping(m, &m->maps[i], m->maps[i].len / 2, (uint8_t)i);
+            if (unref_first)
+                cancel_if_last(m);
+        }
     }
     if (!unref_first)
         model_dispatch(m);
