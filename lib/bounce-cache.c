@@ -131,6 +131,12 @@ static void thread_exit(void *arg)
 {
     ThreadCaches *tc = arg;
 
+    /*
+     * Releasing budget below may run map-client callbacks and destroy
+     * notifies here, and later destructors may map: neither may give
+     * this thread a cache again, which nothing would drain.
+     */
+    tc->exiting = true;
     for (unsigned i = 0; i < THREAD_CACHES; i++) {
         CacheLater later = {0};
         BounceCache *c;
@@ -170,6 +176,10 @@ void dms__cache_create(DmsBounce *b)
 
     if (!c)
         return; /* no cache: every map takes the shared path */
+    if (tc->exiting) {
+        g_free(c);
+        return;
+    }
     if (!tc->key_set) {
         pthread_once(&key_once, key_init);
         /* Only for the destructor: the value must be non-NULL. */

@@ -95,6 +95,7 @@ struct DmsBounce {
     DmsSpace *space; /* the owner; not a reference */
     atomic_size_t limit;
     atomic_uint cache_off; /* CACHE_OFF_* */
+    GMutex life_lock;      /* orders retire and revive */
 
     /*
      * Append-only until the space is freed: an entry below a count is
@@ -228,6 +229,7 @@ struct ThreadCaches {
     CacheEntry entry[THREAD_CACHES];
     unsigned victim; /* next entry to evict, round robin */
     bool key_set;
+    bool exiting; /* its exit destructor ran: no new caches */
 };
 
 extern DMS_THREAD_LOCAL ThreadCaches dms__my_caches;

@@ -83,29 +83,35 @@ static int budget_take(DmsBounce *b, size_t want, size_t *grant)
     for (;;) {
         size_t limit = atomic_load_explicit(&b->limit, memory_order_seq_cst);
         size_t used = atomic_load_explicit(&b->used, memory_order_relaxed);
+        /* The top bit of used is USED_DEAD: lend at most below it. */
+        size_t cap = MIN(limit, USED_DEAD - 1);
         size_t n;
 
         if (limit == 0)
             return -ENOBUFS;
         do {
-            if (used >= limit)
+            if (used >= cap)
                 return -EAGAIN;
-            n = MIN(limit - used, want);
+            n = MIN(cap - used, want);
         } while (!atomic_compare_exchange_weak_explicit(
             &b->used, &used, used + n, memory_order_seq_cst,
             memory_order_relaxed));
         if (atomic_load_explicit(&b->limit, memory_order_seq_cst) == limit) {
-            size_t idle = 0;
+            size_t idle = 0, lent = used + n;
             unsigned long maps;
 
             /*
              * What caches hold idle is not lent. Only while they are on
              * can they hold any (turning them off drains them); then the
-             * sum is exact but for what other threads do meanwhile.
+             * sum is exact but for what other threads do meanwhile. It
+             * takes a process-wide lock, so only when the mark may move.
              */
-            if (dms__caches_on(b))
+            if (lent >
+                    atomic_load_explicit(&b->space->counters.bounce_high_water,
+                                         memory_order_relaxed) &&
+                dms__caches_on(b))
                 dms__caches_sum(b, &idle, &maps);
-            dms__high_water(b, used + n - MIN(idle, used + n));
+            dms__high_water(b, lent - MIN(idle, lent));
             *grant = n;
             return 0;
         }
@@ -509,6 +515,7 @@ int dms__bounce_new(DmsSpace *space, DmsBounce **ret)
     atomic_init(&b->used, 0);
     atomic_init(&b->limit, DMS_BOUNCE_LIMIT_DEFAULT);
     atomic_init(&b->cache_off, 0);
+    g_mutex_init(&b->life_lock);
     dms__pool_new(b);
     *ret = b;
     return 0;
@@ -518,11 +525,38 @@ bool dms__bounce_retire(DmsBounce *b)
 {
     size_t old;
 
+    g_mutex_lock(&b->life_lock);
+    /* Revived meanwhile (dms_space_ref() through a live mapping). */
+    if (atomic_load_explicit(&b->space->refcount, memory_order_acquire)) {
+        g_mutex_unlock(&b->life_lock);
+        return false;
+    }
     atomic_fetch_or_explicit(&b->cache_off, CACHE_OFF_DYING,
                              memory_order_seq_cst);
     dms__caches_reclaim(b);
     old = atomic_fetch_or_explicit(&b->used, USED_DEAD, memory_order_seq_cst);
+    g_mutex_unlock(&b->life_lock);
     return old == 0;
+}
+
+void dms__bounce_revive(DmsBounce *b)
+{
+    size_t used;
+
+    g_mutex_lock(&b->life_lock);
+    /*
+     * Bytes are still lent (the caller's mapping is what let it take the
+     * reference), so no release can have seen USED_DEAD alone.
+     */
+    used = atomic_load_explicit(&b->used, memory_order_relaxed);
+    while ((used & USED_DEAD) &&
+           !atomic_compare_exchange_weak_explicit(
+               &b->used, &used, used & ~USED_DEAD, memory_order_seq_cst,
+               memory_order_relaxed))
+        ;
+    atomic_fetch_and_explicit(&b->cache_off, ~CACHE_OFF_DYING,
+                              memory_order_seq_cst);
+    g_mutex_unlock(&b->life_lock);
 }
 
 void dms__bounce_free(DmsBounce *bounce)
@@ -532,5 +566,6 @@ void dms__bounce_free(DmsBounce *bounce)
     g_warn_if_fail((atomic_load(&bounce->used) & ~USED_DEAD) == 0);
     dms__caches_free(bounce);
     dms__pool_free(bounce);
+    g_mutex_clear(&bounce->life_lock);
     g_free(bounce);
 }

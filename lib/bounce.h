@@ -105,4 +105,10 @@ void dms__bounce_unstash(DmsBounce *bounce);
  */
 bool dms__bounce_retire(DmsBounce *bounce);
 
+/*
+ * dms_space_ref() brought the space back from no reference (its caller
+ * holds a live mapping): undo dms__bounce_retire().
+ */
+void dms__bounce_revive(DmsBounce *bounce);
+
 #endif /* DMS_BOUNCE_H */

@@ -148,11 +148,16 @@ static int pool_get(DmsBounce *b, unsigned shift, Buf *buf)
         }
         /* Slot 0 is ours before anyone can see the chunk. */
         atomic_fetch_and_explicit(&c->free[0], ~1UL, memory_order_relaxed);
-        b->class_chunk[cls][n] = c;
-        atomic_store_explicit(&b->nclass[cls], n + 1, memory_order_release);
+        /*
+         * Findable by unmap before claimable by map: otherwise a map on
+         * another thread could claim a slot here, and its unmap be
+         * refused, while we are preempted between the two.
+         */
         b->chunk_base[total] = (uintptr_t)c->data;
         b->chunk[total] = c;
         atomic_store_explicit(&b->nchunks, total + 1, memory_order_release);
+        b->class_chunk[cls][n] = c;
+        atomic_store_explicit(&b->nclass[cls], n + 1, memory_order_release);
         g_mutex_unlock(&b->grow_lock);
         buf_set_slot(buf, c, 0);
         return 0;

@@ -82,9 +82,14 @@ static inline void dms__rcu_read_lock(void)
         return;
     if (!dms__rcu_reader.registered)
         dms__rcu_register_thread();
+    /*
+     * Acquire: on weakly ordered hosts the section's own loads must not
+     * be satisfied before this one, or a reader could see the new counter
+     * with old data and not be waited for. Free on x86 and s390x.
+     */
     atomic_store_explicit(
         &dms__rcu_reader.ctr,
-        atomic_load_explicit(&dms__rcu_gp, memory_order_relaxed),
+        atomic_load_explicit(&dms__rcu_gp, memory_order_acquire),
         memory_order_relaxed);
     /*
      * The store above must be visible before this thread loads any

@@ -61,8 +61,13 @@ int dms_space_new(DmsRegion *root, const char *name, DmsSpace **ret)
 
 DmsSpace *dms_space_ref(DmsSpace *space)
 {
-    if (space)
-        atomic_fetch_add_explicit(&space->refcount, 1, memory_order_relaxed);
+    /*
+     * From 0 only through a live bounce mapping (anything else is a
+     * use-after-free by the caller): the space was retired, bring it back.
+     */
+    if (space && atomic_fetch_add_explicit(&space->refcount, 1,
+                                           memory_order_acq_rel) == 0)
+        dms__bounce_revive(space->bounce);
     return space;
 }
 
@@ -142,10 +147,16 @@ void dms__spaces_republish(void)
         DmsSpace *s = l->data;
         DmsFlatView *fv;
 
-        /* A space being retired has drained its caches for good. */
-        if (!dms__space_tryref(s))
-            continue;
-        g_ptr_array_add(held, s);
+        /*
+         * Our reference keeps the space until its caches are drained
+         * below. A space with no reference left is only waiting for its
+         * last bounce unmaps: it has drained its caches for good, but
+         * still gets the new view, so that its old one does not keep
+         * removed regions. It cannot be freed while we hold the topology
+         * lock, and we do not touch it after.
+         */
+        if (dms__space_tryref(s))
+            g_ptr_array_add(held, s);
 
         /*
          * On allocation failure the space keeps its old view: accesses

@@ -22,7 +22,9 @@
 /* cmocka.h needs the three above first */
 #include <cmocka.h>
 
-#include "dms-private.h"
+#include "bounce-impl.h"
+
+#include <pthread.h>
 
 enum {
     WORKERS = 4,
@@ -623,6 +625,81 @@ static void test_registration_racing_a_cached_unmap_is_woken(void **state)
 }
 
 /*
+ * A thread's caches are drained and freed by a thread-exit destructor. A
+ * device model may still map afterwards, from a destructor of its own that
+ * runs later: that must not give the dying thread a new cache, which
+ * nothing would drain and whose entry would point into freed TLS.
+ */
+static DmsSpace *late_space;
+static const void *late_tls;
+static atomic_int late_maps;
+
+static void late_map_unmap(void)
+{
+    size_t len = 64;
+    void *p;
+
+    if (dms_space_map(late_space, 0, &len, DMS_DIR_TO_DEVICE, NULL, &p) == 0 &&
+        dms_space_unmap(late_space, p, len, DMS_DIR_TO_DEVICE, 0) == 0)
+        atomic_fetch_add(&late_maps, 1);
+}
+
+static void late_destructor(void *arg)
+{
+    (void)arg;
+    late_map_unmap();
+    late_map_unmap();
+    late_tls = &dms__my_caches;
+}
+
+static gpointer late_thread(gpointer key)
+{
+    late_map_unmap(); /* the thread's cache, and the library's exit hook */
+    late_map_unmap();
+    pthread_setspecific(*(pthread_key_t *)key, (void *)1);
+    return NULL;
+}
+
+static void test_map_in_a_late_thread_destructor_leaves_no_cache(void **state)
+{
+    const DmsMessageOps ops = {
+        .size = sizeof(ops),
+        .read = backend_read,
+        .write = backend_write,
+    };
+    Shared *sh = g_new0(Shared, 1);
+    DmsRegion *root, *msg;
+    pthread_key_t key;
+    unsigned orphans = 0;
+    (void)state;
+
+    assert_int_equal(dms_region_new_container("root", DMS_SIZE_ALL, &root), 0);
+    assert_int_equal(dms_region_new_message("msg", sizeof(sh->backend), &ops,
+                                            sh, NULL, &msg),
+                     0);
+    assert_int_equal(dms_region_add_subregion(root, 0, msg, 0, 0), 0);
+    assert_int_equal(dms_space_new(root, "late", &late_space), 0);
+    /* The library's exit hook exists before ours: ours runs after it. */
+    late_map_unmap();
+    late_map_unmap();
+    assert_int_equal(pthread_key_create(&key, late_destructor), 0);
+    g_thread_join(g_thread_new("late", late_thread, &key));
+    assert_int_equal(atomic_load(&late_maps), 6);
+    assert_non_null(late_tls);
+
+    /* All quiet now: no cache of the space belongs to the dead thread. */
+    for (BounceCache *c = late_space->bounce->caches; c; c = c->next)
+        orphans += (const void *)c->owner == late_tls;
+    assert_int_equal(orphans, 0);
+
+    pthread_key_delete(key);
+    late_space = dms_space_unref(late_space);
+    dms_region_unref(msg);
+    dms_region_unref(root);
+    g_free(sh);
+}
+
+/*
  * 3. A device writes a page whose dirty bit is already set, while live
  *    migration takes the log. The taker must see the data of every write
  *    whose bit it took: the writer's release on the bitmap word is what
@@ -697,6 +774,7 @@ int main(void)
         cmocka_unit_test(test_tiny_budget_every_request_completes),
         cmocka_unit_test(test_registration_racing_the_last_unmap_is_woken),
         cmocka_unit_test(test_registration_racing_a_cached_unmap_is_woken),
+        cmocka_unit_test(test_map_in_a_late_thread_destructor_leaves_no_cache),
         cmocka_unit_test(test_dirty_page_taken_is_seen_with_its_data),
     };
 

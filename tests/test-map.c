@@ -908,6 +908,76 @@ static void test_removing_a_region_releases_the_space_reference(void **state)
     assert_int_equal(notified, 1);
 }
 
+/*
+ * A space whose last user reference went while a bounce mapping is live
+ * still follows topology changes: a region removed meanwhile must not be
+ * kept by the dying space's old view until that unmap.
+ */
+static void test_dying_space_does_not_keep_a_removed_region(void **state)
+{
+    Backend *b = backend_new(0x1000);
+    uint8_t mem[64];
+    int notified = 0;
+    DmsRegion *root, *msg, *ram;
+    DmsSpace *s;
+    uint8_t *bp;
+    (void)state;
+
+    assert_int_equal(dms_region_new_container("root", DMS_SIZE_ALL, &root), 0);
+    msg = message_region(b);
+    assert_int_equal(dms_region_new_ram("ram", mem, sizeof(mem), 0,
+                                        count_notify, &notified, &ram),
+                     0);
+    assert_int_equal(dms_region_add_subregion(root, 0, msg, 0, 0), 0);
+    assert_int_equal(dms_region_add_subregion(root, 0x1000, ram, 0, 0), 0);
+    assert_int_equal(dms_space_new(root, NULL, &s), 0);
+    bp = map_ok(s, 0x10, 0x20, TO, 0x20);
+    dms_space_unref(s); /* the mapping keeps the space */
+    dms_region_unref(ram);
+    assert_int_equal(dms_region_remove_subregion(root, ram), 0);
+    assert_int_equal(notified, 1); /* not held until the unmap */
+    assert_int_equal(dms_space_unmap(s, bp, 0x20, TO, 0), 0);
+    assert_int_equal(b->notified, 0); /* root still holds it */
+    dms_region_unref(msg);
+    dms_region_unref(root);
+    assert_int_equal(b->notified, 1);
+    backend_free(b);
+}
+
+/*
+ * A caller left with only a bounce mapping may take a new reference: the
+ * space, retired when the last reference went, comes back and works.
+ */
+static void test_space_referenced_again_through_a_mapping_revives(void **state)
+{
+    Backend *b = backend_new(0x1000);
+    DmsRegion *root, *msg;
+    DmsSpace *s;
+    uint8_t *bp, *q;
+    (void)state;
+
+    assert_int_equal(dms_region_new_container("root", DMS_SIZE_ALL, &root), 0);
+    msg = message_region(b);
+    assert_int_equal(dms_region_add_subregion(root, 0, msg, 0, 0), 0);
+    assert_int_equal(dms_space_new(root, NULL, &s), 0);
+    dms_region_unref(msg);
+    dms_region_unref(root);
+    bp = map_ok(s, 0x10, 0x20, FROM, 0x20);
+    dms_space_unref(s); /* the caller's last reference */
+    assert_ptr_equal(dms_space_ref(s), s);
+    memset(bp, 0x5a, 0x20);
+    assert_int_equal(dms_space_unmap(s, bp, 0x20, FROM, 0x20), 0);
+    assert_int_equal(b->mem[0x10], 0x5a);
+    assert_int_equal(b->notified, 0); /* our new reference keeps it */
+    assert_int_equal(stats_of(s).bounce_in_use, 0);
+    q = map_ok(s, 0x40, 0x40, TO, 0x40);
+    assert_int_equal(q[0], (uint8_t)(0x40 * 7 + 1));
+    assert_int_equal(dms_space_unmap(s, q, 0x40, TO, 0), 0);
+    dms_space_unref(s);
+    assert_int_equal(b->notified, 1); /* space, root and region gone */
+    backend_free(b);
+}
+
 static void
 test_space_dropped_with_live_mappings_lives_until_unmap(void **state)
 {
@@ -1038,6 +1108,9 @@ int main(void)
         T(test_removing_a_region_releases_the_space_reference),
         cmocka_unit_test(
             test_space_dropped_with_live_mappings_lives_until_unmap),
+        cmocka_unit_test(test_dying_space_does_not_keep_a_removed_region),
+        cmocka_unit_test(
+            test_space_referenced_again_through_a_mapping_revives),
         T(test_stats_count_every_outcome),
 #undef T
     };

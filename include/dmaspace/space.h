@@ -72,11 +72,12 @@ DMS_PUBLIC DmsSpace *dms_space_ref(DmsSpace *space);
  * dms_space_unref:
  * @space: (nullable): a space
  *
- * Drops one reference. Every live mapping holds its own reference, so the
- * space outlives its DMA, and the map clients waiting for that DMA's
- * budget still fire. When the last reference goes, any client still queued
- * is cancelled without being called, the views are freed and the root
- * region released.
+ * Drops one reference. Every live mapping keeps the space alive, so it
+ * outlives its DMA. When the last reference goes, map clients still
+ * waiting are cancelled without being called (only unmaps could free
+ * budget from then on, and nobody holds the space to map with it); the
+ * views, the root region and the space itself go with the last of its
+ * references and mappings.
  *
  * Returns: NULL.
  */
@@ -165,8 +166,10 @@ DMS_PUBLIC int dms_space_check(DmsSpace *space, uint64_t addr, uint64_t len,
  * DMS_DIR_FROM_DEVICE and written back at unmap. A bounce mapping may be
  * shorter than asked if budget is short or the range changes kind.
  *
- * Every mapping holds a reference on its region and on @space until
- * dms_space_unmap(). Thread-safe. A @len of 0 succeeds and maps nothing
+ * Every mapping keeps its region and @space alive until
+ * dms_space_unmap(); a caller left with only a mapping may take a new
+ * reference with dms_space_ref(). Thread-safe. A @len of 0 succeeds and maps
+ * nothing
  * (*@ret is NULL).
  *
  * Returns: 0; -EINVAL for bad arguments or a range past 2^64; -EFAULT if
