@@ -359,6 +359,16 @@ static bool meet(PingPong *pp)
     return ok;
 }
 
+/* Lets the other thread out of a meeting it may be waiting in. */
+static void leave_meetings(PingPong *pp)
+{
+    g_mutex_lock(&pp->lock);
+    pp->arrived = 0;
+    pp->generation++;
+    g_cond_broadcast(&pp->cond);
+    g_mutex_unlock(&pp->lock);
+}
+
 /*
  * Each round both threads want the whole budget. The loser waits for a
  * map client; the winner unmaps and goes to the meeting point, where it
@@ -407,12 +417,7 @@ static gpointer ping_pong(gpointer data)
             break;
         }
     }
-    /* Let the other thread out of a meeting it may be waiting in. */
-    g_mutex_lock(&pp->lock);
-    pp->arrived = 0;
-    pp->generation++;
-    g_cond_broadcast(&pp->cond);
-    g_mutex_unlock(&pp->lock);
+    leave_meetings(pp);
     return NULL;
 }
 
@@ -572,12 +577,7 @@ static gpointer cached_big(gpointer data)
         if (!meet(pp))
             break;
     }
-    /* Let the other thread out of a meeting it may be waiting in. */
-    g_mutex_lock(&pp->lock);
-    pp->arrived = 0;
-    pp->generation++;
-    g_cond_broadcast(&pp->cond);
-    g_mutex_unlock(&pp->lock);
+    leave_meetings(pp);
     return NULL;
 }
 
