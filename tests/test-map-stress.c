@@ -45,22 +45,40 @@ typedef struct Shared {
     atomic_ulong max_in_use;
 } Shared;
 
+/* The backend of every test here: memory at @opaque. */
 static int64_t backend_read(void *opaque, uint64_t off, void *buf, size_t len,
                             const DmsAttrs *attrs)
 {
-    Shared *sh = opaque;
-
-    memcpy(buf, sh->backend + off, len);
+    memcpy(buf, (uint8_t *)opaque + off, len);
     return (int64_t)len;
 }
 
 static int64_t backend_write(void *opaque, uint64_t off, const void *buf,
                              size_t len, const DmsAttrs *attrs)
 {
-    Shared *sh = opaque;
-
-    memcpy(sh->backend + off, buf, len);
+    memcpy((uint8_t *)opaque + off, buf, len);
     return (int64_t)len;
+}
+
+/* A space over one message region backed by @mem; it holds the regions. */
+static DmsSpace *space_over(uint8_t *mem, size_t size, const char *name)
+{
+    const DmsMessageOps ops = {
+        .size = sizeof(ops),
+        .read = backend_read,
+        .write = backend_write,
+    };
+    DmsRegion *root, *msg;
+    DmsSpace *space;
+
+    assert_int_equal(dms_region_new_container("root", DMS_SIZE_ALL, &root), 0);
+    assert_int_equal(
+        dms_region_new_message("msg", size, &ops, mem, NULL, &msg), 0);
+    assert_int_equal(dms_region_add_subregion(root, 0, msg, 0, 0), 0);
+    assert_int_equal(dms_space_new(root, name, &space), 0);
+    dms_region_unref(msg);
+    dms_region_unref(root);
+    return space;
 }
 
 /* A worker's wait for budget. */
@@ -252,26 +270,15 @@ static gpointer twiddler(gpointer data)
 
 static void test_tiny_budget_every_request_completes(void **state)
 {
-    const DmsMessageOps ops = {
-        .size = sizeof(ops),
-        .read = backend_read,
-        .write = backend_write,
-    };
     Shared *sh = g_new0(Shared, 1);
     Worker *w = g_new0(Worker, WORKERS);
     GThread *threads[WORKERS], *tw;
     DmsSpaceStats st = {.size = sizeof(st)};
-    DmsRegion *root, *msg;
     (void)state;
 
     for (size_t i = 0; i < sizeof(sh->backend); i++)
         sh->backend[i] = (uint8_t)(i * 13 + 5);
-    assert_int_equal(dms_region_new_container("root", DMS_SIZE_ALL, &root), 0);
-    assert_int_equal(dms_region_new_message("msg", sizeof(sh->backend), &ops,
-                                            sh, NULL, &msg),
-                     0);
-    assert_int_equal(dms_region_add_subregion(root, 0, msg, 0, 0), 0);
-    assert_int_equal(dms_space_new(root, "stress", &sh->space), 0);
+    sh->space = space_over(sh->backend, sizeof(sh->backend), "stress");
     dms_space_set_bounce_limit(sh->space, LIMIT_HIGH);
 
     for (unsigned i = 0; i < WORKERS; i++) {
@@ -316,8 +323,6 @@ static void test_tiny_budget_every_request_completes(void **state)
     assert_int_equal(st.bad_unmaps, 0);
 
     dms_space_unref(sh->space);
-    dms_region_unref(msg);
-    dms_region_unref(root);
     g_free(w);
     g_free(sh);
 }
@@ -423,24 +428,13 @@ static gpointer ping_pong(gpointer data)
 
 static void test_registration_racing_the_last_unmap_is_woken(void **state)
 {
-    const DmsMessageOps ops = {
-        .size = sizeof(ops),
-        .read = backend_read,
-        .write = backend_write,
-    };
     Shared *sh = g_new0(Shared, 1);
     PingPong pp = {0};
     DmsSpaceStats st = {.size = sizeof(st)};
-    DmsRegion *root, *msg;
     GThread *a, *b;
     (void)state;
 
-    assert_int_equal(dms_region_new_container("root", DMS_SIZE_ALL, &root), 0);
-    assert_int_equal(dms_region_new_message("msg", sizeof(sh->backend), &ops,
-                                            sh, NULL, &msg),
-                     0);
-    assert_int_equal(dms_region_add_subregion(root, 0, msg, 0, 0), 0);
-    assert_int_equal(dms_space_new(root, "ping-pong", &pp.space), 0);
+    pp.space = space_over(sh->backend, sizeof(sh->backend), "ping-pong");
     dms_space_set_bounce_limit(pp.space, LIMIT_HIGH);
     g_mutex_init(&pp.lock);
     g_cond_init(&pp.cond);
@@ -460,8 +454,6 @@ static void test_registration_racing_the_last_unmap_is_woken(void **state)
     g_mutex_clear(&pp.lock);
     g_cond_clear(&pp.cond);
     dms_space_unref(pp.space);
-    dms_region_unref(msg);
-    dms_region_unref(root);
     g_free(sh);
 }
 
@@ -486,24 +478,6 @@ typedef struct CachedRace {
     PingPong pp;
     uint8_t *mem;
 } CachedRace;
-
-static int64_t big_read(void *opaque, uint64_t off, void *buf, size_t len,
-                        const DmsAttrs *attrs)
-{
-    CachedRace *cr = opaque;
-
-    memcpy(buf, cr->mem + off, len);
-    return (int64_t)len;
-}
-
-static int64_t big_write(void *opaque, uint64_t off, const void *buf,
-                         size_t len, const DmsAttrs *attrs)
-{
-    CachedRace *cr = opaque;
-
-    memcpy(cr->mem + off, buf, len);
-    return (int64_t)len;
-}
 
 static gpointer cached_small(gpointer data)
 {
@@ -583,23 +557,13 @@ static gpointer cached_big(gpointer data)
 
 static void test_registration_racing_a_cached_unmap_is_woken(void **state)
 {
-    const DmsMessageOps ops = {
-        .size = sizeof(ops),
-        .read = big_read,
-        .write = big_write,
-    };
     CachedRace *cr = g_new0(CachedRace, 1);
     DmsSpaceStats st = {.size = sizeof(st)};
-    DmsRegion *root, *msg;
     GThread *a, *b;
     (void)state;
 
     cr->mem = g_malloc0(3 << 20);
-    assert_int_equal(dms_region_new_container("root", DMS_SIZE_ALL, &root), 0);
-    assert_int_equal(
-        dms_region_new_message("msg", 3 << 20, &ops, cr, NULL, &msg), 0);
-    assert_int_equal(dms_region_add_subregion(root, 0, msg, 0, 0), 0);
-    assert_int_equal(dms_space_new(root, "cached-race", &cr->pp.space), 0);
+    cr->pp.space = space_over(cr->mem, 3 << 20, "cached-race");
     dms_space_set_bounce_limit(cr->pp.space, CACHED_LIMIT);
     g_mutex_init(&cr->pp.lock);
     g_cond_init(&cr->pp.cond);
@@ -618,8 +582,6 @@ static void test_registration_racing_a_cached_unmap_is_woken(void **state)
     g_mutex_clear(&cr->pp.lock);
     g_cond_clear(&cr->pp.cond);
     dms_space_unref(cr->pp.space);
-    dms_region_unref(msg);
-    dms_region_unref(root);
     g_free(cr->mem);
     g_free(cr);
 }
@@ -662,23 +624,12 @@ static gpointer late_thread(gpointer key)
 
 static void test_map_in_a_late_thread_destructor_leaves_no_cache(void **state)
 {
-    const DmsMessageOps ops = {
-        .size = sizeof(ops),
-        .read = backend_read,
-        .write = backend_write,
-    };
     Shared *sh = g_new0(Shared, 1);
-    DmsRegion *root, *msg;
     pthread_key_t key;
     unsigned orphans = 0;
     (void)state;
 
-    assert_int_equal(dms_region_new_container("root", DMS_SIZE_ALL, &root), 0);
-    assert_int_equal(dms_region_new_message("msg", sizeof(sh->backend), &ops,
-                                            sh, NULL, &msg),
-                     0);
-    assert_int_equal(dms_region_add_subregion(root, 0, msg, 0, 0), 0);
-    assert_int_equal(dms_space_new(root, "late", &late_space), 0);
+    late_space = space_over(sh->backend, sizeof(sh->backend), "late");
     /* The library's exit hook exists before ours: ours runs after it. */
     late_map_unmap();
     late_map_unmap();
@@ -694,8 +645,6 @@ static void test_map_in_a_late_thread_destructor_leaves_no_cache(void **state)
 
     pthread_key_delete(key);
     late_space = dms_space_unref(late_space);
-    dms_region_unref(msg);
-    dms_region_unref(root);
     g_free(sh);
 }
 
