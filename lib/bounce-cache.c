@@ -294,7 +294,8 @@ void dms__caches_sum(DmsBounce *b, size_t *idle, unsigned long *maps)
     }
     g_mutex_unlock(&cache_lock);
     *idle = i;
-    *maps = m;
+    if (maps)
+        *maps = m;
 }
 
 void dms__caches_free(DmsBounce *b)

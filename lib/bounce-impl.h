@@ -179,11 +179,9 @@ void dms__cache_create(DmsBounce *b);
  */
 void dms__caches_reclaim(DmsBounce *b);
 /* The same in two steps around a grace period the caller waits for. */
-void dms__caches_hold(DmsBounce *b);
-void dms__caches_drain(DmsBounce *b);
 /* Does @b have a cache at all? */
 bool dms__caches_exist(DmsBounce *b);
-/* Budget idle in all caches, and maps they counted. */
+/* Budget idle in all caches, and maps they counted (@maps may be NULL). */
 void dms__caches_sum(DmsBounce *b, size_t *idle, unsigned long *maps);
 /* The space is being freed: drop every cache (all drained before). */
 void dms__caches_free(DmsBounce *b);

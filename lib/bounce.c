@@ -98,7 +98,6 @@ static int budget_take(DmsBounce *b, size_t want, size_t *grant)
             memory_order_relaxed));
         if (atomic_load_explicit(&b->limit, memory_order_seq_cst) == limit) {
             size_t idle = 0, lent = used + n;
-            unsigned long maps;
 
             /*
              * What caches hold idle is not lent. Only while they are on
@@ -110,7 +109,7 @@ static int budget_take(DmsBounce *b, size_t want, size_t *grant)
                     atomic_load_explicit(&b->space->counters.bounce_high_water,
                                          memory_order_relaxed) &&
                 dms__caches_on(b))
-                dms__caches_sum(b, &idle, &maps);
+                dms__caches_sum(b, &idle, NULL);
             dms__high_water(b, lent - MIN(idle, lent));
             *grant = n;
             return 0;
@@ -132,12 +131,11 @@ static int budget_take(DmsBounce *b, size_t want, size_t *grant)
 static int budget_take_all(DmsBounce *b, size_t want, size_t *grant)
 {
     size_t idle;
-    unsigned long maps;
     int r = budget_take(b, want, grant);
 
     if ((r == 0 && *grant == want) || r == -ENOBUFS)
         return r;
-    dms__caches_sum(b, &idle, &maps);
+    dms__caches_sum(b, &idle, NULL);
     if (idle == 0)
         return r;
     if (r == 0)
@@ -178,16 +176,6 @@ void dms__bounce_waiters(DmsBounce *b, bool waiting)
     else
         atomic_fetch_and_explicit(&b->cache_off, ~CACHE_OFF_WAITERS,
                                   memory_order_seq_cst);
-}
-
-void dms__bounce_hold(DmsBounce *b)
-{
-    dms__caches_hold(b);
-}
-
-void dms__bounce_drain(DmsBounce *b)
-{
-    dms__caches_drain(b);
 }
 
 void dms__bounce_unstash(DmsBounce *b)

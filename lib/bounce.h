@@ -89,8 +89,8 @@ void dms__bounce_waiters(DmsBounce *bounce, bool waiting);
  * must not outlive a view. Hold before the grace period that retires the
  * old views, drain after it.
  */
-void dms__bounce_hold(DmsBounce *bounce);
-void dms__bounce_drain(DmsBounce *bounce);
+void dms__caches_hold(DmsBounce *bounce); /* bounce-cache.c */
+void dms__caches_drain(DmsBounce *bounce);
 
 /*
  * Returns budget that thread caches hold idle to the shared budget, for

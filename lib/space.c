@@ -180,12 +180,12 @@ void dms__spaces_republish(void)
          * destroy notify would wait for some thread's next map.
          */
         for (guint i = 0; i < held->len; i++)
-            dms__bounce_hold(((DmsSpace *)g_ptr_array_index(held, i))->bounce);
+            dms__caches_hold(((DmsSpace *)g_ptr_array_index(held, i))->bounce);
         dms__rcu_synchronize();
         for (guint i = 0; i < old->len; i++)
             dms__flatview_free(g_ptr_array_index(old, i));
         for (guint i = 0; i < held->len; i++)
-            dms__bounce_drain(
+            dms__caches_drain(
                 ((DmsSpace *)g_ptr_array_index(held, i))->bounce);
     }
     g_ptr_array_free(old, TRUE);
