@@ -908,6 +908,18 @@ static void test_removing_a_region_releases_the_space_reference(void **state)
     assert_int_equal(notified, 1);
 }
 
+/* A space over @msg at 0 and @ram (if any) at 0x1000, in container @root. */
+static DmsSpace *space_of(DmsRegion *root, DmsRegion *msg, DmsRegion *ram)
+{
+    DmsSpace *s;
+
+    assert_int_equal(dms_region_add_subregion(root, 0, msg, 0, 0), 0);
+    if (ram)
+        assert_int_equal(dms_region_add_subregion(root, 0x1000, ram, 0, 0), 0);
+    assert_int_equal(dms_space_new(root, NULL, &s), 0);
+    return s;
+}
+
 /*
  * A space whose last user reference went while a bounce mapping is live
  * still follows topology changes: a region removed meanwhile must not be
@@ -928,9 +940,7 @@ static void test_dying_space_does_not_keep_a_removed_region(void **state)
     assert_int_equal(dms_region_new_ram("ram", mem, sizeof(mem), 0,
                                         count_notify, &notified, &ram),
                      0);
-    assert_int_equal(dms_region_add_subregion(root, 0, msg, 0, 0), 0);
-    assert_int_equal(dms_region_add_subregion(root, 0x1000, ram, 0, 0), 0);
-    assert_int_equal(dms_space_new(root, NULL, &s), 0);
+    s = space_of(root, msg, ram);
     bp = map_ok(s, 0x10, 0x20, TO, 0x20);
     dms_space_unref(s); /* the mapping keeps the space */
     dms_region_unref(ram);
@@ -958,8 +968,7 @@ static void test_space_referenced_again_through_a_mapping_revives(void **state)
 
     assert_int_equal(dms_region_new_container("root", DMS_SIZE_ALL, &root), 0);
     msg = message_region(b);
-    assert_int_equal(dms_region_add_subregion(root, 0, msg, 0, 0), 0);
-    assert_int_equal(dms_space_new(root, NULL, &s), 0);
+    s = space_of(root, msg, NULL);
     dms_region_unref(msg);
     dms_region_unref(root);
     bp = map_ok(s, 0x10, 0x20, FROM, 0x20);
@@ -994,9 +1003,7 @@ test_space_dropped_with_live_mappings_lives_until_unmap(void **state)
     assert_int_equal(dms_region_new_ram("ram", mem, sizeof(mem), 0,
                                         count_notify, &ram_notified, &ram),
                      0);
-    assert_int_equal(dms_region_add_subregion(root, 0, msg, 0, 0), 0);
-    assert_int_equal(dms_region_add_subregion(root, 0x1000, ram, 0, 0), 0);
-    assert_int_equal(dms_space_new(root, NULL, &s), 0);
+    s = space_of(root, msg, ram);
     bp = map_ok(s, 0x10, 0x20, FROM, 0x20);
     dp = map_ok(s, 0x1010, 0x20, FROM, 0x20);
     dms_region_unref(msg);
