@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Scatter-gather read through message regions under a small bounce
- * budget (issue 6), driven by the asynchronous engine of sglist.h.
+ * budget (issue 6), driven by the asynchronous engine of dma-engine.h.
  *
  * A 64 KiB list of 16 scattered 4 KiB entries, alternating between two
  * message regions (in-process memcpy backends, so that the figure is the

@@ -7,6 +7,7 @@
 #ifndef DMASPACE_DMASPACE_H
 #define DMASPACE_DMASPACE_H
 
+#include <dmaspace/dma-engine.h>
 #include <dmaspace/endian.h>
 #include <dmaspace/region.h>
 #include <dmaspace/sglist.h>

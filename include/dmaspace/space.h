@@ -6,7 +6,9 @@
  * it: which leaf region (RAM or message) answers each address. Reads and
  * writes of any range cross region boundaries freely; map/unmap hand out a
  * host pointer to RAM directly, or lend a bounce buffer from the space's
- * budget for memory that is reached by messages.
+ * budget for memory that is reached by messages. Typed loads and stores
+ * (dms_space_load_le32(), dms_space_store_be64()...) and dms_space_fill()
+ * are short forms of read and write, next to them below.
  *
  * Error codes used throughout (negative errno):
  *   -EFAULT      nothing is mapped at an address (a decode error)
@@ -147,6 +149,65 @@ DMS_PUBLIC int dms_space_write(DmsSpace *space, uint64_t addr, const void *buf,
  */
 DMS_PUBLIC int dms_space_check(DmsSpace *space, uint64_t addr, uint64_t len,
                                DmsDirection dir, const DmsAttrs *attrs);
+
+/*
+ * Typed accesses at a DMA address: a device reading a descriptor field or
+ * writing a completion entry. Each is one dms_space_read() or
+ * dms_space_write() of 1, 2, 4 or 8 bytes after a full memory barrier, so
+ * register-style message regions see one access of that size. They are
+ * not atomic with respect to other agents writing the same memory.
+ *
+ * Loads return 0 or an error as dms_space_read(); on failure *value is 0.
+ * Stores return 0 or an error as dms_space_write(); on failure some bytes
+ * may have been written.
+ */
+DMS_PUBLIC int dms_space_load_u8(DmsSpace *space, uint64_t addr,
+                                 uint8_t *value, const DmsAttrs *attrs);
+DMS_PUBLIC int dms_space_load_le16(DmsSpace *space, uint64_t addr,
+                                   uint16_t *value, const DmsAttrs *attrs);
+DMS_PUBLIC int dms_space_load_le32(DmsSpace *space, uint64_t addr,
+                                   uint32_t *value, const DmsAttrs *attrs);
+DMS_PUBLIC int dms_space_load_le64(DmsSpace *space, uint64_t addr,
+                                   uint64_t *value, const DmsAttrs *attrs);
+DMS_PUBLIC int dms_space_load_be16(DmsSpace *space, uint64_t addr,
+                                   uint16_t *value, const DmsAttrs *attrs);
+DMS_PUBLIC int dms_space_load_be32(DmsSpace *space, uint64_t addr,
+                                   uint32_t *value, const DmsAttrs *attrs);
+DMS_PUBLIC int dms_space_load_be64(DmsSpace *space, uint64_t addr,
+                                   uint64_t *value, const DmsAttrs *attrs);
+DMS_PUBLIC int dms_space_store_u8(DmsSpace *space, uint64_t addr,
+                                  uint8_t value, const DmsAttrs *attrs);
+DMS_PUBLIC int dms_space_store_le16(DmsSpace *space, uint64_t addr,
+                                    uint16_t value, const DmsAttrs *attrs);
+DMS_PUBLIC int dms_space_store_le32(DmsSpace *space, uint64_t addr,
+                                    uint32_t value, const DmsAttrs *attrs);
+DMS_PUBLIC int dms_space_store_le64(DmsSpace *space, uint64_t addr,
+                                    uint64_t value, const DmsAttrs *attrs);
+DMS_PUBLIC int dms_space_store_be16(DmsSpace *space, uint64_t addr,
+                                    uint16_t value, const DmsAttrs *attrs);
+DMS_PUBLIC int dms_space_store_be32(DmsSpace *space, uint64_t addr,
+                                    uint32_t value, const DmsAttrs *attrs);
+DMS_PUBLIC int dms_space_store_be64(DmsSpace *space, uint64_t addr,
+                                    uint64_t value, const DmsAttrs *attrs);
+
+/**
+ * dms_space_fill:
+ * @space: a space
+ * @addr: DMA address of the first byte
+ * @value: the byte to store
+ * @len: bytes to fill; 0 succeeds at once
+ * @attrs: (nullable): passed untouched to the backends
+ * @done: (out) (optional): bytes filled before an error; @len on success
+ *
+ * memset() of a DMA range, after a full memory barrier. Message regions
+ * receive writes of up to 4 KiB at a time.
+ *
+ * Returns: 0; -EINVAL if @addr + @len passes 2^64 (nothing is written);
+ * otherwise as dms_space_write().
+ */
+DMS_PUBLIC int dms_space_fill(DmsSpace *space, uint64_t addr, uint8_t value,
+                              uint64_t len, const DmsAttrs *attrs,
+                              uint64_t *done);
 
 /**
  * dms_space_map:
