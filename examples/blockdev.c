@@ -11,6 +11,7 @@
  *   0x100000 .. 0x13ffff  "remote" guest memory reached by messages (in a
  *                         vfio-user server, the client's memory without a
  *                         file descriptor), here a buffer behind callbacks
+ *                         (a MemDev, examples/common/memdev.c)
  *
  * The bounce budget is kept small (8 KiB), so requests over the remote
  * memory run in many batches and wait for each other's budget. The program
@@ -23,7 +24,6 @@
 #include <glib.h>
 #include <glib/gstdio.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +31,10 @@
 #include <unistd.h>
 
 #include <dmaspace/dmaspace.h>
+
+#include "expect.h"
+#include "layout.h"
+#include "memdev.h"
 
 #define SECTOR 512u
 #define DISK_SECTORS 1024u /* a 512 KiB image */
@@ -40,46 +44,6 @@
 #define REMOTE_SIZE 0x40000u
 #define HOLE_BASE 0x200000u
 #define BOUNCE_BUDGET 8192u
-
-/* ---- the remote memory: a buffer behind a message backend ---- */
-
-typedef struct Remote {
-    uint8_t mem[REMOTE_SIZE];
-    GMutex lock; /* a backend may be called from any thread that maps */
-    unsigned messages;
-} Remote;
-
-static int64_t remote_read(void *opaque, uint64_t offset, void *buf,
-                           size_t len, const DmsAttrs *attrs)
-{
-    Remote *rm = opaque;
-
-    (void)attrs;
-    if (offset > REMOTE_SIZE || len > REMOTE_SIZE - offset) {
-        return -EFAULT;
-    }
-    g_mutex_lock(&rm->lock);
-    memcpy(buf, rm->mem + offset, len);
-    rm->messages++;
-    g_mutex_unlock(&rm->lock);
-    return (int64_t)len;
-}
-
-static int64_t remote_write(void *opaque, uint64_t offset, const void *buf,
-                            size_t len, const DmsAttrs *attrs)
-{
-    Remote *rm = opaque;
-
-    (void)attrs;
-    if (offset > REMOTE_SIZE || len > REMOTE_SIZE - offset) {
-        return -EFAULT;
-    }
-    g_mutex_lock(&rm->lock);
-    memcpy(rm->mem + offset, buf, len);
-    rm->messages++;
-    g_mutex_unlock(&rm->lock);
-    return (int64_t)len;
-}
 
 /* ---- the device model ---- */
 
@@ -210,30 +174,6 @@ static void blk_run(BlkDev *dev)
 
 /* ---- the checks ---- */
 
-static bool ok = true;
-
-#if defined(__GNUC__) || defined(__clang__)
-#define PRINTF_LIKE(fmt, args) __attribute__((format(printf, fmt, args)))
-#else
-#define PRINTF_LIKE(fmt, args)
-#endif
-
-PRINTF_LIKE(2, 3) static bool expect(bool cond, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (cond) {
-        return true;
-    }
-    va_start(ap, fmt);
-    fputs("blockdev: FAILED: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-    ok = false;
-    return false;
-}
-
 static DmsSgList *new_list(DmsSpace *space, const uint64_t (*e)[2], size_t n)
 {
     DmsSgList *sg = NULL;
@@ -289,7 +229,7 @@ static void fill_pattern(uint8_t *buf, size_t len, unsigned seed)
 
 /* A write from scattered RAM and remote buffers, read back elsewhere. */
 static void write_then_read_back(BlkDev *dev, DmsSpace *space, uint8_t *ram,
-                                 Remote *rm)
+                                 MemDev *rm)
 {
     /* 24 sectors: pieces not sector-sized, RAM and remote interleaved. */
     static const uint64_t wr[][2] = {
@@ -306,9 +246,7 @@ static void write_then_read_back(BlkDev *dev, DmsSpace *space, uint8_t *ram,
     BlkRequest r = {.op = BLK_READ, .sector = 10};
 
     fill_pattern(ram, RAM_SIZE, 1);
-    g_mutex_lock(&rm->lock);
     fill_pattern(rm->mem, REMOTE_SIZE, 2);
-    g_mutex_unlock(&rm->lock);
     w.sg = new_list(space, wr, G_N_ELEMENTS(wr));
     r.sg = new_list(space, rd, G_N_ELEMENTS(rd));
     if (!expect(w.sg && r.sg, "cannot build the lists")) {
@@ -396,14 +334,8 @@ static void bad_descriptor(BlkDev *dev, DmsSpace *space)
 
 int main(void)
 {
-    static const DmsMessageOps remote_ops = {
-        .size = sizeof(DmsMessageOps),
-        .read = remote_read,
-        .write = remote_write,
-    };
     uint8_t *ram = g_malloc0(RAM_SIZE);
-    Remote *rm = g_new0(Remote, 1);
-    DmsRegion *root = NULL, *ram_region = NULL, *remote_region = NULL;
+    MemDev *rm = NULL;
     DmsSpace *space = NULL;
     DmsSpaceStats stats = {.size = sizeof(stats)};
     BlkDev dev = {.fd = -1};
@@ -411,7 +343,7 @@ int main(void)
     GError *err = NULL;
     char *path = NULL;
 
-    g_mutex_init(&rm->lock);
+    expect_init("blockdev");
     dev.loop = g_main_loop_new(ctx, FALSE);
     dev.pool = g_thread_pool_new(blk_job_run, NULL, 2, FALSE, &err);
     dev.fd = g_file_open_tmp("blockdev-XXXXXX.img", &path, &err);
@@ -423,19 +355,20 @@ int main(void)
     }
     g_unlink(path); /* the image lives as long as the descriptor */
 
-    if (dms_region_new_container("root", DMS_SIZE_ALL, &root) != 0 ||
-        dms_region_new_ram("ram", ram, RAM_SIZE, 0, NULL, NULL, &ram_region) !=
-            0 ||
-        dms_region_new_message("remote", REMOTE_SIZE, &remote_ops, rm, NULL,
-                               &remote_region) != 0 ||
-        dms_region_add_subregion(root, RAM_BASE, ram_region, 0, 0) != 0 ||
-        dms_region_add_subregion(root, REMOTE_BASE, remote_region, 0, 0) !=
-            0 ||
-        dms_space_new(root, "blockdev", &space) != 0) {
+    /* Mapped from the pool's threads too: a device for many threads. */
+    if (memdev_new(REMOTE_SIZE, MEMDEV_THREADS, &rm) != 0 ||
+        layout_space_new(
+            "blockdev",
+            (const LayoutPiece[]){
+                {LAYOUT_RAM, .addr = RAM_BASE, .host = ram, .size = RAM_SIZE},
+                {LAYOUT_MESSAGE, .addr = REMOTE_BASE, .dev = rm,
+                 .name = "remote"},
+                {LAYOUT_END},
+            },
+            BOUNCE_BUDGET, &space, NULL) != 0) {
         fputs("blockdev: cannot build the address space\n", stderr);
         return 1;
     }
-    dms_space_set_bounce_limit(space, BOUNCE_BUDGET);
 
     printf("blockdev: %u-sector image, %u KiB bounce budget\n", DISK_SECTORS,
            BOUNCE_BUDGET / 1024);
@@ -451,7 +384,7 @@ int main(void)
                stats.bounce_high_water);
         printf("  stats:      %" PRIu64 " direct, %" PRIu64
                " bounced maps, %u messages, high water %" PRIu64 " bytes\n",
-               stats.direct_maps, stats.bounced_maps, rm->messages,
+               stats.direct_maps, stats.bounced_maps, rm->calls,
                stats.bounce_high_water);
     }
 
@@ -459,14 +392,11 @@ int main(void)
     close(dev.fd);
     g_free(path);
     dms_space_unref(space);
-    dms_region_unref(remote_region);
-    dms_region_unref(ram_region);
-    dms_region_unref(root);
     g_main_loop_unref(dev.loop);
     g_main_context_unref(ctx);
-    g_mutex_clear(&rm->lock);
-    g_free(rm);
+    memdev_free(rm);
     g_free(ram);
-    printf("blockdev: %s\n", ok ? "all transfers verified" : "FAILED");
-    return ok ? 0 : 1;
+    printf("blockdev: %s\n",
+           expect_status() == 0 ? "all transfers verified" : "FAILED");
+    return expect_status();
 }

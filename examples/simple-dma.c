@@ -7,18 +7,19 @@
  *
  *   0x00000 .. 0x0ffff  RAM: a buffer of this process, accessed by memcpy
  *   0x10000 .. 0x13fff  "device memory" reached through a message backend
- *                       (here a buffer behind two callbacks that count
- *                       their calls; in a real program, messages to
+ *                       (here a MemDev, a buffer behind two callbacks that
+ *                       count their calls; in a real program, messages to
  *                       another process)
  *
  * The program writes and reads ranges that cross from one to the other,
  * maps RAM directly and the message region through bounce buffers, checks
  * every byte and prints what it did. It uses only <dmaspace/dmaspace.h>
- * and exits 0 on success.
+ * and the examples' helpers in examples/common/: memdev.c shows how a
+ * message backend is written, layout.c the calls that build the space
+ * from the table in main(). It exits 0 on success.
  */
 #include <errno.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,89 +27,20 @@
 
 #include <dmaspace/dmaspace.h>
 
+#include "expect.h"
+#include "layout.h"
+#include "memdev.h"
+
 #define RAM_BASE 0x0u
 #define RAM_SIZE 0x10000u
 #define DEV_BASE (RAM_BASE + RAM_SIZE)
 #define DEV_SIZE 0x4000u
-
-/* The message backend: a buffer plus counters of what it was asked. */
-typedef struct Device {
-    uint8_t mem[DEV_SIZE];
-    unsigned reads;
-    unsigned writes;
-    uint64_t bytes_read;
-    uint64_t bytes_written;
-    unsigned released; /* destroy notify calls */
-} Device;
-
-static int64_t device_read(void *opaque, uint64_t offset, void *buf,
-                           size_t len, const DmsAttrs *attrs)
-{
-    Device *dev = opaque;
-
-    (void)attrs;
-    /* A backend checks what it is asked, like any peer would. */
-    if (offset > DEV_SIZE || len > DEV_SIZE - offset) {
-        return -EFAULT;
-    }
-    memcpy(buf, dev->mem + offset, len);
-    dev->reads++;
-    dev->bytes_read += len;
-    return (int64_t)len;
-}
-
-static int64_t device_write(void *opaque, uint64_t offset, const void *buf,
-                            size_t len, const DmsAttrs *attrs)
-{
-    Device *dev = opaque;
-
-    (void)attrs;
-    if (offset > DEV_SIZE || len > DEV_SIZE - offset) {
-        return -EFAULT;
-    }
-    memcpy(dev->mem + offset, buf, len);
-    dev->writes++;
-    dev->bytes_written += len;
-    return (int64_t)len;
-}
-
-static void device_release(void *opaque)
-{
-    Device *dev = opaque;
-
-    dev->released++;
-}
 
 static void ram_release(void *data)
 {
     unsigned *released = data;
 
     (*released)++;
-}
-
-static bool ok = true;
-
-#if defined(__GNUC__) || defined(__clang__)
-#define PRINTF_LIKE(fmt, args) __attribute__((format(printf, fmt, args)))
-#else
-#define PRINTF_LIKE(fmt, args)
-#endif
-
-/* Records a failed expectation; the program carries on and exits 1. */
-PRINTF_LIKE(2, 3) static bool expect(bool cond, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (cond) {
-        return true;
-    }
-    va_start(ap, fmt);
-    fputs("simple-dma: FAILED: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-    ok = false;
-    return false;
 }
 
 static uint8_t pattern(uint64_t addr, unsigned seed)
@@ -140,7 +72,7 @@ static void fill(uint8_t *buf, uint64_t addr, size_t len, unsigned seed)
 
 /* Write then read back a range that starts in RAM and ends in the device. */
 static void copy_across_the_boundary(DmsSpace *space, uint8_t *ram,
-                                     Device *dev)
+                                     MemDev *dev)
 {
     enum { LEN = 8192 };
     const uint64_t addr = DEV_BASE - LEN / 2;
@@ -204,7 +136,7 @@ static void map_ram_directly(DmsSpace *space, uint8_t *ram)
 }
 
 /* The device is only reachable by messages: maps bounce. */
-static void map_device_through_bounce(DmsSpace *space, Device *dev)
+static void map_device_through_bounce(DmsSpace *space, MemDev *dev)
 {
     const uint64_t addr = DEV_BASE + 0x200;
     const size_t want = 2048;
@@ -276,45 +208,28 @@ static void check_stats(DmsSpace *space)
 
 int main(void)
 {
-    static const DmsMessageOps device_ops = {
-        .size = sizeof(DmsMessageOps),
-        .read = device_read,
-        .write = device_write,
-    };
     uint8_t *ram = calloc(1, RAM_SIZE);
-    Device *dev = calloc(1, sizeof(*dev));
+    MemDev *dev = NULL;
     unsigned ram_released = 0;
-    DmsRegion *root = NULL, *ram_region = NULL, *dev_region = NULL;
     DmsSpace *space = NULL;
     int r;
 
-    if (!ram || !dev) {
+    expect_init("simple-dma");
+    if (!ram || memdev_new(DEV_SIZE, 0, &dev) != 0) {
         fputs("simple-dma: out of memory\n", stderr);
         return 1;
     }
 
-    /*
-     * Each _new() hands us one reference; add_subregion() and
-     * dms_space_new() take their own, so ours can go at the end.
-     */
-    r = dms_region_new_container("root", DMS_SIZE_ALL, &root);
-    if (r == 0) {
-        r = dms_region_new_ram("ram", ram, RAM_SIZE, 0, ram_release,
-                               &ram_released, &ram_region);
-    }
-    if (r == 0) {
-        r = dms_region_new_message("device", DEV_SIZE, &device_ops, dev,
-                                   device_release, &dev_region);
-    }
-    if (r == 0) {
-        r = dms_region_add_subregion(root, RAM_BASE, ram_region, 0, 0);
-    }
-    if (r == 0) {
-        r = dms_region_add_subregion(root, DEV_BASE, dev_region, 0, 0);
-    }
-    if (r == 0) {
-        r = dms_space_new(root, "simple-dma", &space);
-    }
+    /* The space holds its regions: we keep no reference to them. */
+    r = layout_space_new(
+        "simple-dma",
+        (const LayoutPiece[]){
+            {LAYOUT_RAM, .addr = RAM_BASE, .host = ram, .size = RAM_SIZE,
+             .notify = ram_release, .notify_data = &ram_released},
+            {LAYOUT_MESSAGE, .addr = DEV_BASE, .dev = dev, .name = "device"},
+            {LAYOUT_END},
+        },
+        0, &space, NULL);
     if (r != 0) {
         fprintf(stderr, "simple-dma: cannot build the space: %s\n",
                 strerror(-r));
@@ -327,21 +242,17 @@ int main(void)
     map_ram_directly(space, ram);
     map_device_through_bounce(space, dev);
     check_stats(space);
-    printf("  backend:    %u reads (%" PRIu64 " bytes), %u writes (%" PRIu64
-           " bytes)\n",
+    printf("  backend:    %u reads (%llu bytes), %u writes (%llu bytes)\n",
            dev->reads, dev->bytes_read, dev->writes, dev->bytes_written);
 
     space = dms_space_unref(space);
-    root = dms_region_unref(root);
-    ram_region = dms_region_unref(ram_region);
-    dev_region = dms_region_unref(dev_region);
     /* Nothing holds the regions any more: their notifies have run. */
-    expect(ram_released == 1 && dev->released == 1,
+    expect(ram_released == 1 && dev->notified == 1,
            "destroy notifies ran %u and %u times, want 1 each", ram_released,
-           dev->released);
+           dev->notified);
 
-    free(dev);
+    memdev_free(dev);
     free(ram);
-    printf("simple-dma: %s\n", ok ? "ok" : "FAILED");
-    return ok ? 0 : 1;
+    printf("simple-dma: %s\n", expect_status() == 0 ? "ok" : "FAILED");
+    return expect_status();
 }

@@ -1,0 +1,102 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The tests' common helpers; see tc.h.
+ */
+#include "tc.h"
+
+MemDev *tc_memdev(uint64_t size, unsigned seed)
+{
+    MemDev *dev = NULL;
+
+    assert_int_equal(memdev_new(size, 0, &dev), 0);
+    memdev_fill_pattern(dev, seed);
+    return dev;
+}
+
+void tc_memdev_free(MemDev *dev)
+{
+    assert_int_equal(dev->bad, 0);
+    assert_true(memdev_guards_intact(dev));
+    memdev_free(dev);
+}
+
+DmsSpace *tc_space(const char *name, const LayoutPiece *pieces,
+                   size_t bounce_limit, DmsRegion **root)
+{
+    DmsSpace *space = NULL;
+
+    assert_int_equal(
+        layout_space_new(name, pieces, bounce_limit, &space, root), 0);
+    return space;
+}
+
+DmsSpaceStats tc_stats(DmsSpace *space)
+{
+    DmsSpaceStats st = {.size = sizeof(st)};
+
+    assert_int_equal(dms_space_get_stats(space, &st), 0);
+    return st;
+}
+
+void *tc_map(DmsSpace *space, uint64_t addr, size_t want, DmsDirection dir,
+             size_t expect_len)
+{
+    size_t len = want;
+    void *p = NULL;
+
+    assert_int_equal(dms_space_map(space, addr, &len, dir, NULL, &p), 0);
+    assert_int_equal(len, expect_len);
+    assert_non_null(p);
+    return p;
+}
+
+void tc_map_fails(DmsSpace *space, uint64_t addr, size_t want,
+                  DmsDirection dir, int err)
+{
+    size_t len = want;
+    void *p = (void *)&len;
+
+    assert_int_equal(dms_space_map(space, addr, &len, dir, NULL, &p), err);
+    assert_int_equal(len, 0);
+    assert_null(p);
+}
+
+static atomic_uint criticals;
+
+static void count_critical(const gchar *domain, GLogLevelFlags level,
+                           const gchar *message, gpointer data)
+{
+    atomic_fetch_add(&criticals, 1);
+}
+
+void tc_count_criticals(void)
+{
+    atomic_store(&criticals, 0);
+    g_log_set_handler("dmaspace", G_LOG_LEVEL_CRITICAL | G_LOG_FLAG_FATAL,
+                      count_critical, NULL);
+}
+
+unsigned tc_criticals(void)
+{
+    return atomic_load(&criticals);
+}
+
+void tc_count_notify(void *counter)
+{
+    atomic_fetch_add((atomic_uint *)counter, 1);
+}
+
+GThread *tc_thread_start(const char *name, GThreadFunc fn, void *data)
+{
+    GError *err = NULL;
+    GThread *thread = g_thread_try_new(name, fn, data, &err);
+
+    if (!thread)
+        fail_msg("cannot start thread %s: %s", name, err->message);
+    return thread;
+}
+
+void tc_thread_join(GThread *thread)
+{
+    assert_null(g_thread_join(thread));
+}

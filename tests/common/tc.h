@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The tests' common helpers, on top of the examples' (memdev.h, layout.h):
+ * the same things with cmocka assertions, so that a test says in one line
+ * what it needs and fails at the first thing that goes wrong.
+ *
+ *   tc_memdev()       a MemDev (the recording message backend), asserted
+ *   tc_memdev_free()  ... checked (no bad call, guards intact) and freed
+ *   tc_space()        a space from a table of LayoutPieces, asserted
+ *   tc_stats()        dms_space_get_stats(), asserted
+ *   tc_map()          a map that must give exactly so many bytes
+ *   tc_map_fails()    a map that must fail with exactly this error
+ *   tc_count_criticals()  g_critical()s of the library counted, not fatal
+ *   tc_count_notify   a DmsDestroyNotify that counts in an atomic_uint
+ *   tc_thread_start() / tc_thread_join()  threads that must start and end
+ *
+ * Public API only: internal tests and public-API tests both use it.
+ */
+#ifndef DMS_TEST_COMMON_H
+#define DMS_TEST_COMMON_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+/* cmocka.h needs the three above first */
+#include <cmocka.h>
+
+#include <glib.h>
+#include <stdatomic.h>
+
+#include <dmaspace/dmaspace.h>
+
+#include "layout.h"
+#include "memdev.h"
+
+#define TO DMS_DIR_TO_DEVICE
+#define FROM DMS_DIR_FROM_DEVICE
+
+/* A MemDev of @size bytes filled with memdev_pattern(i, @seed). */
+MemDev *tc_memdev(uint64_t size, unsigned seed);
+
+/* Asserts @dev saw no bad call and its guards are intact; frees it. */
+void tc_memdev_free(MemDev *dev);
+
+/* layout_space_new(), which must succeed. */
+DmsSpace *tc_space(const char *name, const LayoutPiece *pieces,
+                   size_t bounce_limit, DmsRegion **root);
+
+DmsSpaceStats tc_stats(DmsSpace *space);
+
+/* Maps @want bytes at @addr, which must give @expect_len bytes. */
+void *tc_map(DmsSpace *space, uint64_t addr, size_t want, DmsDirection dir,
+             size_t expect_len);
+
+/* A map that must fail with @err, leaving len 0 and the pointer NULL. */
+void tc_map_fails(DmsSpace *space, uint64_t addr, size_t want,
+                  DmsDirection dir, int err);
+
+/*
+ * From here the library's g_critical()s (programmer errors at the public
+ * boundary) count in tc_criticals() instead of aborting; the count starts
+ * at 0.
+ */
+void tc_count_criticals(void);
+unsigned tc_criticals(void);
+
+/* A DmsDestroyNotify whose data is an atomic_uint to count in. */
+void tc_count_notify(void *counter);
+
+/* g_thread_new(), which must start. */
+GThread *tc_thread_start(const char *name, GThreadFunc fn, void *data);
+
+/* Joins @thread, whose return value must be NULL (no failure). */
+void tc_thread_join(GThread *thread);
+
+#endif /* DMS_TEST_COMMON_H */
