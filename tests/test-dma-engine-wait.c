@@ -1,0 +1,362 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The SG engine waiting for budget: a request holding budget never waits
+ * for more; one that waits resumes exactly; cancellation in each state.
+ * The fixture is in engine-fixture.c.
+ */
+#include "engine-fixture.h"
+
+/* ---- the budget rule ---- */
+
+static void test_partial_grant_goes_to_io_instead_of_waiting(void **state)
+{
+    Fix *f = *state;
+    static const uint64_t e[][2] = {{MSG_BASE, 0x1000}};
+    DmsSgList *sg = list_of(f, e, G_N_ELEMENTS(e));
+    DmsDmaParams p = params_for(f, sg, DMS_DIR_TO_DEVICE);
+    size_t len = 0x300;
+    void *blocker;
+
+    /* Someone else holds 0x300 of 0x400: only 0x100 is left. */
+    dms_space_set_bounce_limit(f->space, 0x400);
+    assert_int_equal(dms_space_map(f->space, MSG_BASE + 0x8000, &len,
+                                   DMS_DIR_TO_DEVICE, NULL, &blocker),
+                     0);
+    assert_int_equal(len, 0x300);
+    f->dev.async = true;
+    assert_int_equal(dms_dma_submit(&p, NULL), 0);
+    drain(f);
+    /* It did not wait while holding 0x100: the I/O has it. */
+    assert_int_equal(f->dev.io_calls, 1);
+    assert_int_equal(f->dev.batch_lens[0], 0x100);
+
+    /* The blocker stays; the request still finishes, 0x100 at a time. */
+    f->dev.async = false;
+    assert_int_equal(dms_dma_io_done(f->dev.pending, 0x100, 0), 0);
+    drain(f);
+    assert_int_equal(f->dev.completions, 1);
+    assert_int_equal(f->dev.result, 0);
+    assert_int_equal(f->dev.io_calls, 16);
+    assert_memory_equal(f->dev.disk, f->bulk->mem, 0x1000);
+    assert_int_equal(
+        dms_space_unmap(f->space, blocker, 0x300, DMS_DIR_TO_DEVICE, 0), 0);
+    dms_sglist_unref(sg);
+}
+
+static void test_request_waits_for_budget_and_resumes_exactly(void **state)
+{
+    Fix *f = *state;
+    static const uint64_t e[][2] = {{MSG_BASE, 0x300},
+                                    {MSG_BASE + 0x1000, 0x300}};
+    DmsSgList *sg = list_of(f, e, G_N_ELEMENTS(e));
+    DmsDmaParams p = params_for(f, sg, DMS_DIR_FROM_DEVICE);
+    size_t len = 0x400;
+    void *blocker;
+
+    dms_space_set_bounce_limit(f->space, 0x400);
+    assert_int_equal(dms_space_map(f->space, MSG_BASE + 0x8000, &len,
+                                   DMS_DIR_TO_DEVICE, NULL, &blocker),
+                     0);
+    assert_int_equal(dms_dma_submit(&p, NULL), 0);
+    drain(f);
+    assert_int_equal(f->dev.io_calls, 0);
+    assert_int_equal(f->dev.completions, 0);
+    assert_true(stats(f).fail_exhausted >= 1);
+
+    /* Budget comes back: the map client fires on our context. */
+    assert_int_equal(
+        dms_space_unmap(f->space, blocker, 0x400, DMS_DIR_TO_DEVICE, 0), 0);
+    drain(f);
+    assert_int_equal(f->dev.completions, 1);
+    assert_int_equal(f->dev.result, 0);
+    assert_int_equal(f->dev.transferred, 0x600);
+    assert_true(stats(f).map_clients_fired >= 1);
+    assert_memory_equal(f->bulk->mem, f->dev.disk, 0x300);
+    assert_memory_equal(f->bulk->mem + 0x1000, f->dev.disk + 0x300, 0x300);
+    assert_int_equal(f->bulk->bytes_written, 0x600);
+    dms_sglist_unref(sg);
+}
+
+/* A request waiting for budget when the limit drops to 0 must not wait
+ * forever: it is woken and completes with -ENOBUFS. */
+static void test_limit_dropped_to_zero_ends_a_waiting_request(void **state)
+{
+    Fix *f = *state;
+    static const uint64_t e[][2] = {{MSG_BASE, 0x300}};
+    DmsSgList *sg = list_of(f, e, G_N_ELEMENTS(e));
+    DmsDmaParams p = params_for(f, sg, DMS_DIR_FROM_DEVICE);
+    size_t len = 0x400;
+    void *blocker;
+
+    dms_space_set_bounce_limit(f->space, 0x400);
+    assert_int_equal(dms_space_map(f->space, MSG_BASE + 0x8000, &len,
+                                   DMS_DIR_TO_DEVICE, NULL, &blocker),
+                     0);
+    assert_int_equal(dms_dma_submit(&p, NULL), 0);
+    drain(f);
+    assert_int_equal(f->dev.completions, 0);
+
+    dms_space_set_bounce_limit(f->space, 0);
+    drain(f);
+    assert_int_equal(f->dev.completions, 1);
+    assert_int_equal(f->dev.result, -ENOBUFS);
+    assert_int_equal(f->dev.io_calls, 0);
+    assert_int_equal(
+        dms_space_unmap(f->space, blocker, 0x400, DMS_DIR_TO_DEVICE, 0), 0);
+    dms_sglist_unref(sg);
+}
+
+/* ---- cancellation ---- */
+
+static void test_cancel_while_waiting_for_budget(void **state)
+{
+    Fix *f = *state;
+    static const uint64_t e[][2] = {{MSG_BASE, 0x800}};
+    DmsSgList *sg = list_of(f, e, G_N_ELEMENTS(e));
+    DmsDmaParams p = params_for(f, sg, DMS_DIR_TO_DEVICE);
+    DmsDmaRequest *req;
+    size_t len = 0x400;
+    uint64_t fired;
+    void *blocker;
+
+    dms_space_set_bounce_limit(f->space, 0x400);
+    assert_int_equal(dms_space_map(f->space, MSG_BASE + 0x8000, &len,
+                                   DMS_DIR_TO_DEVICE, NULL, &blocker),
+                     0);
+    assert_int_equal(dms_dma_submit(&p, &req), 0);
+    drain(f);
+    assert_int_equal(f->dev.io_calls, 0);
+    assert_int_equal(f->dev.completions, 0);
+
+    assert_int_equal(dms_dma_cancel(req), 0);
+    /* Never from inside the cancel call. */
+    assert_int_equal(f->dev.completions, 0);
+    drain(f);
+    assert_int_equal(f->dev.completions, 1);
+    assert_int_equal(f->dev.result, -ECANCELED);
+    assert_int_equal(f->dev.transferred, 0);
+
+    /* No client is left: freeing budget wakes nobody. */
+    fired = stats(f).map_clients_fired;
+    assert_int_equal(
+        dms_space_unmap(f->space, blocker, 0x400, DMS_DIR_TO_DEVICE, 0), 0);
+    drain(f);
+    assert_int_equal(stats(f).map_clients_fired, fired);
+    assert_int_equal(f->dev.completions, 1);
+    assert_int_equal(f->dev.io_calls, 0);
+    assert_int_equal(stats(f).bounce_in_use, 0);
+    assert_int_equal(dms_dma_cancel(req), -EALREADY);
+    dms_dma_request_unref(req);
+    dms_sglist_unref(sg);
+}
+
+static void test_cancel_when_client_already_fired(void **state)
+{
+    Fix *f = *state;
+    static const uint64_t e[][2] = {{MSG_BASE, 0x800}};
+    DmsSgList *sg = list_of(f, e, G_N_ELEMENTS(e));
+    DmsDmaParams p = params_for(f, sg, DMS_DIR_TO_DEVICE);
+    DmsDmaRequest *req;
+    size_t len = 0x400;
+    void *blocker;
+
+    dms_space_set_bounce_limit(f->space, 0x400);
+    assert_int_equal(dms_space_map(f->space, MSG_BASE + 0x8000, &len,
+                                   DMS_DIR_TO_DEVICE, NULL, &blocker),
+                     0);
+    assert_int_equal(dms_dma_submit(&p, &req), 0);
+    drain(f);
+    /* The client fires (its dispatch is queued), then the cancel comes. */
+    assert_int_equal(
+        dms_space_unmap(f->space, blocker, 0x400, DMS_DIR_TO_DEVICE, 0), 0);
+    assert_int_equal(dms_dma_cancel(req), 0);
+    drain(f);
+    assert_int_equal(f->dev.completions, 1);
+    assert_int_equal(f->dev.result, -ECANCELED);
+    assert_int_equal(f->dev.io_calls, 0);
+    assert_int_equal(stats(f).bounce_in_use, 0);
+    dms_dma_request_unref(req);
+    dms_sglist_unref(sg);
+}
+
+static void test_cancel_with_io_in_flight_waits_for_the_io(void **state)
+{
+    Fix *f = *state;
+    static const uint64_t e[][2] = {{MSG_BASE, 0x1000}};
+    DmsSgList *sg = list_of(f, e, G_N_ELEMENTS(e));
+    DmsDmaParams p = params_for(f, sg, DMS_DIR_FROM_DEVICE);
+    DmsDmaRequest *req;
+
+    dms_space_set_bounce_limit(f->space, 0x400);
+    f->dev.async = true;
+    assert_int_equal(dms_dma_submit(&p, &req), 0);
+    drain(f);
+    assert_int_equal(f->dev.io_calls, 1);
+    assert_int_equal(stats(f).bounce_in_use, 0x400);
+
+    assert_int_equal(dms_dma_cancel(req), 0);
+    assert_int_equal(dms_dma_cancel(req), -EALREADY);
+    drain(f);
+    /* The device still uses the buffers: nothing may be released yet. */
+    assert_int_equal(f->dev.completions, 0);
+    assert_int_equal(stats(f).bounce_in_use, 0x400);
+
+    assert_int_equal(dms_dma_io_done(f->dev.pending, 0x400, 0), 0);
+    drain(f);
+    assert_int_equal(f->dev.completions, 1);
+    assert_int_equal(f->dev.result, -ECANCELED);
+    /* The batch in flight did move and was written back. */
+    assert_int_equal(f->dev.transferred, 0x400);
+    assert_memory_equal(f->bulk->mem, f->dev.disk, 0x400);
+    assert_int_equal(f->dev.io_calls, 1);
+    assert_int_equal(stats(f).bounce_in_use, 0);
+    dms_dma_request_unref(req);
+    dms_sglist_unref(sg);
+}
+
+static void test_cancel_between_batches(void **state)
+{
+    Fix *f = *state;
+    static const uint64_t e[][2] = {{MSG_BASE, 0x1000}};
+    DmsSgList *sg = list_of(f, e, G_N_ELEMENTS(e));
+    DmsDmaParams p = params_for(f, sg, DMS_DIR_TO_DEVICE);
+    DmsDmaRequest *req;
+
+    dms_space_set_bounce_limit(f->space, 0x400);
+    f->dev.async = true;
+    assert_int_equal(dms_dma_submit(&p, &req), 0);
+    drain(f);
+    assert_int_equal(f->dev.io_calls, 1);
+    /* The I/O reports from outside the I/O function: a step is queued. */
+    assert_int_equal(dms_dma_io_done(f->dev.pending, 0x400, 0), 0);
+    assert_int_equal(dms_dma_cancel(req), 0);
+    drain(f);
+    assert_int_equal(f->dev.completions, 1);
+    assert_int_equal(f->dev.result, -ECANCELED);
+    assert_int_equal(f->dev.transferred, 0x400);
+    assert_int_equal(f->dev.io_calls, 1);
+    assert_int_equal(stats(f).bounce_in_use, 0);
+    dms_dma_request_unref(req);
+    dms_sglist_unref(sg);
+}
+
+static void test_cancel_before_first_step(void **state)
+{
+    Fix *f = *state;
+    static const uint64_t e[][2] = {{RAM_BASE, 0x100}};
+    DmsSgList *sg = list_of(f, e, G_N_ELEMENTS(e));
+    DmsDmaParams p = params_for(f, sg, DMS_DIR_TO_DEVICE);
+    DmsDmaRequest *req;
+
+    assert_int_equal(dms_dma_submit(&p, &req), 0);
+    assert_int_equal(dms_dma_cancel(req), 0);
+    drain(f);
+    assert_int_equal(f->dev.completions, 1);
+    assert_int_equal(f->dev.result, -ECANCELED);
+    assert_int_equal(f->dev.transferred, 0);
+    assert_int_equal(f->dev.io_calls, 0);
+    assert_int_equal(stats(f).direct_maps, 0);
+    dms_dma_request_unref(req);
+    dms_sglist_unref(sg);
+}
+
+static void test_cancel_from_io_function_then_synchronous_report(void **state)
+{
+    Fix *f = *state;
+    static const uint64_t e[][2] = {{MSG_BASE, 0x1000}};
+    DmsSgList *sg = list_of(f, e, G_N_ELEMENTS(e));
+    DmsDmaParams p = params_for(f, sg, DMS_DIR_FROM_DEVICE);
+
+    dms_space_set_bounce_limit(f->space, 0x400);
+    f->dev.cancel_in_io = true;
+    run_request(f, &p);
+    assert_int_equal(f->dev.cancel_in_io_result, 0);
+    assert_int_equal(f->dev.result, -ECANCELED);
+    assert_int_equal(f->dev.transferred, 0x400);
+    assert_int_equal(f->dev.io_calls, 1);
+    assert_int_equal(f->bulk->bytes_written, 0x400);
+    dms_sglist_unref(sg);
+}
+
+static void test_cancel_after_completion_is_too_late(void **state)
+{
+    Fix *f = *state;
+    static const uint64_t e[][2] = {{RAM_BASE, 0x100}};
+    DmsSgList *sg = list_of(f, e, G_N_ELEMENTS(e));
+    DmsDmaParams p = params_for(f, sg, DMS_DIR_TO_DEVICE);
+    DmsDmaRequest *req;
+
+    f->dev.cancel_in_complete = true;
+    assert_int_equal(dms_dma_submit(&p, &req), 0);
+    drain(f);
+    assert_int_equal(f->dev.completions, 1);
+    assert_int_equal(f->dev.result, 0);
+    assert_int_equal(f->dev.cancel_in_complete_result, -EALREADY);
+    assert_int_equal(dms_dma_cancel(req), -EALREADY);
+    assert_ptr_equal(dms_dma_request_ref(req), req);
+    dms_dma_request_unref(req);
+    assert_null(dms_dma_request_unref(req));
+    dms_sglist_unref(sg);
+}
+
+static void test_io_done_without_io_is_refused(void **state)
+{
+    Fix *f = *state;
+    static const uint64_t e[][2] = {{RAM_BASE, 0x100}};
+    DmsSgList *sg = list_of(f, e, G_N_ELEMENTS(e));
+    DmsDmaParams p = params_for(f, sg, DMS_DIR_TO_DEVICE);
+    DmsDmaRequest *req;
+
+    f->dev.async = true;
+    assert_int_equal(dms_dma_submit(&p, &req), 0);
+    assert_int_equal(dms_dma_io_done(req, 0, 0), -EINVAL);
+    drain(f);
+    assert_int_equal(dms_dma_io_done(req, 0x100, 0), 0);
+    /* A second report for the same batch. */
+    assert_int_equal(dms_dma_io_done(req, 0x100, 0), -EINVAL);
+    drain(f);
+    assert_int_equal(f->dev.completions, 1);
+    assert_int_equal(f->dev.result, 0);
+    assert_int_equal(dms_dma_io_done(req, 0x100, 0), -EINVAL);
+    assert_int_equal(tc_criticals(), 3);
+    dms_dma_request_unref(req);
+    dms_sglist_unref(sg);
+}
+
+/* A positive errno from the I/O function is taken as its negative. */
+static void test_positive_error_is_normalised(void **state)
+{
+    Fix *f = *state;
+    static const uint64_t e[][2] = {{RAM_BASE, 0x100}};
+    DmsSgList *sg = list_of(f, e, G_N_ELEMENTS(e));
+    DmsDmaParams p = params_for(f, sg, DMS_DIR_TO_DEVICE);
+
+    f->dev.fail_at = 0x10;
+    f->dev.fail_error = EIO;
+    run_request(f, &p);
+    assert_int_equal(f->dev.result, -EIO);
+    assert_int_equal(f->dev.transferred, 0x10);
+    dms_sglist_unref(sg);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+#define T(name) cmocka_unit_test_setup_teardown(name, fix_setup, fix_teardown)
+        T(test_partial_grant_goes_to_io_instead_of_waiting),
+        T(test_request_waits_for_budget_and_resumes_exactly),
+        T(test_limit_dropped_to_zero_ends_a_waiting_request),
+        T(test_cancel_while_waiting_for_budget),
+        T(test_cancel_when_client_already_fired),
+        T(test_cancel_with_io_in_flight_waits_for_the_io),
+        T(test_cancel_between_batches),
+        T(test_cancel_before_first_step),
+        T(test_cancel_from_io_function_then_synchronous_report),
+        T(test_cancel_after_completion_is_too_late),
+        T(test_io_done_without_io_is_refused),
+        T(test_positive_error_is_normalised),
+#undef T
+    };
+
+    return cmocka_run_group_tests_name("dma-engine-wait", tests, NULL, NULL);
+}
