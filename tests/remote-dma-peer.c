@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "remote-dma-peer.h"
@@ -201,4 +202,26 @@ bool peer_sees_eof(int fd)
         n = recv(fd, &byte, 1, MSG_DONTWAIT);
     } while (n < 0 && errno == EINTR);
     return n == 0 || (n < 0 && errno == ECONNRESET);
+}
+
+RdmaFrame peer_frame(uint8_t op, uint32_t id, uint64_t addr, uint32_t len)
+{
+    RdmaFrame f = {.op = op, .id = id, .addr = addr, .len = len};
+
+    if (op == RDMA_OP_WRITE || op == RDMA_OP_READ_REPLY) {
+        f.payload_len = len;
+    }
+    return f;
+}
+
+void peer_close_at_once(int fd, void *arg)
+{
+}
+
+void peer_sleep_ms(long ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = ms % 1000 * 1000000};
+
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
+    }
 }

@@ -80,4 +80,14 @@ int peer_recv_header(int fd, RdmaFrame *f);
  * comes instead, or nothing within 10 s. */
 bool peer_sees_eof(int fd);
 
+/* A frame of @op for @len bytes at @addr; writes and read replies carry
+ * their @len bytes of payload. */
+RdmaFrame peer_frame(uint8_t op, uint32_t id, uint64_t addr, uint32_t len);
+
+/* A PeerScript that only closes its end (at once, by returning). */
+void peer_close_at_once(int fd, void *arg);
+
+/* Sleeps @ms milliseconds, signals or not. */
+void peer_sleep_ms(long ms);
+
 #endif /* TEST_REMOTE_DMA_PEER_H */
