@@ -10,16 +10,9 @@
  * part).
  */
 #include <errno.h>
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
 #include <string.h>
-/* cmocka.h needs the four above first */
-#include <cmocka.h>
 
-#include <glib.h>
-
-#include <dmaspace/dmaspace.h>
+#include "tc.h"
 
 /*
  * The allocation-failure test asks for terabytes on purpose; under ASan
@@ -33,8 +26,6 @@ const char *__asan_default_options(void)
 
 #define GUARD 64
 #define GUARD_BYTE 0xee
-#define TO DMS_DIR_TO_DEVICE
-#define FROM DMS_DIR_FROM_DEVICE
 
 /* Where things are in the test space. */
 #define RAM_A 0x1000u /* RAM, 4 KiB */
@@ -78,204 +69,60 @@ static void assert_filled(const uint8_t *p, size_t len, uint8_t byte)
         assert_int_equal(p[i], byte);
 }
 
-/*
- * A bulk backend over guarded memory. It can fail its n-th call, return
- * a count it may not return, or return short counts.
- */
-typedef struct Backend {
-    Guarded mem;
-    unsigned calls;
-    unsigned fail_call; /* 1-based call that fails; 0: none */
-    int fail_err;
-    int64_t bogus; /* returned instead of a count when set; 0 means none */
-    bool bogus_set;
-    size_t short_len; /* at most this many bytes per call; 0: all asked */
-    unsigned notified;
-} Backend;
-
-static int64_t backend_io(Backend *b, uint64_t off, uint8_t *buf, size_t len,
-                          bool is_write)
-{
-    size_t n = len;
-
-    b->calls++;
-    /* The library never asks outside the region. */
-    assert_true(len >= 1 && off < b->mem.size && len <= b->mem.size - off);
-    if (b->fail_call && b->calls == b->fail_call)
-        return b->fail_err;
-    if (b->bogus_set)
-        return b->bogus;
-    if (b->short_len && n > b->short_len)
-        n = b->short_len;
-    if (is_write)
-        memcpy(b->mem.mem + off, buf, n);
-    else
-        memcpy(buf, b->mem.mem + off, n);
-    return (int64_t)n;
-}
-
-static int64_t backend_read(void *opaque, uint64_t off, void *buf, size_t len,
-                            const DmsAttrs *attrs)
-{
-    (void)attrs;
-    return backend_io(opaque, off, buf, len, false);
-}
-
-static int64_t backend_write(void *opaque, uint64_t off, const void *buf,
-                             size_t len, const DmsAttrs *attrs)
-{
-    (void)attrs;
-    /* The write path never stores through buf. */
-    return backend_io(opaque, off, (uint8_t *)(uintptr_t)buf, len, true);
-}
-
-/* A backend with no memory behind it: any call is a test failure. */
-static int64_t no_read(void *opaque, uint64_t off, void *buf, size_t len,
-                       const DmsAttrs *attrs)
-{
-    (void)opaque, (void)off, (void)buf, (void)len, (void)attrs;
-    fail_msg("backend of the 2^62-byte region called");
-    return -EIO;
-}
-
-static int64_t no_write(void *opaque, uint64_t off, const void *buf,
-                        size_t len, const DmsAttrs *attrs)
-{
-    (void)opaque, (void)off, (void)buf, (void)len, (void)attrs;
-    fail_msg("backend of the 2^62-byte region called");
-    return -EIO;
-}
-
-/* Register-style: 4-byte registers only, callers may use 1 to 4 bytes. */
-typedef struct Regs {
-    uint8_t mem[0x100];
-    unsigned calls;
-    unsigned notified;
-} Regs;
-
-static int reg_read(void *opaque, uint64_t off, uint64_t *value, unsigned size,
-                    const DmsAttrs *attrs)
-{
-    Regs *r = opaque;
-
-    (void)attrs;
-    r->calls++;
-    assert_int_equal(size, 4);
-    assert_true(off % 4 == 0 && off + 4 <= sizeof(r->mem));
-    *value = dms_le32_load(r->mem + off);
-    return 0;
-}
-
-static int reg_write(void *opaque, uint64_t off, uint64_t value, unsigned size,
-                     const DmsAttrs *attrs)
-{
-    Regs *r = opaque;
-
-    (void)attrs;
-    r->calls++;
-    assert_int_equal(size, 4);
-    assert_true(off % 4 == 0 && off + 4 <= sizeof(r->mem));
-    dms_le32_store(r->mem + off, (uint32_t)value);
-    return 0;
-}
-
 typedef struct World {
     DmsRegion *root;
     DmsSpace *space;
     Guarded ram_a, ram_b, rom;
-    unsigned ram_a_notified, ram_b_notified, rom_notified;
+    atomic_uint ram_a_notified, ram_b_notified, rom_notified;
     DmsRegion *r_ram_a, *r_ram_b, *r_rom, *r_msg, *r_reg, *r_top, *r_big;
-    Backend msg, top;
-    Regs regs;
-    unsigned big_notified;
+    MemDev *msg, *top; /* bulk, their memory 0x11 */
+    MemDev *regs;      /* 4-byte registers only, callers may use 1 to 4 */
+    MemDev *big;       /* no memory behind it: any call is a failure */
 } World;
 
-static void count_notify(void *data)
+static MemDev *memdev_filled(size_t size, uint8_t fill)
 {
-    (*(unsigned *)data)++;
-}
+    MemDev *dev = tc_memdev(size, 0);
 
-static void backend_notify(void *data)
-{
-    ((Backend *)data)->notified++;
-}
-
-static void regs_notify(void *data)
-{
-    ((Regs *)data)->notified++;
-}
-
-static DmsRegion *place(World *w, uint64_t addr, DmsRegion *r)
-{
-    assert_int_equal(dms_region_add_subregion(w->root, addr, r, 0, 0), 0);
-    return r;
-}
-
-static DmsRegion *new_bulk(World *w, uint64_t addr, Backend *b, size_t size)
-{
-    DmsMessageOps ops = {
-        .size = sizeof(ops),
-        .read = backend_read,
-        .write = backend_write,
-    };
-    DmsRegion *r;
-
-    guarded_init(&b->mem, size, 0x11);
-    assert_int_equal(
-        dms_region_new_message("msg", size, &ops, b, backend_notify, &r), 0);
-    return place(w, addr, r);
-}
-
-static DmsRegion *new_ram(World *w, uint64_t addr, Guarded *g, size_t size,
-                          uint8_t fill, uint32_t flags, unsigned *notified)
-{
-    DmsRegion *r;
-
-    guarded_init(g, size, fill);
-    assert_int_equal(dms_region_new_ram("ram", g->mem, size, flags,
-                                        count_notify, notified, &r),
-                     0);
-    return place(w, addr, r);
+    memset(dev->mem, fill, size);
+    return dev;
 }
 
 static int setup(void **state)
 {
     World *w = g_new0(World, 1);
-    DmsMessageOps reg_ops = {
-        .size = sizeof(reg_ops),
-        .read_value = reg_read,
-        .write_value = reg_write,
-        .endian = DMS_ENDIAN_LITTLE,
-        .valid = {1, 4, false},
-        .impl = {4, 4, false},
-    };
-    DmsMessageOps no_ops = {
-        .size = sizeof(no_ops),
-        .read = no_read,
-        .write = no_write,
-    };
+    const DmsAccessSizes valid = {1, 4, false}, impl = {4, 4, false};
+    DmsMessageOps reg_ops;
 
-    assert_int_equal(dms_region_new_container("root", DMS_SIZE_ALL, &w->root),
-                     0);
-    w->r_ram_a =
-        new_ram(w, RAM_A, &w->ram_a, PAGE, 0xaa, 0, &w->ram_a_notified);
-    w->r_ram_b =
-        new_ram(w, RAM_B, &w->ram_b, PAGE, 0xbb, 0, &w->ram_b_notified);
-    w->r_rom = new_ram(w, ROM, &w->rom, 0x100, 0xcc, DMS_RAM_READONLY,
-                       &w->rom_notified);
-    w->r_msg = new_bulk(w, MSG, &w->msg, 0x10000);
-    w->r_top = new_bulk(w, TOP, &w->top, PAGE);
-    assert_int_equal(dms_region_new_message("regs", sizeof(w->regs.mem),
-                                            &reg_ops, &w->regs, regs_notify,
-                                            &w->r_reg),
-                     0);
-    place(w, REG, w->r_reg);
-    assert_int_equal(dms_region_new_message("big", BIG, &no_ops,
-                                            &w->big_notified, count_notify,
-                                            &w->r_big),
-                     0);
-    place(w, BIG, w->r_big);
-    assert_int_equal(dms_space_new(w->root, "bad-input", &w->space), 0);
+    guarded_init(&w->ram_a, PAGE, 0xaa);
+    guarded_init(&w->ram_b, PAGE, 0xbb);
+    guarded_init(&w->rom, 0x100, 0xcc);
+    w->msg = memdev_filled(0x10000, 0x11);
+    w->top = memdev_filled(PAGE, 0x11);
+    w->regs = memdev_filled(0x100, 0);
+    memdev_register_ops(w->regs, &reg_ops, DMS_ENDIAN_LITTLE, valid, impl);
+    assert_int_equal(memdev_new(0, MEMDEV_ABSENT, &w->big), 0);
+    w->space = tc_space(
+        "bad-input",
+        (const LayoutPiece[]){
+            {LAYOUT_RAM, .addr = RAM_A, .host = w->ram_a.mem, .size = PAGE,
+             .notify = tc_count_notify, .notify_data = &w->ram_a_notified,
+             .keep = &w->r_ram_a},
+            {LAYOUT_RAM, .addr = RAM_B, .host = w->ram_b.mem, .size = PAGE,
+             .notify = tc_count_notify, .notify_data = &w->ram_b_notified,
+             .keep = &w->r_ram_b},
+            {LAYOUT_RAM, .addr = ROM, .host = w->rom.mem, .size = 0x100,
+             .flags = DMS_RAM_READONLY, .notify = tc_count_notify,
+             .notify_data = &w->rom_notified, .keep = &w->r_rom},
+            {LAYOUT_MESSAGE, .addr = MSG, .dev = w->msg, .keep = &w->r_msg},
+            {LAYOUT_MESSAGE, .addr = TOP, .dev = w->top, .keep = &w->r_top},
+            {LAYOUT_MESSAGE, .addr = REG, .name = "regs", .dev = w->regs,
+             .ops = &reg_ops, .keep = &w->r_reg},
+            {LAYOUT_MESSAGE, .addr = BIG, .name = "big", .size = BIG,
+             .dev = w->big, .keep = &w->r_big},
+            {LAYOUT_END},
+        },
+        0, &w->root);
     *state = w;
     return 0;
 }
@@ -295,32 +142,25 @@ static int teardown(void **state)
     assert_int_equal(w->ram_a_notified, 1);
     assert_int_equal(w->ram_b_notified, 1);
     assert_int_equal(w->rom_notified, 1);
-    assert_int_equal(w->msg.notified, 1);
-    assert_int_equal(w->top.notified, 1);
-    assert_int_equal(w->regs.notified, 1);
-    assert_int_equal(w->big_notified, 1);
+    assert_int_equal(w->msg->notified, 1);
+    assert_int_equal(w->top->notified, 1);
+    assert_int_equal(w->regs->notified, 1);
+    assert_int_equal(w->big->notified, 1);
 
-    /* Nothing wrote outside any buffer the library could reach. */
+    /* Nothing wrote outside any buffer the library could reach, and no
+     * backend was asked what it cannot do (the big one: anything). */
     assert_guards_intact(&w->ram_a);
     assert_guards_intact(&w->ram_b);
     assert_guards_intact(&w->rom);
-    assert_guards_intact(&w->msg.mem);
-    assert_guards_intact(&w->top.mem);
+    tc_memdev_free(w->msg);
+    tc_memdev_free(w->top);
+    tc_memdev_free(w->regs);
+    tc_memdev_free(w->big);
     g_free(w->ram_a.alloc);
     g_free(w->ram_b.alloc);
     g_free(w->rom.alloc);
-    g_free(w->msg.mem.alloc);
-    g_free(w->top.mem.alloc);
     g_free(w);
     return 0;
-}
-
-static DmsSpaceStats stats_of(DmsSpace *space)
-{
-    DmsSpaceStats st = {.size = sizeof(st)};
-
-    assert_int_equal(dms_space_get_stats(space, &st), 0);
-    return st;
 }
 
 /* ---- addresses and lengths ---- */
@@ -350,10 +190,10 @@ static void test_range_past_2_64_fails_einval_touching_nothing(void **state)
                      -EINVAL);
     assert_int_equal(len, 0);
 
-    assert_int_equal(w->top.calls, 0);
+    assert_int_equal(w->top->calls, 0);
     assert_filled(buf.mem, 32, 0x5a);
     assert_guards_intact(&buf);
-    assert_filled(w->top.mem.mem, PAGE, 0x11);
+    assert_filled(w->top->mem, PAGE, 0x11);
     g_free(buf.alloc);
 
     /* Up to and including the last byte is fine. */
@@ -363,7 +203,7 @@ static void test_range_past_2_64_fails_einval_touching_nothing(void **state)
         dms_space_map(w->space, UINT64_MAX - 7, &len, FROM, NULL, &ptr), 0);
     assert_int_equal(len, 8);
     assert_int_equal(dms_space_unmap(w->space, ptr, 8, FROM, 8), 0);
-    assert_filled(w->top.mem.mem + PAGE - 8, 8, 0);
+    assert_filled(w->top->mem + PAGE - 8, 8, 0);
 }
 
 static void test_zero_length_succeeds_and_touches_nothing(void **state)
@@ -381,8 +221,8 @@ static void test_zero_length_succeeds_and_touches_nothing(void **state)
     assert_int_equal(dms_space_map(w->space, MSG, &len, TO, NULL, &ptr), 0);
     assert_null(ptr);
     assert_int_equal(len, 0);
-    assert_int_equal(w->msg.calls, 0);
-    assert_int_equal(stats_of(w->space).bounced_maps, 0);
+    assert_int_equal(w->msg->calls, 0);
+    assert_int_equal(tc_stats(w->space).bounced_maps, 0);
 }
 
 /* The longest length that does not run past 2^64 from @addr. */
@@ -418,7 +258,7 @@ static void test_huge_lengths_are_cut_or_refused_not_trusted(void **state)
     assert_int_equal(
         dms_space_check(w->space, RAM_A, UINT64_C(1) << 40, TO, NULL),
         -EFAULT);
-    assert_int_equal(w->msg.calls, 0);
+    assert_int_equal(w->msg->calls, 0);
 }
 
 /* ---- unassigned gaps ---- */
@@ -466,7 +306,7 @@ static void test_map_of_a_gap_fails_efault_and_counts(void **state)
     assert_int_equal(dms_space_map(w->space, GAP, &len, TO, NULL, &ptr),
                      -EFAULT);
     assert_int_equal(len, 0);
-    assert_int_equal(stats_of(w->space).fail_unassigned, 1);
+    assert_int_equal(tc_stats(w->space).fail_unassigned, 1);
 }
 
 /* ---- unmap of what was not handed out ---- */
@@ -493,19 +333,19 @@ static void test_unmap_refuses_null_foreign_twice_and_overlong(void **state)
     assert_int_equal(dms_space_unmap(w->space, ptr, 63, FROM, 0), -EINVAL);
     assert_int_equal(dms_space_unmap(w->space, ptr, 64, TO, 0), -EINVAL);
     /* None of that wrote anything back or ended the mapping. */
-    assert_int_equal(w->msg.calls, 0);
-    assert_filled(w->msg.mem.mem, 64, 0x11);
+    assert_int_equal(w->msg->calls, 0);
+    assert_filled(w->msg->mem, 64, 0x11);
     assert_filled(w->ram_a.mem, PAGE, 0xaa);
-    assert_int_equal(stats_of(w->space).bounce_in_use, 64);
-    assert_int_equal(stats_of(w->space).bad_unmaps, 7);
+    assert_int_equal(tc_stats(w->space).bounce_in_use, 64);
+    assert_int_equal(tc_stats(w->space).bad_unmaps, 7);
 
     assert_int_equal(dms_space_unmap(w->space, ptr, 64, FROM, 64), 0);
-    assert_filled(w->msg.mem.mem, 64, 0x42);
+    assert_filled(w->msg->mem, 64, 0x42);
     /* The second unmap of the same pointer is refused, touching nothing. */
     assert_int_equal(dms_space_unmap(w->space, ptr, 64, FROM, 64), -EINVAL);
-    assert_int_equal(w->msg.calls, 1);
-    assert_int_equal(stats_of(w->space).bounce_in_use, 0);
-    assert_int_equal(stats_of(w->space).bad_unmaps, 8);
+    assert_int_equal(w->msg->calls, 1);
+    assert_int_equal(tc_stats(w->space).bounce_in_use, 0);
+    assert_int_equal(tc_stats(w->space).bad_unmaps, 8);
 }
 
 static void test_direct_unmap_twice_is_refused(void **state)
@@ -517,7 +357,7 @@ static void test_direct_unmap_twice_is_refused(void **state)
     assert_int_equal(dms_space_map(w->space, RAM_B, &len, TO, NULL, &ptr), 0);
     assert_int_equal(dms_space_unmap(w->space, ptr, len, TO, len), 0);
     assert_int_equal(dms_space_unmap(w->space, ptr, len, TO, len), -EINVAL);
-    assert_int_equal(stats_of(w->space).bad_unmaps, 1);
+    assert_int_equal(tc_stats(w->space).bad_unmaps, 1);
 }
 
 /* ---- overlapping regions ---- */
@@ -526,13 +366,13 @@ static void test_overlap_of_equal_priority_is_refused_unchanged(void **state)
 {
     World *w = *state;
     Guarded over;
-    unsigned over_notified = 0;
+    atomic_uint over_notified = 0;
     DmsRegion *r;
     uint8_t byte = 0;
 
     guarded_init(&over, 0x100, 0x99);
     assert_int_equal(dms_region_new_ram("over", over.mem, 0x100, 0,
-                                        count_notify, &over_notified, &r),
+                                        tc_count_notify, &over_notified, &r),
                      0);
     /* Half over RAM_A, at RAM_A's priority, without the overlap flag. */
     assert_int_equal(dms_region_add_subregion(w->root, RAM_A - 0x80, r, 0, 0),
@@ -605,7 +445,7 @@ static void test_limit_lowered_below_use_refuses_until_returned(void **state)
     len = 0x2000;
     assert_int_equal(dms_space_map(w->space, MSG, &len, TO, NULL, &c), 0);
     assert_int_equal(len, 0x1000);
-    st = stats_of(w->space);
+    st = tc_stats(w->space);
     assert_int_equal(st.bounce_in_use, 0x1000);
     assert_int_equal(st.fail_exhausted, 2);
     assert_int_equal(st.bounce_high_water, 0x2000);
@@ -625,17 +465,17 @@ static void test_backend_failing_part_way_reports_progress(void **state)
     size_t done = 0;
 
     /* max_access is not set: the library splits only at short counts. */
-    w->msg.short_len = 0x40;
-    w->msg.fail_call = 3;
-    w->msg.fail_err = -ENOTCONN;
+    w->msg->short_len = 0x40;
+    w->msg->fail_call = 3;
+    w->msg->fail_call_errno = ENOTCONN;
     memset(buf, 0x66, sizeof(buf));
     assert_int_equal(
         dms_space_write(w->space, MSG, buf, sizeof(buf), NULL, &done),
         -ENOTCONN);
     assert_int_equal(done, 0x80);
-    assert_int_equal(w->msg.calls, 3);
-    assert_filled(w->msg.mem.mem, 0x80, 0x66);
-    assert_filled(w->msg.mem.mem + 0x80, 0x100, 0x11);
+    assert_int_equal(w->msg->calls, 3);
+    assert_filled(w->msg->mem, 0x80, 0x66);
+    assert_filled(w->msg->mem + 0x80, 0x100, 0x11);
 }
 
 static void test_backend_returning_wrong_counts_is_eio(void **state)
@@ -646,8 +486,8 @@ static void test_backend_returning_wrong_counts_is_eio(void **state)
     const int64_t bogus[] = {0, 33, INT64_MAX, -100000};
 
     for (size_t i = 0; i < G_N_ELEMENTS(bogus); i++) {
-        w->msg.bogus_set = true;
-        w->msg.bogus = bogus[i];
+        w->msg->reply_set = true;
+        w->msg->reply = bogus[i];
         memset(buf, 0x5a, sizeof(buf));
         assert_int_equal(
             dms_space_read(w->space, MSG, buf, sizeof(buf), NULL, &done),
@@ -666,10 +506,10 @@ static void test_backend_returning_wrong_counts_is_eio(void **state)
         assert_int_equal(dms_space_map(w->space, MSG, &len, TO, NULL, &ptr),
                          -EIO);
         assert_int_equal(len, 0);
-        assert_int_equal(stats_of(w->space).bounce_in_use, 0);
-        assert_int_equal(stats_of(w->space).fail_backend, 1);
+        assert_int_equal(tc_stats(w->space).bounce_in_use, 0);
+        assert_int_equal(tc_stats(w->space).fail_backend, 1);
     }
-    assert_filled(w->msg.mem.mem, 0x10000, 0x11);
+    assert_filled(w->msg->mem, 0x10000, 0x11);
 }
 
 static void test_short_backend_counts_are_continued(void **state)
@@ -678,15 +518,15 @@ static void test_short_backend_counts_are_continued(void **state)
     uint8_t buf[100];
     size_t done = 0;
 
-    w->msg.short_len = 7;
+    w->msg->short_len = 7;
     memset(buf, 0x23, sizeof(buf));
     assert_int_equal(
         dms_space_write(w->space, MSG + 1, buf, sizeof(buf), NULL, &done), 0);
     assert_int_equal(done, sizeof(buf));
-    assert_int_equal(w->msg.calls, (sizeof(buf) + 6) / 7);
-    assert_int_equal(w->msg.mem.mem[0], 0x11);
-    assert_filled(w->msg.mem.mem + 1, sizeof(buf), 0x23);
-    assert_int_equal(w->msg.mem.mem[1 + sizeof(buf)], 0x11);
+    assert_int_equal(w->msg->calls, (sizeof(buf) + 6) / 7);
+    assert_int_equal(w->msg->mem[0], 0x11);
+    assert_filled(w->msg->mem + 1, sizeof(buf), 0x23);
+    assert_int_equal(w->msg->mem[1 + sizeof(buf)], 0x11);
 }
 
 static void test_register_sizes_not_implemented_are_refused(void **state)
@@ -711,9 +551,9 @@ static void test_register_sizes_not_implemented_are_refused(void **state)
     /* Callers may not go past valid.max_access (4) in one access, but a
      * longer access is split into valid ones. */
     assert_int_equal(dms_space_check(w->space, REG, 16, FROM, NULL), 0);
-    assert_int_equal(w->regs.calls, 2);
-    assert_int_equal(w->regs.mem[0], 0);
-    assert_int_equal(w->regs.mem[4], 1);
+    assert_int_equal(w->regs->calls, 2);
+    assert_int_equal(w->regs->mem[0], 0);
+    assert_int_equal(w->regs->mem[4], 1);
 }
 
 /* ---- allocation sized by the guest ---- */
@@ -735,7 +575,7 @@ test_huge_bounce_buffer_fails_enomem_and_returns_budget(void **state)
     assert_int_equal(dms_space_map(w->space, BIG, &len, FROM, NULL, &ptr),
                      -ENOMEM);
     assert_int_equal(len, 0);
-    st = stats_of(w->space);
+    st = tc_stats(w->space);
     assert_int_equal(st.fail_nomem, 1);
     assert_int_equal(st.bounce_in_use, 0);
     /* The space goes on working. */

@@ -91,8 +91,8 @@ static int64_t begin_call(MemDev *dev, const MemDevCall *call)
         if (r < 0)
             return r;
     }
-    if ((dev->flags & MEMDEV_ABSENT) || call->offset > dev->size ||
-        call->len > dev->size - call->offset) {
+    if ((dev->flags & MEMDEV_ABSENT) || call->len == 0 ||
+        call->offset > dev->size || call->len > dev->size - call->offset) {
         atomic_fetch_add_explicit(&dev->bad, 1, RELAXED);
         return -EFAULT;
     }

@@ -30,10 +30,11 @@
 #include <dmaspace/dmaspace.h>
 
 /* memdev_new() flags */
-#define MEMDEV_THREADS (1u << 0) /* called from many threads: counters only   \
-                                  */
-#define MEMDEV_QUIET (1u << 1)   /* keep no record at all */
-#define MEMDEV_ABSENT (1u << 2)  /* no memory: every call is a bad one */
+#define MEMDEV_THREADS                                                        \
+    (1u << 0)                   /* called from many threads: counters only    \
+                                 */
+#define MEMDEV_QUIET (1u << 1)  /* keep no record at all */
+#define MEMDEV_ABSENT (1u << 2) /* no memory: every call is a bad one */
 
 /* How many calls MemDev.log keeps: the first ones. */
 #define MEMDEV_LOG 64
@@ -78,9 +79,9 @@ struct MemDev {
     /* The record: none on a quiet device. */
     atomic_uint calls, reads, writes;
     atomic_ullong bytes_read, bytes_written; /* bytes moved */
-    /* Calls the library had no business making: past the memory, a
-     * register size or alignment the ops do not implement, any call to
-     * an MEMDEV_ABSENT device. Answered -EFAULT. */
+    /* Calls the library had no business making: of no bytes, past the
+     * memory, a register size or alignment the ops do not implement,
+     * any call to an MEMDEV_ABSENT device. Answered -EFAULT. */
     atomic_uint bad;
     MemDevCall last;            /* not with MEMDEV_THREADS */
     MemDevCall log[MEMDEV_LOG]; /* not with MEMDEV_THREADS */
