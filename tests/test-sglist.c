@@ -4,84 +4,7 @@
  * accesses and fill: over RAM, bulk message regions, register-style
  * regions, holes and the very top of the address space.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-/* cmocka.h needs the three above first */
-#include <cmocka.h>
-
-#include "dms-private.h"
-
-/* ---- a bulk backend over a buffer that records its calls ---- */
-
-typedef struct Bulk {
-    uint8_t mem[0x2000];
-    unsigned calls;
-    size_t sizes[64]; /* len of the first 64 calls */
-    int fail_at_call; /* 1-based; 0 = never */
-    uint32_t last_requester;
-} Bulk;
-
-static int64_t bulk_io(Bulk *b, uint64_t off, void *rbuf, const void *wbuf,
-                       size_t len, const DmsAttrs *attrs)
-{
-    unsigned n = b->calls++;
-
-    if (n < G_N_ELEMENTS(b->sizes))
-        b->sizes[n] = len;
-    b->last_requester = attrs ? attrs->requester_id : 0;
-    if (b->fail_at_call && (int)n + 1 == b->fail_at_call)
-        return -EIO;
-    if (off > sizeof(b->mem) || len > sizeof(b->mem) - off)
-        return -EFAULT;
-    if (rbuf)
-        memcpy(rbuf, b->mem + off, len);
-    else if (wbuf)
-        memcpy(b->mem + off, wbuf, len);
-    return (int64_t)len;
-}
-
-static int64_t bulk_read(void *opaque, uint64_t off, void *buf, size_t len,
-                         const DmsAttrs *attrs)
-{
-    return bulk_io(opaque, off, buf, NULL, len, attrs);
-}
-
-static int64_t bulk_write(void *opaque, uint64_t off, const void *buf,
-                          size_t len, const DmsAttrs *attrs)
-{
-    return bulk_io(opaque, off, NULL, buf, len, attrs);
-}
-
-/* ---- a register-style backend: 4-byte little-endian registers ---- */
-
-typedef struct Regs {
-    uint32_t reg[16];
-    unsigned calls;
-    unsigned last_size;
-} Regs;
-
-static int regs_read(void *opaque, uint64_t off, uint64_t *value,
-                     unsigned size, const DmsAttrs *attrs)
-{
-    Regs *r = opaque;
-
-    r->calls++;
-    r->last_size = size;
-    *value = r->reg[off / 4];
-    return 0;
-}
-
-static int regs_write(void *opaque, uint64_t off, uint64_t value,
-                      unsigned size, const DmsAttrs *attrs)
-{
-    Regs *r = opaque;
-
-    r->calls++;
-    r->last_size = size;
-    r->reg[off / 4] = (uint32_t)value;
-    return 0;
-}
+#include "tc.h"
 
 /*
  * The space:
@@ -100,12 +23,13 @@ static int regs_write(void *opaque, uint64_t off, uint64_t value,
 typedef struct Fix {
     uint8_t ram[0x2000];
     uint8_t top[0x100];
-    Bulk bulk;
-    Regs regs;
+    MemDev *bulk; /* memdev_pattern(i, 0) */
+    MemDev *regs; /* 16 registers, little-endian, 4 bytes only */
     DmsRegion *root;
     DmsSpace *space;
 } Fix;
 
+/* Adds @r to the space at @at; the container keeps the only reference. */
 static void add_region(Fix *f, uint64_t at, DmsRegion *r)
 {
     assert_int_equal(dms_region_add_subregion(f->root, at, r, 0, 0), 0);
@@ -115,47 +39,30 @@ static void add_region(Fix *f, uint64_t at, DmsRegion *r)
 static int fix_setup(void **state)
 {
     Fix *f = g_new0(Fix, 1);
-    DmsMessageOps bulk_ops = {
-        .size = sizeof(bulk_ops),
-        .read = bulk_read,
-        .write = bulk_write,
-    };
-    DmsMessageOps regs_ops = {
-        .size = sizeof(regs_ops),
-        .read_value = regs_read,
-        .write_value = regs_write,
-        .endian = DMS_ENDIAN_LITTLE,
-        .valid = {.min_access = 4, .max_access = 4},
-        .impl = {.min_access = 4, .max_access = 4},
-    };
-    DmsRegion *r;
+    const DmsAccessSizes four = {.min_access = 4, .max_access = 4};
+    DmsMessageOps regs_ops;
 
     for (size_t i = 0; i < sizeof(f->ram); i++)
         f->ram[i] = (uint8_t)(i * 3 + 1);
-    for (size_t i = 0; i < sizeof(f->bulk.mem); i++)
-        f->bulk.mem[i] = (uint8_t)(i * 7 + 5);
     for (size_t i = 0; i < sizeof(f->top); i++)
         f->top[i] = (uint8_t)(0x80 + i);
-
-    assert_int_equal(dms_region_new_container("root", DMS_SIZE_ALL, &f->root),
-                     0);
-    assert_int_equal(
-        dms_region_new_ram("ram", f->ram, sizeof(f->ram), 0, NULL, NULL, &r),
-        0);
-    add_region(f, RAM_BASE, r);
-    assert_int_equal(
-        dms_region_new_message("bulk", 0x2000, &bulk_ops, &f->bulk, NULL, &r),
-        0);
-    add_region(f, MSG_BASE, r);
-    assert_int_equal(
-        dms_region_new_message("regs", 0x40, &regs_ops, &f->regs, NULL, &r),
-        0);
-    add_region(f, REGS_BASE, r);
-    assert_int_equal(
-        dms_region_new_ram("top", f->top, sizeof(f->top), 0, NULL, NULL, &r),
-        0);
-    add_region(f, TOP_BASE, r);
-    assert_int_equal(dms_space_new(f->root, "sg", &f->space), 0);
+    f->bulk = tc_memdev(0x2000, 0);
+    f->regs = tc_memdev(0x40, 0);
+    memset(f->regs->mem, 0, 0x40);
+    memdev_register_ops(f->regs, &regs_ops, DMS_ENDIAN_LITTLE, four, four);
+    f->space = tc_space(
+        "sg",
+        (const LayoutPiece[]){
+            {LAYOUT_RAM, .addr = RAM_BASE, .host = f->ram,
+             .size = sizeof(f->ram)},
+            {LAYOUT_MESSAGE, .addr = MSG_BASE, .name = "bulk", .dev = f->bulk},
+            {LAYOUT_MESSAGE, .addr = REGS_BASE, .name = "regs", .dev = f->regs,
+             .ops = &regs_ops},
+            {LAYOUT_RAM, .addr = TOP_BASE, .name = "top", .host = f->top,
+             .size = sizeof(f->top)},
+            {LAYOUT_END},
+        },
+        0, &f->root);
     *state = f;
     return 0;
 }
@@ -166,6 +73,8 @@ static int fix_teardown(void **state)
 
     dms_space_unref(f->space);
     dms_region_unref(f->root);
+    tc_memdev_free(f->bulk);
+    tc_memdev_free(f->regs);
     g_free(f);
     return 0;
 }
@@ -306,12 +215,12 @@ static void test_write_scatters_into_message_region(void **state)
     assert_int_equal(dms_sglist_write(sg, buf, sizeof(buf), NULL, &residual),
                      0);
     assert_int_equal(residual, 0);
-    assert_memory_equal(f->bulk.mem + 0x1000, buf, 0x100);
-    assert_memory_equal(f->bulk.mem, buf + 0x100, 0x200);
+    assert_memory_equal(f->bulk->mem + 0x1000, buf, 0x100);
+    assert_memory_equal(f->bulk->mem, buf + 0x100, 0x200);
     /* One backend call per entry, each of the entry's full length. */
-    assert_int_equal(f->bulk.calls, 2);
-    assert_int_equal(f->bulk.sizes[0], 0x100);
-    assert_int_equal(f->bulk.sizes[1], 0x200);
+    assert_int_equal(f->bulk->calls, 2);
+    assert_int_equal(f->bulk->log[0].len, 0x100);
+    assert_int_equal(f->bulk->log[1].len, 0x200);
     dms_sglist_unref(sg);
 }
 
@@ -333,11 +242,11 @@ static void test_mixed_list_round_trips(void **state)
     assert_int_equal(
         dms_sglist_write_relaxed(sg, out, sizeof(out), &attrs, &residual), 0);
     assert_int_equal(residual, 0);
-    assert_int_equal(f->bulk.last_requester, 42);
+    assert_int_equal(f->bulk->last.attrs.requester_id, 42);
     assert_memory_equal(f->ram + 0x100, out, 0x100);
     assert_memory_equal(f->ram + 0x2000 - 0x80, out + 0x100, 0x80);
-    assert_memory_equal(f->bulk.mem, out + 0x180, 0x180);
-    assert_memory_equal(f->bulk.mem + 0x1800, out + 0x300, 0x300);
+    assert_memory_equal(f->bulk->mem, out + 0x180, 0x180);
+    assert_memory_equal(f->bulk->mem + 0x1800, out + 0x300, 0x300);
 
     memset(in, 0, sizeof(in));
     assert_int_equal(
@@ -361,9 +270,9 @@ static void test_short_buffer_leaves_a_residual(void **state)
     assert_int_equal(dms_sglist_read(sg, buf, 0x150, NULL, &residual), 0);
     assert_int_equal(residual, 0xb0);
     assert_memory_equal(buf, f->ram, 0x100);
-    assert_memory_equal(buf + 0x100, f->bulk.mem, 0x50);
+    assert_memory_equal(buf + 0x100, f->bulk->mem, 0x50);
     assert_int_equal(buf[0x150], 0x55);
-    assert_int_equal(f->bulk.sizes[0], 0x50);
+    assert_int_equal(f->bulk->log[0].len, 0x50);
 
     /* A buffer longer than the list copies the list and no more. */
     assert_int_equal(dms_sglist_write(sg, buf, sizeof(buf), NULL, &residual),
@@ -407,7 +316,7 @@ static void test_entry_running_into_a_hole_counts_its_first_part(void **state)
     assert_int_equal(dms_sglist_write(sg, buf, 0x100, NULL, &residual),
                      -EFAULT);
     assert_int_equal(residual, 0x80);
-    assert_memory_equal(f->bulk.mem + 0x2000 - 0x80, buf, 0x80);
+    assert_memory_equal(f->bulk->mem + 0x2000 - 0x80, buf, 0x80);
     dms_sglist_unref(sg);
 }
 
@@ -421,16 +330,17 @@ static void test_backend_error_in_middle_entry_is_returned(void **state)
     assert_int_equal(dms_sglist_add(sg, MSG_BASE, 0x100), 0);
     assert_int_equal(dms_sglist_add(sg, MSG_BASE + 0x400, 0x100), 0);
     assert_int_equal(dms_sglist_add(sg, RAM_BASE, 0x100), 0);
-    f->bulk.fail_at_call = 2;
+    f->bulk->fail_call = 2;
+    f->bulk->fail_call_errno = EIO;
     memset(buf, 0x55, sizeof(buf));
 
     assert_int_equal(dms_sglist_read(sg, buf, sizeof(buf), NULL, &residual),
                      -EIO);
     assert_int_equal(residual, 0x200);
-    assert_memory_equal(buf, f->bulk.mem, 0x100);
+    assert_memory_equal(buf, f->bulk->mem, 0x100);
     assert_int_equal(buf[0x200], 0x55);
     /* The copy stopped: the RAM entry after the failure was not read. */
-    assert_int_equal(f->bulk.calls, 2);
+    assert_int_equal(f->bulk->calls, 2);
     dms_sglist_unref(sg);
 }
 
@@ -464,7 +374,7 @@ static void test_empty_list_copies_nothing(void **state)
     residual = 99;
     assert_int_equal(dms_sglist_write(sg, NULL, 0, NULL, &residual), 0);
     assert_int_equal(residual, 0);
-    assert_int_equal(f->bulk.calls, 0);
+    assert_int_equal(f->bulk->calls, 0);
     dms_sglist_unref(sg);
 }
 
@@ -587,7 +497,7 @@ static void test_typed_loads_read_back_from_message_region(void **state)
     uint32_t u32 = 0;
     uint64_t u64 = 0;
 
-    memcpy(f->bulk.mem + 0x40, bytes, sizeof(bytes));
+    memcpy(f->bulk->mem + 0x40, bytes, sizeof(bytes));
     assert_int_equal(dms_space_load_u8(f->space, MSG_BASE + 0x41, &u8, NULL),
                      0);
     assert_int_equal(u8, 0x02);
@@ -610,8 +520,8 @@ static void test_typed_loads_read_back_from_message_region(void **state)
         dms_space_load_be64(f->space, MSG_BASE + 0x40, &u64, NULL), 0);
     assert_int_equal(u64, UINT64_C(0x0102030405060708));
     /* Each load was one backend call of the value's size. */
-    assert_int_equal(f->bulk.calls, 7);
-    assert_int_equal(f->bulk.sizes[6], 8);
+    assert_int_equal(f->bulk->calls, 7);
+    assert_int_equal(f->bulk->log[6].len, 8);
 }
 
 static void test_typed_access_to_register_is_one_access(void **state)
@@ -621,14 +531,14 @@ static void test_typed_access_to_register_is_one_access(void **state)
 
     assert_int_equal(
         dms_space_store_le32(f->space, REGS_BASE + 8, 0xcafef00d, NULL), 0);
-    assert_int_equal(f->regs.reg[2], 0xcafef00d);
-    assert_int_equal(f->regs.calls, 1);
-    assert_int_equal(f->regs.last_size, 4);
+    assert_int_equal(dms_le32_load(f->regs->mem + 8), 0xcafef00d);
+    assert_int_equal(f->regs->calls, 1);
+    assert_int_equal(f->regs->last.len, 4);
     assert_int_equal(dms_space_load_be32(f->space, REGS_BASE + 8, &v, NULL),
                      0);
     /* The register is little-endian; read as big-endian bytes it swaps. */
     assert_int_equal(v, 0x0df0feca);
-    assert_int_equal(f->regs.calls, 2);
+    assert_int_equal(f->regs->calls, 2);
 }
 
 static void test_typed_load_failure_gives_zero_and_error(void **state)
@@ -668,12 +578,12 @@ static void test_fill_spans_ram_and_message(void **state)
     for (size_t i = 0x1f00; i < 0x2000; i++)
         assert_int_equal(f->ram[i], 0x5a);
     assert_int_equal(f->ram[0x1eff], (uint8_t)(0x1eff * 3 + 1));
-    for (size_t i = 0; i < sizeof(f->bulk.mem); i++)
-        assert_int_equal(f->bulk.mem[i], 0x5a);
+    for (size_t i = 0; i < sizeof(f->bulk->mem); i++)
+        assert_int_equal(f->bulk->mem[i], 0x5a);
     /* Message bytes go in chunks of at most 4 KiB, not byte by byte. */
-    assert_true(f->bulk.calls >= 2 && f->bulk.calls <= 3);
-    for (unsigned i = 0; i < f->bulk.calls; i++)
-        assert_true(f->bulk.sizes[i] <= 4096);
+    assert_true(f->bulk->calls >= 2 && f->bulk->calls <= 3);
+    for (unsigned i = 0; i < f->bulk->calls; i++)
+        assert_true(f->bulk->log[i].len <= 4096);
 }
 
 static void test_fill_stops_at_hole_and_counts(void **state)
@@ -686,7 +596,7 @@ static void test_fill_stops_at_hole_and_counts(void **state)
         -EFAULT);
     assert_int_equal(done, 0x10);
     for (size_t i = 0x2000 - 0x10; i < 0x2000; i++)
-        assert_int_equal(f->bulk.mem[i], 0);
+        assert_int_equal(f->bulk->mem[i], 0);
 }
 
 static void test_fill_that_wraps_writes_nothing(void **state)
