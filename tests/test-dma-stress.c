@@ -7,13 +7,7 @@
  * complete exactly once with the right bytes, and the budget must be back
  * to zero at the end. Bounded by rounds, not time; run under TSan.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-/* cmocka.h needs the three above first */
-#include <cmocka.h>
-
-#include "dms-private.h"
+#include "tc.h"
 
 #define NREQ 16
 #define REQ_SIZE 0x10000u /* 64 KiB */
@@ -27,35 +21,6 @@
 #define NOISE_MAPS 400
 
 /* TSan and GLib's own locks: see tests/tsan-glib.c. */
-
-/* ---- message backends over buffers ---- */
-
-typedef struct Bulk {
-    uint8_t *mem;
-    size_t size;
-} Bulk;
-
-static int64_t bulk_read(void *opaque, uint64_t off, void *buf, size_t len,
-                         const DmsAttrs *attrs)
-{
-    Bulk *b = opaque;
-
-    if (off > b->size || len > b->size - off)
-        return -EFAULT;
-    memcpy(buf, b->mem + off, len);
-    return (int64_t)len;
-}
-
-static int64_t bulk_write(void *opaque, uint64_t off, const void *buf,
-                          size_t len, const DmsAttrs *attrs)
-{
-    Bulk *b = opaque;
-
-    if (off > b->size || len > b->size - off)
-        return -EFAULT;
-    memcpy(b->mem + off, buf, len);
-    return (int64_t)len;
-}
 
 /* ---- I/O workers: a queue under a GMutex, reports from the worker ---- */
 
@@ -122,10 +87,8 @@ typedef struct Req {
 } Req;
 
 typedef struct Stress {
-    uint8_t mem[NREGIONS][REGION_SIZE];
-    uint8_t noise_mem[NOISE_SIZE];
-    Bulk bulk[NREGIONS + 1];
-    DmsRegion *root;
+    /* The message regions' memory, then the noise region's. */
+    MemDev *dev[NREGIONS + 1];
     DmsSpace *space;
     GMainContext *ctx;
     GMainLoop *loop;
@@ -202,7 +165,7 @@ static void fill_round(Stress *s, unsigned round)
 {
     for (unsigned g = 0; g < NREGIONS; g++)
         for (size_t k = 0; k < REGION_SIZE; k++)
-            s->mem[g][k] = (uint8_t)(k * 13 + g * 29 + round * 7);
+            s->dev[g]->mem[k] = (uint8_t)(k * 13 + g * 29 + round * 7);
     for (unsigned i = 0; i < NREQ; i++) {
         Req *r = &s->req[i];
 
@@ -293,7 +256,7 @@ static gpointer noise_main(gpointer data)
         }
         assert_int_equal(r, 0);
         assert_true(len >= 1 && len <= 512);
-        assert_memory_equal(ptr, s->noise_mem + (n % 8) * 512, len);
+        assert_memory_equal(ptr, s->dev[NREGIONS]->mem + (n % 8) * 512, len);
         assert_int_equal(
             dms_space_unmap(s->space, ptr, len, DMS_DIR_TO_DEVICE, 0), 0);
     }
@@ -330,30 +293,20 @@ static gpointer submitter_main(gpointer data)
 static int stress_setup(void **state)
 {
     Stress *s = g_new0(Stress, 1);
-    DmsMessageOps ops = {
-        .size = sizeof(ops),
-        .read = bulk_read,
-        .write = bulk_write,
-    };
+    LayoutPiece pieces[NREGIONS + 2] = {{LAYOUT_END}};
 
-    assert_int_equal(dms_region_new_container("root", DMS_SIZE_ALL, &s->root),
-                     0);
     for (unsigned g = 0; g <= NREGIONS; g++) {
-        DmsRegion *r;
-
-        s->bulk[g].mem = g < NREGIONS ? s->mem[g] : s->noise_mem;
-        s->bulk[g].size = g < NREGIONS ? REGION_SIZE : NOISE_SIZE;
-        assert_int_equal(dms_region_new_message("bulk", s->bulk[g].size, &ops,
-                                                &s->bulk[g], NULL, &r),
+        /* Many threads: devices that keep only counters. */
+        assert_int_equal(memdev_new(g < NREGIONS ? REGION_SIZE : NOISE_SIZE,
+                                    MEMDEV_THREADS, &s->dev[g]),
                          0);
-        assert_int_equal(dms_region_add_subregion(
-                             s->root, (uint64_t)REGION_STRIDE * g, r, 0, 0),
-                         0);
-        dms_region_unref(r);
+        pieces[g] =
+            (LayoutPiece){LAYOUT_MESSAGE, .addr = (uint64_t)REGION_STRIDE * g,
+                          .dev = s->dev[g]};
     }
     for (size_t k = 0; k < NOISE_SIZE; k++)
-        s->noise_mem[k] = (uint8_t)(k ^ 0x5a);
-    assert_int_equal(dms_space_new(s->root, "stress", &s->space), 0);
+        s->dev[NREGIONS]->mem[k] = (uint8_t)(k ^ 0x5a);
+    s->space = tc_space("stress", pieces, 0, NULL);
     dms_space_set_bounce_limit(s->space, BUDGET);
     s->ctx = g_main_context_new();
     s->loop = g_main_loop_new(s->ctx, FALSE);
@@ -386,7 +339,8 @@ static int stress_teardown(void **state)
     g_main_loop_unref(s->loop);
     g_main_context_unref(s->ctx);
     dms_space_unref(s->space);
-    dms_region_unref(s->root);
+    for (unsigned g = 0; g <= NREGIONS; g++)
+        tc_memdev_free(s->dev[g]);
     g_mutex_clear(&s->workers.lock);
     g_cond_clear(&s->workers.cond);
     g_free(s);
