@@ -4,67 +4,30 @@
  * prompt firing, GMainContext dispatch, cancellation in every state, and
  * what happens when the space or the context goes away first.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-/* cmocka.h needs the three above first */
-#include <cmocka.h>
+#include "tc.h"
 
 #include "dms-private.h"
 
-#define TO DMS_DIR_TO_DEVICE
-#define FROM DMS_DIR_FROM_DEVICE
 #define LIMIT 4096u
 
-static uint8_t backend_mem[0x10000];
-
-static int64_t mem_read(void *opaque, uint64_t off, void *buf, size_t len,
-                        const DmsAttrs *attrs)
-{
-    memcpy(buf, backend_mem + off, len);
-    return (int64_t)len;
-}
-
-static int64_t mem_write(void *opaque, uint64_t off, const void *buf,
-                         size_t len, const DmsAttrs *attrs)
-{
-    memcpy(backend_mem + off, buf, len);
-    return (int64_t)len;
-}
-
-static void count_notify(void *data)
-{
-    atomic_fetch_add((atomic_int *)data, 1);
-}
-
 typedef struct Fix {
-    DmsRegion *root, *msg;
+    /* Its region's notify tells when the space is really gone: only the
+     * space's root and view hold it. Many threads may map. */
+    MemDev *msg;
     DmsSpace *space;
-    atomic_int space_gone;
 } Fix;
 
 static int setup(void **state)
 {
-    const DmsMessageOps ops = {
-        .size = sizeof(ops),
-        .read = mem_read,
-        .write = mem_write,
-    };
     Fix *f = g_new0(Fix, 1);
 
-    assert_int_equal(dms_region_new_container("root", DMS_SIZE_ALL, &f->root),
-                     0);
-    /* Its notify tells when the space is really gone: only the space's
-     * root and view hold it. */
-    assert_int_equal(dms_region_new_message("msg", sizeof(backend_mem), &ops,
-                                            &f->space_gone, count_notify,
-                                            &f->msg),
-                     0);
-    assert_int_equal(dms_region_add_subregion(f->root, 0, f->msg, 0, 0), 0);
-    assert_int_equal(dms_space_new(f->root, "clients", &f->space), 0);
-    f->msg = dms_region_unref(f->msg);
-    f->root = dms_region_unref(f->root);
-    dms_space_set_bounce_limit(f->space, LIMIT);
+    assert_int_equal(memdev_new(0x10000, MEMDEV_THREADS, &f->msg), 0);
+    f->space = tc_space("clients",
+                        (const LayoutPiece[]){
+                            {LAYOUT_MESSAGE, .addr = 0, .dev = f->msg},
+                            {LAYOUT_END},
+                        },
+                        LIMIT, NULL);
     *state = f;
     return 0;
 }
@@ -80,7 +43,8 @@ static int teardown(void **state)
         assert_int_equal(st.bounce_in_use, 0);
         dms_space_unref(f->space);
     }
-    assert_int_equal(atomic_load(&f->space_gone), 1);
+    assert_int_equal(atomic_load(&f->msg->notified), 1);
+    tc_memdev_free(f->msg);
     g_free(f);
     return 0;
 }
@@ -542,9 +506,9 @@ test_clients_waiting_when_the_space_is_dropped_are_cancelled(void **state)
                      0);
     assert_int_equal(dms_space_add_map_client(space, ctx, record, &b, &hb), 0);
     f->space = dms_space_unref(f->space);
-    assert_int_equal(atomic_load(&f->space_gone), 0); /* the mapping's */
+    assert_int_equal(atomic_load(&f->msg->notified), 0); /* the mapping's */
     assert_int_equal(dms_space_unmap(space, p, LIMIT, TO, 0), 0);
-    assert_int_equal(atomic_load(&f->space_gone), 1);
+    assert_int_equal(atomic_load(&f->msg->notified), 1);
     while (g_main_context_iteration(ctx, FALSE))
         ;
     assert_int_equal(a.calls, 0);
@@ -575,12 +539,12 @@ test_fired_context_client_keeps_the_space_until_it_runs(void **state)
         dms_space_add_map_client(f->space, ctx, touch_space, &call, NULL), 0);
     dms_space_set_bounce_limit(f->space, 100); /* fired, not yet run */
     f->space = dms_space_unref(f->space);
-    assert_int_equal(atomic_load(&f->space_gone), 0);
+    assert_int_equal(atomic_load(&f->msg->notified), 0);
     while (g_main_context_iteration(ctx, FALSE))
         ;
     assert_int_equal(call.calls, 1);
     assert_int_equal(call.remap_result, 100);
-    assert_int_equal(atomic_load(&f->space_gone), 1);
+    assert_int_equal(atomic_load(&f->msg->notified), 1);
     g_main_context_unref(ctx);
 }
 
@@ -599,7 +563,7 @@ static void test_context_freed_before_dispatch_cancels_the_client(void **state)
     /* Nobody will run the context: freeing it ends the client and
      * releases the space it held. */
     g_main_context_unref(ctx);
-    assert_int_equal(atomic_load(&f->space_gone), 1);
+    assert_int_equal(atomic_load(&f->msg->notified), 1);
     assert_int_equal(call.calls, 0);
     assert_int_equal(dms_map_client_cancel(h), 0);
     dms_map_client_unref(h);
