@@ -11,34 +11,14 @@
 #include <string.h>
 
 #include "bench.h"
+#include "layout.h"
+#include "memdev.h"
 
 #define BOUNCE_MEM_SIZE (1u << 20)
 
-typedef struct MemBackend {
-    uint8_t *mem;
-} MemBackend;
-
-static int64_t mem_read(void *opaque, uint64_t offset, void *buf, size_t len,
-                        const DmsAttrs *attrs)
-{
-    MemBackend *m = opaque;
-
-    memcpy(buf, m->mem + offset, len);
-    return (int64_t)len;
-}
-
-static int64_t mem_write(void *opaque, uint64_t offset, const void *buf,
-                         size_t len, const DmsAttrs *attrs)
-{
-    MemBackend *m = opaque;
-
-    memcpy(m->mem + offset, buf, len);
-    return (int64_t)len;
-}
-
 typedef struct Bounce {
     DmsSpace *space;
-    MemBackend backend;
+    MemDev *dev;   /* quiet: it only copies */
     uint8_t *data; /* what the "device" writes into a from-device buffer */
     size_t size;
     uint64_t addr;
@@ -94,7 +74,7 @@ static void malloc_to_device(void *opaque, uint64_t iters)
     for (uint64_t i = 0; i < iters; i++) {
         uint8_t *p = g_malloc0(b->size);
 
-        copy(p, b->backend.mem + b->addr, b->size); /* the fill */
+        copy(p, b->dev->mem + b->addr, b->size); /* the fill */
         bench_use(p);
         g_free(p);
     }
@@ -107,9 +87,9 @@ static void malloc_from_device(void *opaque, uint64_t iters)
     for (uint64_t i = 0; i < iters; i++) {
         uint8_t *p = g_malloc0(b->size);
 
-        copy(p, b->data, b->size);                  /* the device */
-        copy(b->backend.mem + b->addr, p, b->size); /* the write-back */
-        bench_use(b->backend.mem);
+        copy(p, b->data, b->size);               /* the device */
+        copy(b->dev->mem + b->addr, p, b->size); /* the write-back */
+        bench_use(b->dev->mem);
         g_free(p);
     }
 }
@@ -151,27 +131,19 @@ static void heap_from_device(void *opaque, uint64_t iters)
 
 static void bounce_setup(Bounce *b)
 {
-    const DmsMessageOps ops = {
-        .size = sizeof(ops),
-        .read = mem_read,
-        .write = mem_write,
-    };
-    DmsRegion *root, *msg;
-
-    b->backend.mem = g_malloc(BOUNCE_MEM_SIZE);
-    memset(b->backend.mem, 0x3c, BOUNCE_MEM_SIZE);
+    bench_check(memdev_new(BOUNCE_MEM_SIZE, MEMDEV_QUIET, &b->dev),
+                "memdev_new");
+    memset(b->dev->mem, 0x3c, BOUNCE_MEM_SIZE);
     b->data = g_malloc(BOUNCE_MEM_SIZE);
     memset(b->data, 0xc3, BOUNCE_MEM_SIZE);
-    bench_check(dms_region_new_container("root", DMS_SIZE_ALL, &root),
-                "dms_region_new_container");
-    bench_check(dms_region_new_message("mem", BOUNCE_MEM_SIZE, &ops,
-                                       &b->backend, NULL, &msg),
-                "dms_region_new_message");
-    bench_check(dms_region_add_subregion(root, 0, msg, 0, 0),
-                "dms_region_add_subregion");
-    bench_check(dms_space_new(root, "bounce", &b->space), "dms_space_new");
-    dms_region_unref(msg);
-    dms_region_unref(root);
+    bench_check(
+        layout_space_new("bounce",
+                         (const LayoutPiece[]){
+                             {LAYOUT_MESSAGE, .addr = 0, .dev = b->dev},
+                             {LAYOUT_END},
+                         },
+                         0, &b->space, NULL),
+        "layout_space_new");
 }
 
 static void bounce_teardown(Bounce *b)
@@ -183,7 +155,7 @@ static void bounce_teardown(Bounce *b)
         bench_fail("bounce: %" G_GUINT64_FORMAT " bytes still lent at the end",
                    stats.bounce_in_use);
     dms_space_unref(b->space);
-    g_free(b->backend.mem);
+    memdev_free(b->dev);
     g_free(b->data);
 }
 

@@ -29,6 +29,8 @@
 #include <string.h>
 
 #include "bench.h"
+#include "layout.h"
+#include "memdev.h"
 
 #define SG_ENTRIES 16
 #define SG_ENTRY_SIZE 4096
@@ -36,28 +38,6 @@
 #define SG_REGION_SIZE (1u << 20)
 #define SG_REGION_BASE UINT64_C(0x40000000)
 #define SG_REQUESTS 4
-
-typedef struct SgMem {
-    uint8_t *mem;
-} SgMem;
-
-static int64_t sg_mem_read(void *opaque, uint64_t offset, void *buf,
-                           size_t len, const DmsAttrs *attrs)
-{
-    SgMem *m = opaque;
-
-    memcpy(buf, m->mem + offset, len);
-    return (int64_t)len;
-}
-
-static int64_t sg_mem_write(void *opaque, uint64_t offset, const void *buf,
-                            size_t len, const DmsAttrs *attrs)
-{
-    SgMem *m = opaque;
-
-    memcpy(m->mem + offset, buf, len);
-    return (int64_t)len;
-}
 
 typedef struct SgRequest {
     DmsSgList *sg;
@@ -73,7 +53,7 @@ typedef struct SgRequest {
 
 typedef struct Sg {
     DmsSpace *space;
-    SgMem mem[2];
+    MemDev *mem[2]; /* quiet: they only copy */
     GMainContext *ctx;
     SgRequest req[SG_REQUESTS];
     unsigned requests; /* at once, per operation */
@@ -181,32 +161,23 @@ static void sg_copy(void *opaque, uint64_t iters)
 
 static void sg_setup(Sg *s)
 {
-    const DmsMessageOps ops = {
-        .size = sizeof(ops),
-        .read = sg_mem_read,
-        .write = sg_mem_write,
-    };
-    DmsRegion *root;
-
-    bench_check(dms_region_new_container("root", DMS_SIZE_ALL, &root),
-                "dms_region_new_container");
     for (int m = 0; m < 2; m++) {
-        DmsRegion *msg;
-
-        s->mem[m].mem = g_malloc(SG_REGION_SIZE);
+        bench_check(memdev_new(SG_REGION_SIZE, MEMDEV_QUIET, &s->mem[m]),
+                    "memdev_new");
         for (size_t i = 0; i < SG_REGION_SIZE; i++)
-            s->mem[m].mem[i] = (uint8_t)(i * 3 + m);
-        bench_check(dms_region_new_message("sg-mem", SG_REGION_SIZE, &ops,
-                                           &s->mem[m], NULL, &msg),
-                    "dms_region_new_message");
-        bench_check(dms_region_add_subregion(
-                        root, SG_REGION_BASE + m * (uint64_t)SG_REGION_SIZE,
-                        msg, 0, 0),
-                    "dms_region_add_subregion");
-        dms_region_unref(msg);
+            s->mem[m]->mem[i] = (uint8_t)(i * 3 + m);
     }
-    bench_check(dms_space_new(root, "sg", &s->space), "dms_space_new");
-    dms_region_unref(root);
+    bench_check(layout_space_new("sg",
+                                 (const LayoutPiece[]){
+                                     {LAYOUT_MESSAGE, .addr = SG_REGION_BASE,
+                                      .name = "sg-mem", .dev = s->mem[0]},
+                                     {LAYOUT_MESSAGE,
+                                      .addr = SG_REGION_BASE + SG_REGION_SIZE,
+                                      .name = "sg-mem", .dev = s->mem[1]},
+                                     {LAYOUT_END},
+                                 },
+                                 0, &s->space, NULL),
+                "layout_space_new");
     s->ctx = g_main_context_new();
 
     /*
@@ -233,7 +204,7 @@ static void sg_verify(Sg *s)
     for (unsigned k = 0; k < s->requests; k++) {
         for (int e = 0; e < SG_ENTRIES; e++) {
             const DmsSgEntry *entry = dms_sglist_get_entry(s->req[k].sg, e);
-            const SgMem *m = &s->mem[e % 2];
+            const MemDev *m = s->mem[e % 2];
             uint64_t off = entry->addr - SG_REGION_BASE -
                            (uint64_t)(e % 2) * SG_REGION_SIZE;
 
@@ -263,7 +234,7 @@ static void sg_teardown(Sg *s)
     g_main_context_unref(s->ctx);
     dms_space_unref(s->space);
     for (int m = 0; m < 2; m++)
-        g_free(s->mem[m].mem);
+        memdev_free(s->mem[m]);
 }
 
 static const struct {

@@ -15,21 +15,8 @@
 
 #include <dmaspace/dmaspace.h>
 
-static uint8_t *backend_mem;
-
-static int64_t mem_read(void *opaque, uint64_t offset, void *buf, size_t len,
-                        const DmsAttrs *attrs)
-{
-    memcpy(buf, backend_mem + offset, len);
-    return (int64_t)len;
-}
-
-static int64_t mem_write(void *opaque, uint64_t offset, const void *buf,
-                         size_t len, const DmsAttrs *attrs)
-{
-    memcpy(backend_mem + offset, buf, len);
-    return (int64_t)len;
-}
+#include "layout.h"
+#include "memdev.h"
 
 /* A runtime-sized copy that the compiler cannot drop. */
 G_GNUC_NO_INLINE static void copy(void *dst, const void *src, size_t len)
@@ -62,8 +49,8 @@ static double run_library(DmsSpace *space, uint64_t addr, size_t size,
     return (double)(g_get_monotonic_time() - t0) * 1000.0 / (double)iters;
 }
 
-static double run_baseline(size_t size, DmsDirection dir, const uint8_t *data,
-                           long iters)
+static double run_baseline(uint8_t *backend_mem, size_t size, DmsDirection dir,
+                           const uint8_t *data, long iters)
 {
     gint64 t0 = g_get_monotonic_time();
 
@@ -90,11 +77,6 @@ static int compare(const void *a, const void *b)
 
 int main(int argc, char **argv)
 {
-    const DmsMessageOps ops = {
-        .size = sizeof(ops),
-        .read = mem_read,
-        .write = mem_write,
-    };
     size_t size = argc > 1 ? strtoul(argv[1], NULL, 0) : 64;
     const char *mode = argc > 2 ? argv[2] : "to";
     long iters = argc > 3 ? strtol(argv[3], NULL, 0) : 0;
@@ -102,30 +84,32 @@ int main(int argc, char **argv)
         strcmp(mode, "to") == 0 ? DMS_DIR_TO_DEVICE : DMS_DIR_FROM_DEVICE;
     bool direct = strcmp(mode, "direct") == 0;
     double lib[7], base[7];
-    DmsRegion *root, *msg, *ram;
     uint8_t *data, *ram_mem;
     DmsSpace *space;
+    MemDev *dev;
 
     if (size == 0 || size > (1u << 20))
         fail("size (1..1 MiB)");
     if (iters <= 0)
         iters = (long)(200000000 / (size + 256));
-    backend_mem = g_malloc0(1u << 20);
     ram_mem = g_malloc0(1u << 20);
     data = g_malloc(size);
     memset(data, 0xc3, size);
-    if (dms_region_new_container("root", DMS_SIZE_ALL, &root) ||
-        dms_region_new_message("mem", 1u << 20, &ops, NULL, NULL, &msg) ||
-        dms_region_new_ram("ram", ram_mem, 1u << 20, 0, NULL, NULL, &ram) ||
-        dms_region_add_subregion(root, 0, msg, 0, 0) ||
-        dms_region_add_subregion(root, 1u << 20, ram, 0, 0) ||
-        dms_space_new(root, "micro", &space))
+    if (memdev_new(1u << 20, MEMDEV_QUIET, &dev) ||
+        layout_space_new("micro",
+                         (const LayoutPiece[]){
+                             {LAYOUT_MESSAGE, .addr = 0, .dev = dev},
+                             {LAYOUT_RAM, .addr = 1u << 20, .host = ram_mem,
+                              .size = 1u << 20},
+                             {LAYOUT_END},
+                         },
+                         0, &space, NULL))
         fail("setup");
 
     for (int s = 0; s < 7; s++) {
         lib[s] =
             run_library(space, direct ? 1u << 20 : 0, size, dir, data, iters);
-        base[s] = run_baseline(size, dir, data, iters);
+        base[s] = run_baseline(dev->mem, size, dir, data, iters);
     }
     qsort(lib, 7, sizeof(double), compare);
     qsort(base, 7, sizeof(double), compare);
@@ -134,10 +118,7 @@ int main(int argc, char **argv)
            mode, size, lib[3], base[3], base[3] / lib[3]);
 
     dms_space_unref(space);
-    dms_region_unref(msg);
-    dms_region_unref(ram);
-    dms_region_unref(root);
-    g_free(backend_mem);
+    memdev_free(dev);
     g_free(ram_mem);
     g_free(data);
     return 0;
