@@ -189,3 +189,10 @@ void gather(Fix *f, DmsSgList *sg, uint8_t *out)
                      0);
     assert_int_equal(residual, 0);
 }
+
+void assert_completed(Fix *f, int result, uint64_t transferred)
+{
+    assert_int_equal(f->dev.completions, 1);
+    assert_int_equal(f->dev.result, result);
+    assert_int_equal(f->dev.transferred, transferred);
+}

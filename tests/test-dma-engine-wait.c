@@ -67,9 +67,7 @@ static void test_request_waits_for_budget_and_resumes_exactly(void **state)
     assert_int_equal(
         dms_space_unmap(f->space, blocker, 0x400, DMS_DIR_TO_DEVICE, 0), 0);
     drain(f);
-    assert_int_equal(f->dev.completions, 1);
-    assert_int_equal(f->dev.result, 0);
-    assert_int_equal(f->dev.transferred, 0x600);
+    assert_completed(f, 0, 0x600);
     assert_true(stats(f).map_clients_fired >= 1);
     assert_memory_equal(f->bulk->mem, f->dev.disk, 0x300);
     assert_memory_equal(f->bulk->mem + 0x1000, f->dev.disk + 0x300, 0x300);
@@ -132,9 +130,7 @@ static void test_cancel_while_waiting_for_budget(void **state)
     /* Never from inside the cancel call. */
     assert_int_equal(f->dev.completions, 0);
     drain(f);
-    assert_int_equal(f->dev.completions, 1);
-    assert_int_equal(f->dev.result, -ECANCELED);
-    assert_int_equal(f->dev.transferred, 0);
+    assert_completed(f, -ECANCELED, 0);
 
     /* No client is left: freeing budget wakes nobody. */
     fired = stats(f).map_clients_fired;
@@ -231,9 +227,7 @@ static void test_cancel_between_batches(void **state)
     assert_int_equal(dms_dma_io_done(f->dev.pending, 0x400, 0), 0);
     assert_int_equal(dms_dma_cancel(req), 0);
     drain(f);
-    assert_int_equal(f->dev.completions, 1);
-    assert_int_equal(f->dev.result, -ECANCELED);
-    assert_int_equal(f->dev.transferred, 0x400);
+    assert_completed(f, -ECANCELED, 0x400);
     assert_int_equal(f->dev.io_calls, 1);
     assert_int_equal(stats(f).bounce_in_use, 0);
     dms_dma_request_unref(req);
@@ -251,9 +245,7 @@ static void test_cancel_before_first_step(void **state)
     assert_int_equal(dms_dma_submit(&p, &req), 0);
     assert_int_equal(dms_dma_cancel(req), 0);
     drain(f);
-    assert_int_equal(f->dev.completions, 1);
-    assert_int_equal(f->dev.result, -ECANCELED);
-    assert_int_equal(f->dev.transferred, 0);
+    assert_completed(f, -ECANCELED, 0);
     assert_int_equal(f->dev.io_calls, 0);
     assert_int_equal(stats(f).direct_maps, 0);
     dms_dma_request_unref(req);

@@ -218,9 +218,7 @@ static void test_align_waits_for_align_bytes_without_spinning(void **state)
     assert_int_equal(
         dms_space_unmap(f->space, blocker, 0x100, DMS_DIR_TO_DEVICE, 0), 0);
     drain(f);
-    assert_int_equal(f->dev.completions, 1);
-    assert_int_equal(f->dev.result, 0);
-    assert_int_equal(f->dev.transferred, 0x800);
+    assert_completed(f, 0, 0x800);
     assert_int_equal(f->dev.io_calls, 2);
     assert_memory_equal(f->bulk->mem, f->dev.disk, 0x800);
     dms_sglist_unref(sg);
