@@ -196,3 +196,9 @@ void assert_completed(Fix *f, int result, uint64_t transferred)
     assert_int_equal(f->dev.result, result);
     assert_int_equal(f->dev.transferred, transferred);
 }
+
+void *hold_budget(Fix *f, size_t limit, size_t held)
+{
+    dms_space_set_bounce_limit(f->space, limit);
+    return tc_map(f->space, MSG_BASE + 0x8000, held, TO, held);
+}

@@ -84,6 +84,11 @@ DmsSgList *list_of(Fix *f, const uint64_t (*entries)[2], size_t n);
 DmsDmaParams params_for(Fix *f, DmsSgList *sg, DmsDirection dir);
 /* Submits, runs to the end, and checks the completion ran exactly once. */
 void run_request(Fix *f, const DmsDmaParams *p);
+/*
+ * Sets the bounce limit to @limit and maps @held bytes of it (to-device,
+ * away from the tests' addresses), for a test to return when it likes.
+ */
+void *hold_budget(Fix *f, size_t limit, size_t held);
 /* The request completed once, with @result after @transferred bytes. */
 void assert_completed(Fix *f, int result, uint64_t transferred);
 /* The bytes the list describes, gathered from the fixture's memory. */

@@ -18,11 +18,7 @@ static void test_partial_grant_goes_to_io_instead_of_waiting(void **state)
     void *blocker;
 
     /* Someone else holds 0x300 of 0x400: only 0x100 is left. */
-    dms_space_set_bounce_limit(f->space, 0x400);
-    assert_int_equal(dms_space_map(f->space, MSG_BASE + 0x8000, &len,
-                                   DMS_DIR_TO_DEVICE, NULL, &blocker),
-                     0);
-    assert_int_equal(len, 0x300);
+    blocker = hold_budget(f, 0x400, len);
     f->dev.async = true;
     assert_int_equal(dms_dma_submit(&p, NULL), 0);
     drain(f);
@@ -53,10 +49,7 @@ static void test_request_waits_for_budget_and_resumes_exactly(void **state)
     size_t len = 0x400;
     void *blocker;
 
-    dms_space_set_bounce_limit(f->space, 0x400);
-    assert_int_equal(dms_space_map(f->space, MSG_BASE + 0x8000, &len,
-                                   DMS_DIR_TO_DEVICE, NULL, &blocker),
-                     0);
+    blocker = hold_budget(f, 0x400, len);
     assert_int_equal(dms_dma_submit(&p, NULL), 0);
     drain(f);
     assert_int_equal(f->dev.io_calls, 0);
@@ -86,10 +79,7 @@ static void test_limit_dropped_to_zero_ends_a_waiting_request(void **state)
     size_t len = 0x400;
     void *blocker;
 
-    dms_space_set_bounce_limit(f->space, 0x400);
-    assert_int_equal(dms_space_map(f->space, MSG_BASE + 0x8000, &len,
-                                   DMS_DIR_TO_DEVICE, NULL, &blocker),
-                     0);
+    blocker = hold_budget(f, 0x400, len);
     assert_int_equal(dms_dma_submit(&p, NULL), 0);
     drain(f);
     assert_int_equal(f->dev.completions, 0);
@@ -117,10 +107,7 @@ static void test_cancel_while_waiting_for_budget(void **state)
     uint64_t fired;
     void *blocker;
 
-    dms_space_set_bounce_limit(f->space, 0x400);
-    assert_int_equal(dms_space_map(f->space, MSG_BASE + 0x8000, &len,
-                                   DMS_DIR_TO_DEVICE, NULL, &blocker),
-                     0);
+    blocker = hold_budget(f, 0x400, len);
     assert_int_equal(dms_dma_submit(&p, &req), 0);
     drain(f);
     assert_int_equal(f->dev.io_calls, 0);
@@ -156,10 +143,7 @@ static void test_cancel_when_client_already_fired(void **state)
     size_t len = 0x400;
     void *blocker;
 
-    dms_space_set_bounce_limit(f->space, 0x400);
-    assert_int_equal(dms_space_map(f->space, MSG_BASE + 0x8000, &len,
-                                   DMS_DIR_TO_DEVICE, NULL, &blocker),
-                     0);
+    blocker = hold_budget(f, 0x400, len);
     assert_int_equal(dms_dma_submit(&p, &req), 0);
     drain(f);
     /* The client fires (its dispatch is queued), then the cancel comes. */

@@ -201,11 +201,8 @@ static void test_align_waits_for_align_bytes_without_spinning(void **state)
     void *blocker;
     uint64_t fired;
 
-    dms_space_set_bounce_limit(f->space, 0x400);
     p.align = 0x400;
-    assert_int_equal(dms_space_map(f->space, MSG_BASE + 0x8000, &len,
-                                   DMS_DIR_TO_DEVICE, NULL, &blocker),
-                     0);
+    blocker = hold_budget(f, 0x400, len);
     assert_int_equal(dms_dma_submit(&p, NULL), 0);
     drain(f); /* goes idle: the request waits */
     assert_int_equal(f->dev.completions, 0);
