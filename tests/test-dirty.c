@@ -4,24 +4,10 @@
  * of exactly access_len), how taking the log reads and clears it, and
  * that a page written while the log is taken is never lost.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-/* cmocka.h needs the three above first */
-#include <cmocka.h>
-
-#include "dms-private.h"
+#include "tc.h"
 
 #define RAM_ADDR 0x100000u
 #define RAM_SIZE 0x40000u /* 256 KiB: 64 pages of 4 KiB */
-
-static unsigned criticals;
-
-static void count_critical(const gchar *domain, GLogLevelFlags level,
-                           const gchar *message, gpointer data)
-{
-    criticals++;
-}
 
 typedef struct Fix {
     uint8_t *mem;
@@ -34,16 +20,14 @@ static int setup(void **state)
     Fix *f = g_new0(Fix, 1);
 
     f->mem = g_malloc0(RAM_SIZE);
-    assert_int_equal(dms_region_new_container("root", DMS_SIZE_ALL, &f->root),
-                     0);
-    assert_int_equal(
-        dms_region_new_ram("ram", f->mem, RAM_SIZE, 0, NULL, NULL, &f->ram),
-        0);
-    assert_int_equal(dms_region_add_subregion(f->root, RAM_ADDR, f->ram, 0, 0),
-                     0);
-    assert_int_equal(dms_space_new(f->root, NULL, &f->space), 0);
-    criticals = 0;
-    g_log_set_handler("dmaspace", G_LOG_LEVEL_CRITICAL, count_critical, NULL);
+    f->space = tc_space(NULL,
+                        (const LayoutPiece[]){
+                            {LAYOUT_RAM, .addr = RAM_ADDR, .host = f->mem,
+                             .size = RAM_SIZE, .keep = &f->ram},
+                            {LAYOUT_END},
+                        },
+                        0, &f->root);
+    tc_count_criticals();
     *state = f;
     return 0;
 }
@@ -84,7 +68,7 @@ static void test_enable_rejects_bad_arguments(void **state)
     /* no log yet */
     assert_int_equal(dms_region_take_dirty_log(f->ram, &bits, 64), -EINVAL);
     assert_int_equal(dms_region_take_dirty_log(f->root, &bits, 64), -EINVAL);
-    assert_int_equal(criticals, 8);
+    assert_int_equal(tc_criticals(), 8);
 
     assert_int_equal(dms_region_enable_dirty_log(f->ram, 4096), 0);
     assert_int_equal(dms_region_enable_dirty_log(f->ram, 4096), -EEXIST);
@@ -196,11 +180,13 @@ static void test_byte_granular_log_is_exact(void **state)
     void *p;
     (void)state;
 
-    assert_int_equal(dms_region_new_container("root", DMS_SIZE_ALL, &root), 0);
-    assert_int_equal(
-        dms_region_new_ram("r", mem, sizeof(mem), 0, NULL, NULL, &r), 0);
-    assert_int_equal(dms_region_add_subregion(root, 0, r, 0, 0), 0);
-    assert_int_equal(dms_space_new(root, NULL, &s), 0);
+    s = tc_space(NULL,
+                 (const LayoutPiece[]){
+                     {LAYOUT_RAM, .addr = 0, .name = "r", .host = mem,
+                      .size = sizeof(mem), .keep = &r},
+                     {LAYOUT_END},
+                 },
+                 0, &root);
     assert_int_equal(dms_region_enable_dirty_log(r, 1), 0);
 
     assert_int_equal(dms_space_map(s, 60, &len, DMS_DIR_FROM_DEVICE, NULL, &p),
@@ -300,11 +286,13 @@ static void test_concurrent_take_never_loses_a_page(void **state)
     GThread *t;
     (void)state;
 
-    assert_int_equal(dms_region_new_container("root", DMS_SIZE_ALL, &root), 0);
-    assert_int_equal(
-        dms_region_new_ram("r", mem, RACE_BYTES, 0, NULL, NULL, &r), 0);
-    assert_int_equal(dms_region_add_subregion(root, 0, r, 0, 0), 0);
-    assert_int_equal(dms_space_new(root, NULL, &race.space), 0);
+    race.space = tc_space(NULL,
+                          (const LayoutPiece[]){
+                              {LAYOUT_RAM, .addr = 0, .name = "r", .host = mem,
+                               .size = RACE_BYTES, .keep = &r},
+                              {LAYOUT_END},
+                          },
+                          0, &root);
     assert_int_equal(dms_region_enable_dirty_log(r, 1), 0);
 
     t = g_thread_new("writer", writer, &race);
