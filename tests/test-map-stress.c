@@ -16,11 +16,7 @@
  * Waits have a deadline far beyond the run time (a lost wake-up fails the
  * test instead of hanging it). Bounded by counts, not by time.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-/* cmocka.h needs the three above first */
-#include <cmocka.h>
+#include "tc.h"
 
 #include "bounce-impl.h"
 
@@ -39,46 +35,23 @@ enum {
 
 typedef struct Shared {
     DmsSpace *space;
-    uint8_t backend[WORKERS * AREA];
+    MemDev *dev; /* WORKERS * AREA bytes */
     atomic_int workers_ready, workers_done;
     atomic_ulong requests_done, waits, decoys_prevented, decoys_ran;
     atomic_ulong max_in_use;
 } Shared;
 
-/* The backend of every test here: memory at @opaque. */
-static int64_t backend_read(void *opaque, uint64_t off, void *buf, size_t len,
-                            const DmsAttrs *attrs)
+/* A space over one message region of @size bytes, for many threads; it
+ * holds the regions, the caller frees *@dev once the space is gone. */
+static DmsSpace *space_over(MemDev **dev, size_t size, const char *name)
 {
-    memcpy(buf, (uint8_t *)opaque + off, len);
-    return (int64_t)len;
-}
-
-static int64_t backend_write(void *opaque, uint64_t off, const void *buf,
-                             size_t len, const DmsAttrs *attrs)
-{
-    memcpy((uint8_t *)opaque + off, buf, len);
-    return (int64_t)len;
-}
-
-/* A space over one message region backed by @mem; it holds the regions. */
-static DmsSpace *space_over(uint8_t *mem, size_t size, const char *name)
-{
-    const DmsMessageOps ops = {
-        .size = sizeof(ops),
-        .read = backend_read,
-        .write = backend_write,
-    };
-    DmsRegion *root, *msg;
-    DmsSpace *space;
-
-    assert_int_equal(dms_region_new_container("root", DMS_SIZE_ALL, &root), 0);
-    assert_int_equal(
-        dms_region_new_message("msg", size, &ops, mem, NULL, &msg), 0);
-    assert_int_equal(dms_region_add_subregion(root, 0, msg, 0, 0), 0);
-    assert_int_equal(dms_space_new(root, name, &space), 0);
-    dms_region_unref(msg);
-    dms_region_unref(root);
-    return space;
+    assert_int_equal(memdev_new(size, MEMDEV_THREADS, dev), 0);
+    return tc_space(name,
+                    (const LayoutPiece[]){
+                        {LAYOUT_MESSAGE, .addr = 0, .dev = *dev},
+                        {LAYOUT_END},
+                    },
+                    0, NULL);
 }
 
 /* A worker's wait for budget. */
@@ -276,15 +249,15 @@ static void test_tiny_budget_every_request_completes(void **state)
     DmsSpaceStats st = {.size = sizeof(st)};
     (void)state;
 
-    for (size_t i = 0; i < sizeof(sh->backend); i++)
-        sh->backend[i] = (uint8_t)(i * 13 + 5);
-    sh->space = space_over(sh->backend, sizeof(sh->backend), "stress");
+    sh->space = space_over(&sh->dev, WORKERS * AREA, "stress");
+    for (size_t i = 0; i < WORKERS * AREA; i++)
+        sh->dev->mem[i] = (uint8_t)(i * 13 + 5);
     dms_space_set_bounce_limit(sh->space, LIMIT_HIGH);
 
     for (unsigned i = 0; i < WORKERS; i++) {
         w[i].sh = sh;
         w[i].id = i;
-        memcpy(w[i].shadow, sh->backend + i * AREA, AREA);
+        memcpy(w[i].shadow, sh->dev->mem + i * AREA, AREA);
         w[i].decoys = g_ptr_array_new_with_free_func(g_free);
         threads[i] = g_thread_new("worker", worker, &w[i]);
     }
@@ -296,7 +269,7 @@ static void test_tiny_budget_every_request_completes(void **state)
     for (unsigned i = 0; i < WORKERS; i++) {
         assert_false(w[i].lost);
         assert_false(w[i].bad_data);
-        assert_memory_equal(w[i].shadow, sh->backend + i * AREA, AREA);
+        assert_memory_equal(w[i].shadow, sh->dev->mem + i * AREA, AREA);
         /* Prevented decoys never ran, even late; run ones ran once. */
         for (guint j = 0; j < w[i].decoys->len; j++) {
             Decoy *d = g_ptr_array_index(w[i].decoys, j);
@@ -323,6 +296,7 @@ static void test_tiny_budget_every_request_completes(void **state)
     assert_int_equal(st.bad_unmaps, 0);
 
     dms_space_unref(sh->space);
+    tc_memdev_free(sh->dev);
     g_free(w);
     g_free(sh);
 }
@@ -434,7 +408,7 @@ static void test_registration_racing_the_last_unmap_is_woken(void **state)
     GThread *a, *b;
     (void)state;
 
-    pp.space = space_over(sh->backend, sizeof(sh->backend), "ping-pong");
+    pp.space = space_over(&sh->dev, WORKERS * AREA, "ping-pong");
     dms_space_set_bounce_limit(pp.space, LIMIT_HIGH);
     g_mutex_init(&pp.lock);
     g_cond_init(&pp.cond);
@@ -454,6 +428,7 @@ static void test_registration_racing_the_last_unmap_is_woken(void **state)
     g_mutex_clear(&pp.lock);
     g_cond_clear(&pp.cond);
     dms_space_unref(pp.space);
+    tc_memdev_free(sh->dev);
     g_free(sh);
 }
 
@@ -476,7 +451,7 @@ enum {
 
 typedef struct CachedRace {
     PingPong pp;
-    uint8_t *mem;
+    MemDev *dev;
 } CachedRace;
 
 static gpointer cached_small(gpointer data)
@@ -562,8 +537,7 @@ static void test_registration_racing_a_cached_unmap_is_woken(void **state)
     GThread *a, *b;
     (void)state;
 
-    cr->mem = g_malloc0(3 << 20);
-    cr->pp.space = space_over(cr->mem, 3 << 20, "cached-race");
+    cr->pp.space = space_over(&cr->dev, 3 << 20, "cached-race");
     dms_space_set_bounce_limit(cr->pp.space, CACHED_LIMIT);
     g_mutex_init(&cr->pp.lock);
     g_cond_init(&cr->pp.cond);
@@ -582,7 +556,7 @@ static void test_registration_racing_a_cached_unmap_is_woken(void **state)
     g_mutex_clear(&cr->pp.lock);
     g_cond_clear(&cr->pp.cond);
     dms_space_unref(cr->pp.space);
-    g_free(cr->mem);
+    tc_memdev_free(cr->dev);
     g_free(cr);
 }
 
@@ -629,7 +603,7 @@ static void test_map_in_a_late_thread_destructor_leaves_no_cache(void **state)
     unsigned orphans = 0;
     (void)state;
 
-    late_space = space_over(sh->backend, sizeof(sh->backend), "late");
+    late_space = space_over(&sh->dev, WORKERS * AREA, "late");
     /* The library's exit hook exists before ours: ours runs after it. */
     late_map_unmap();
     late_map_unmap();
@@ -645,6 +619,7 @@ static void test_map_in_a_late_thread_destructor_leaves_no_cache(void **state)
 
     pthread_key_delete(key);
     late_space = dms_space_unref(late_space);
+    tc_memdev_free(sh->dev);
     g_free(sh);
 }
 
@@ -693,11 +668,13 @@ static void test_dirty_page_taken_is_seen_with_its_data(void **state)
     GThread *t;
     (void)state;
 
-    assert_int_equal(dms_region_new_container("root", DMS_SIZE_ALL, &root), 0);
-    assert_int_equal(dms_region_new_ram("ram", mem, 4096, 0, NULL, NULL, &ram),
-                     0);
-    assert_int_equal(dms_region_add_subregion(root, 0, ram, 0, 0), 0);
-    assert_int_equal(dms_space_new(root, "dirty", &dr.space), 0);
+    dr.space = tc_space(
+        "dirty",
+        (const LayoutPiece[]){
+            {LAYOUT_RAM, .addr = 0, .host = mem, .size = 4096, .keep = &ram},
+            {LAYOUT_END},
+        },
+        0, &root);
     assert_int_equal(dms_region_enable_dirty_log(ram, 4096), 0);
     assert_int_equal(dms_space_write(dr.space, 0, "a", 1, NULL, NULL), 0);
 
