@@ -136,14 +136,14 @@ static void bounce_setup(Bounce *b)
     memset(b->dev->mem, 0x3c, BOUNCE_MEM_SIZE);
     b->data = g_malloc(BOUNCE_MEM_SIZE);
     memset(b->data, 0xc3, BOUNCE_MEM_SIZE);
-    bench_check(
-        layout_space_new("bounce",
-                         (const LayoutPiece[]){
-                             {LAYOUT_MESSAGE, .addr = 0, .dev = b->dev},
-                             {LAYOUT_END},
-                         },
-                         0, &b->space, NULL),
-        "layout_space_new");
+    bench_check(layout_space_new(
+                    "bounce",
+                    (const LayoutPiece[]){
+                        {.kind = LAYOUT_MESSAGE, .addr = 0, .dev = b->dev},
+                        {.kind = LAYOUT_END},
+                    },
+                    0, &b->space, NULL),
+                "layout_space_new");
 }
 
 static void bounce_teardown(Bounce *b)

@@ -169,12 +169,15 @@ static void sg_setup(Sg *s)
     }
     bench_check(layout_space_new("sg",
                                  (const LayoutPiece[]){
-                                     {LAYOUT_MESSAGE, .addr = SG_REGION_BASE,
-                                      .name = "sg-mem", .dev = s->mem[0]},
-                                     {LAYOUT_MESSAGE,
+                                     {.kind = LAYOUT_MESSAGE,
+                                      .addr = SG_REGION_BASE,
+                                      .name = "sg-mem",
+                                      .dev = s->mem[0]},
+                                     {.kind = LAYOUT_MESSAGE,
                                       .addr = SG_REGION_BASE + SG_REGION_SIZE,
-                                      .name = "sg-mem", .dev = s->mem[1]},
-                                     {LAYOUT_END},
+                                      .name = "sg-mem",
+                                      .dev = s->mem[1]},
+                                     {.kind = LAYOUT_END},
                                  },
                                  0, &s->space, NULL),
                 "layout_space_new");

@@ -98,10 +98,12 @@ int main(int argc, char **argv)
     if (memdev_new(1u << 20, MEMDEV_QUIET, &dev) ||
         layout_space_new("micro",
                          (const LayoutPiece[]){
-                             {LAYOUT_MESSAGE, .addr = 0, .dev = dev},
-                             {LAYOUT_RAM, .addr = 1u << 20, .host = ram_mem,
+                             {.kind = LAYOUT_MESSAGE, .addr = 0, .dev = dev},
+                             {.kind = LAYOUT_RAM,
+                              .addr = 1u << 20,
+                              .host = ram_mem,
                               .size = 1u << 20},
-                             {LAYOUT_END},
+                             {.kind = LAYOUT_END},
                          },
                          0, &space, NULL))
         fail("setup");

@@ -357,15 +357,19 @@ int main(void)
 
     /* Mapped from the pool's threads too: a device for many threads. */
     if (memdev_new(REMOTE_SIZE, MEMDEV_THREADS, &rm) != 0 ||
-        layout_space_new(
-            "blockdev",
-            (const LayoutPiece[]){
-                {LAYOUT_RAM, .addr = RAM_BASE, .host = ram, .size = RAM_SIZE},
-                {LAYOUT_MESSAGE, .addr = REMOTE_BASE, .dev = rm,
-                 .name = "remote"},
-                {LAYOUT_END},
-            },
-            BOUNCE_BUDGET, &space, NULL) != 0) {
+        layout_space_new("blockdev",
+                         (const LayoutPiece[]){
+                             {.kind = LAYOUT_RAM,
+                              .addr = RAM_BASE,
+                              .host = ram,
+                              .size = RAM_SIZE},
+                             {.kind = LAYOUT_MESSAGE,
+                              .addr = REMOTE_BASE,
+                              .dev = rm,
+                              .name = "remote"},
+                             {.kind = LAYOUT_END},
+                         },
+                         BOUNCE_BUDGET, &space, NULL) != 0) {
         fputs("blockdev: cannot build the address space\n", stderr);
         return 1;
     }

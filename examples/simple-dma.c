@@ -221,15 +221,21 @@ int main(void)
     }
 
     /* The space holds its regions: we keep no reference to them. */
-    r = layout_space_new(
-        "simple-dma",
-        (const LayoutPiece[]){
-            {LAYOUT_RAM, .addr = RAM_BASE, .host = ram, .size = RAM_SIZE,
-             .notify = ram_release, .notify_data = &ram_released},
-            {LAYOUT_MESSAGE, .addr = DEV_BASE, .dev = dev, .name = "device"},
-            {LAYOUT_END},
-        },
-        0, &space, NULL);
+    r = layout_space_new("simple-dma",
+                         (const LayoutPiece[]){
+                             {.kind = LAYOUT_RAM,
+                              .addr = RAM_BASE,
+                              .host = ram,
+                              .size = RAM_SIZE,
+                              .notify = ram_release,
+                              .notify_data = &ram_released},
+                             {.kind = LAYOUT_MESSAGE,
+                              .addr = DEV_BASE,
+                              .dev = dev,
+                              .name = "device"},
+                             {.kind = LAYOUT_END},
+                         },
+                         0, &space, NULL);
     if (r != 0) {
         fprintf(stderr, "simple-dma: cannot build the space: %s\n",
                 strerror(-r));

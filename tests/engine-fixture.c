@@ -96,14 +96,17 @@ int fix_setup(void **state)
     for (size_t i = 0; i < sizeof(f->dev.disk); i++)
         f->dev.disk[i] = (uint8_t)(i * 11 + 2);
     f->bulk = tc_memdev(MSG_SIZE, SEED);
-    f->space = tc_space("engine",
-                        (const LayoutPiece[]){
-                            {LAYOUT_RAM, .addr = RAM_BASE, .host = f->ram,
-                             .size = sizeof(f->ram)},
-                            {LAYOUT_MESSAGE, .addr = MSG_BASE, .dev = f->bulk},
-                            {LAYOUT_END},
-                        },
-                        0, NULL);
+    f->space = tc_space(
+        "engine",
+        (const LayoutPiece[]){
+            {.kind = LAYOUT_RAM,
+             .addr = RAM_BASE,
+             .host = f->ram,
+             .size = sizeof(f->ram)},
+            {.kind = LAYOUT_MESSAGE, .addr = MSG_BASE, .dev = f->bulk},
+            {.kind = LAYOUT_END},
+        },
+        0, NULL);
     f->ctx = g_main_context_new();
     f->dev.ctx = f->ctx;
     tc_count_criticals();

@@ -53,17 +53,23 @@ static int fix_setup(void **state)
     f->bulk = tc_memdev(0x2000, SEED);
     f->bulk->hook = reenter_hook;
     f->bulk->hook_data = &f->re;
-    f->space = tc_space(
-        "test",
-        (const LayoutPiece[]){
-            {LAYOUT_RAM, .addr = 0x1000, .host = f->ram,
-             .size = sizeof(f->ram)},
-            {LAYOUT_MESSAGE, .addr = 0x3000, .dev = f->bulk},
-            {LAYOUT_RAM, .addr = 0x8000, .name = "rom", .host = f->rom,
-             .size = sizeof(f->rom), .flags = DMS_RAM_READONLY},
-            {LAYOUT_END},
-        },
-        0, NULL);
+    f->space =
+        tc_space("test",
+                 (const LayoutPiece[]){
+                     {.kind = LAYOUT_RAM,
+                      .addr = 0x1000,
+                      .host = f->ram,
+                      .size = sizeof(f->ram)},
+                     {.kind = LAYOUT_MESSAGE, .addr = 0x3000, .dev = f->bulk},
+                     {.kind = LAYOUT_RAM,
+                      .addr = 0x8000,
+                      .name = "rom",
+                      .host = f->rom,
+                      .size = sizeof(f->rom),
+                      .flags = DMS_RAM_READONLY},
+                     {.kind = LAYOUT_END},
+                 },
+                 0, NULL);
     *state = f;
     return 0;
 }
@@ -121,12 +127,13 @@ static void test_max_access_splits_bulk_calls(void **state)
     (void)state;
 
     memdev_bulk_ops(&ops, 32);
-    s = tc_space("split",
-                 (const LayoutPiece[]){
-                     {LAYOUT_MESSAGE, .addr = 0, .dev = b, .ops = &ops},
-                     {LAYOUT_END},
-                 },
-                 0, NULL);
+    s = tc_space(
+        "split",
+        (const LayoutPiece[]){
+            {.kind = LAYOUT_MESSAGE, .addr = 0, .dev = b, .ops = &ops},
+            {.kind = LAYOUT_END},
+        },
+        0, NULL);
     assert_int_equal(dms_space_read(s, 10, buf, sizeof(buf), NULL, NULL), 0);
     assert_memory_equal(buf, b->mem + 10, sizeof(buf));
     assert_int_equal(b->calls, 4);
@@ -265,9 +272,12 @@ static void test_last_byte_of_address_space_is_reachable(void **state)
     memset(mem, 0x77, sizeof(mem));
     s = tc_space("top",
                  (const LayoutPiece[]){
-                     {LAYOUT_RAM, .addr = UINT64_MAX - 15, .name = "top",
-                      .host = mem, .size = 16},
-                     {LAYOUT_END},
+                     {.kind = LAYOUT_RAM,
+                      .addr = UINT64_MAX - 15,
+                      .name = "top",
+                      .host = mem,
+                      .size = 16},
+                     {.kind = LAYOUT_END},
                  },
                  0, NULL);
     assert_int_equal(dms_space_read(s, UINT64_MAX - 15, buf, 16, NULL, NULL),
@@ -345,12 +355,13 @@ static void test_callback_may_remove_its_own_region(void **state)
     uint8_t buf[8];
     (void)state;
 
-    s = tc_space("remove",
-                 (const LayoutPiece[]){
-                     {LAYOUT_MESSAGE, .addr = 0, .dev = b, .keep = &msg},
-                     {LAYOUT_END},
-                 },
-                 0, &root);
+    s = tc_space(
+        "remove",
+        (const LayoutPiece[]){
+            {.kind = LAYOUT_MESSAGE, .addr = 0, .dev = b, .keep = &msg},
+            {.kind = LAYOUT_END},
+        },
+        0, &root);
     b->hook = reenter_hook;
     b->hook_data = &re;
     re.remove_from = root;
@@ -381,9 +392,12 @@ static DmsSpace *regs_space(MemDev **regs, DmsEndian endian,
     memdev_register_ops(*regs, &ops, endian, valid, impl);
     return tc_space("regs",
                     (const LayoutPiece[]){
-                        {LAYOUT_MESSAGE, .addr = 0x100, .name = "regs",
-                         .dev = *regs, .ops = &ops},
-                        {LAYOUT_END},
+                        {.kind = LAYOUT_MESSAGE,
+                         .addr = 0x100,
+                         .name = "regs",
+                         .dev = *regs,
+                         .ops = &ops},
+                        {.kind = LAYOUT_END},
                     },
                     0, NULL);
 }
@@ -541,9 +555,13 @@ static void test_register_check_of_huge_range_is_exact(void **state)
     memdev_register_ops(none, &ops, DMS_ENDIAN_LITTLE, sizes, sizes);
     s = tc_space("big",
                  (const LayoutPiece[]){
-                     {LAYOUT_MESSAGE, .addr = 0, .name = "big",
-                      .size = UINT64_C(1) << 33, .dev = none, .ops = &ops},
-                     {LAYOUT_END},
+                     {.kind = LAYOUT_MESSAGE,
+                      .addr = 0,
+                      .name = "big",
+                      .size = UINT64_C(1) << 33,
+                      .dev = none,
+                      .ops = &ops},
+                     {.kind = LAYOUT_END},
                  },
                  0, NULL);
     assert_int_equal(

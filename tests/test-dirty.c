@@ -22,9 +22,12 @@ static int setup(void **state)
     f->mem = g_malloc0(RAM_SIZE);
     f->space = tc_space(NULL,
                         (const LayoutPiece[]){
-                            {LAYOUT_RAM, .addr = RAM_ADDR, .host = f->mem,
-                             .size = RAM_SIZE, .keep = &f->ram},
-                            {LAYOUT_END},
+                            {.kind = LAYOUT_RAM,
+                             .addr = RAM_ADDR,
+                             .host = f->mem,
+                             .size = RAM_SIZE,
+                             .keep = &f->ram},
+                            {.kind = LAYOUT_END},
                         },
                         0, &f->root);
     tc_count_criticals();
@@ -182,9 +185,13 @@ static void test_byte_granular_log_is_exact(void **state)
 
     s = tc_space(NULL,
                  (const LayoutPiece[]){
-                     {LAYOUT_RAM, .addr = 0, .name = "r", .host = mem,
-                      .size = sizeof(mem), .keep = &r},
-                     {LAYOUT_END},
+                     {.kind = LAYOUT_RAM,
+                      .addr = 0,
+                      .name = "r",
+                      .host = mem,
+                      .size = sizeof(mem),
+                      .keep = &r},
+                     {.kind = LAYOUT_END},
                  },
                  0, &root);
     assert_int_equal(dms_region_enable_dirty_log(r, 1), 0);
@@ -288,9 +295,13 @@ static void test_concurrent_take_never_loses_a_page(void **state)
 
     race.space = tc_space(NULL,
                           (const LayoutPiece[]){
-                              {LAYOUT_RAM, .addr = 0, .name = "r", .host = mem,
-                               .size = RACE_BYTES, .keep = &r},
-                              {LAYOUT_END},
+                              {.kind = LAYOUT_RAM,
+                               .addr = 0,
+                               .name = "r",
+                               .host = mem,
+                               .size = RACE_BYTES,
+                               .keep = &r},
+                              {.kind = LAYOUT_END},
                           },
                           0, &root);
     assert_int_equal(dms_region_enable_dirty_log(r, 1), 0);

@@ -293,16 +293,16 @@ static gpointer submitter_main(gpointer data)
 static int stress_setup(void **state)
 {
     Stress *s = g_new0(Stress, 1);
-    LayoutPiece pieces[NREGIONS + 2] = {{LAYOUT_END}};
+    LayoutPiece pieces[NREGIONS + 2] = {{.kind = LAYOUT_END}};
 
     for (unsigned g = 0; g <= NREGIONS; g++) {
         /* Many threads: devices that keep only counters. */
         assert_int_equal(memdev_new(g < NREGIONS ? REGION_SIZE : NOISE_SIZE,
                                     MEMDEV_THREADS, &s->dev[g]),
                          0);
-        pieces[g] =
-            (LayoutPiece){LAYOUT_MESSAGE, .addr = (uint64_t)REGION_STRIDE * g,
-                          .dev = s->dev[g]};
+        pieces[g] = (LayoutPiece){.kind = LAYOUT_MESSAGE,
+                                  .addr = (uint64_t)REGION_STRIDE * g,
+                                  .dev = s->dev[g]};
     }
     for (size_t k = 0; k < NOISE_SIZE; k++)
         s->dev[NREGIONS]->mem[k] = (uint8_t)(k ^ 0x5a);

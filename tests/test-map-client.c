@@ -24,8 +24,8 @@ static int setup(void **state)
     assert_int_equal(memdev_new(0x10000, MEMDEV_THREADS, &f->msg), 0);
     f->space = tc_space("clients",
                         (const LayoutPiece[]){
-                            {LAYOUT_MESSAGE, .addr = 0, .dev = f->msg},
-                            {LAYOUT_END},
+                            {.kind = LAYOUT_MESSAGE, .addr = 0, .dev = f->msg},
+                            {.kind = LAYOUT_END},
                         },
                         LIMIT, NULL);
     *state = f;

@@ -93,15 +93,20 @@ static void test_dying_space_does_not_keep_a_removed_region(void **state)
     uint8_t *bp;
     (void)state;
 
-    s = tc_space("dying",
-                 (const LayoutPiece[]){
-                     {LAYOUT_MESSAGE, .addr = 0, .dev = b, .keep = &msg},
-                     {LAYOUT_RAM, .addr = 0x1000, .host = mem,
-                      .size = sizeof(mem), .notify = tc_count_notify,
-                      .notify_data = &notified, .keep = &ram},
-                     {LAYOUT_END},
-                 },
-                 0, &root);
+    s = tc_space(
+        "dying",
+        (const LayoutPiece[]){
+            {.kind = LAYOUT_MESSAGE, .addr = 0, .dev = b, .keep = &msg},
+            {.kind = LAYOUT_RAM,
+             .addr = 0x1000,
+             .host = mem,
+             .size = sizeof(mem),
+             .notify = tc_count_notify,
+             .notify_data = &notified,
+             .keep = &ram},
+            {.kind = LAYOUT_END},
+        },
+        0, &root);
     bp = tc_map(s, 0x10, 0x20, TO, 0x20);
     dms_space_unref(s); /* the mapping keeps the space */
     dms_region_unref(ram);
@@ -128,8 +133,8 @@ static void test_space_referenced_again_through_a_mapping_revives(void **state)
 
     s = tc_space("revives",
                  (const LayoutPiece[]){
-                     {LAYOUT_MESSAGE, .addr = 0, .dev = b},
-                     {LAYOUT_END},
+                     {.kind = LAYOUT_MESSAGE, .addr = 0, .dev = b},
+                     {.kind = LAYOUT_END},
                  },
                  0, NULL);
     bp = tc_map(s, 0x10, 0x20, FROM, 0x20);
@@ -158,15 +163,18 @@ test_space_dropped_with_live_mappings_lives_until_unmap(void **state)
     uint8_t *bp, *dp;
     (void)state;
 
-    s = tc_space(
-        "dropped",
-        (const LayoutPiece[]){
-            {LAYOUT_MESSAGE, .addr = 0, .dev = b},
-            {LAYOUT_RAM, .addr = 0x1000, .host = mem, .size = sizeof(mem),
-             .notify = tc_count_notify, .notify_data = &ram_notified},
-            {LAYOUT_END},
-        },
-        0, NULL);
+    s = tc_space("dropped",
+                 (const LayoutPiece[]){
+                     {.kind = LAYOUT_MESSAGE, .addr = 0, .dev = b},
+                     {.kind = LAYOUT_RAM,
+                      .addr = 0x1000,
+                      .host = mem,
+                      .size = sizeof(mem),
+                      .notify = tc_count_notify,
+                      .notify_data = &ram_notified},
+                     {.kind = LAYOUT_END},
+                 },
+                 0, NULL);
     bp = tc_map(s, 0x10, 0x20, FROM, 0x20);
     dp = tc_map(s, 0x1010, 0x20, FROM, 0x20);
     dms_space_unref(s); /* the caller's last reference */

@@ -48,8 +48,8 @@ static DmsSpace *space_over(MemDev **dev, size_t size, const char *name)
     assert_int_equal(memdev_new(size, MEMDEV_THREADS, dev), 0);
     return tc_space(name,
                     (const LayoutPiece[]){
-                        {LAYOUT_MESSAGE, .addr = 0, .dev = *dev},
-                        {LAYOUT_END},
+                        {.kind = LAYOUT_MESSAGE, .addr = 0, .dev = *dev},
+                        {.kind = LAYOUT_END},
                     },
                     0, NULL);
 }
@@ -668,13 +668,16 @@ static void test_dirty_page_taken_is_seen_with_its_data(void **state)
     GThread *t;
     (void)state;
 
-    dr.space = tc_space(
-        "dirty",
-        (const LayoutPiece[]){
-            {LAYOUT_RAM, .addr = 0, .host = mem, .size = 4096, .keep = &ram},
-            {LAYOUT_END},
-        },
-        0, &root);
+    dr.space = tc_space("dirty",
+                        (const LayoutPiece[]){
+                            {.kind = LAYOUT_RAM,
+                             .addr = 0,
+                             .host = mem,
+                             .size = 4096,
+                             .keep = &ram},
+                            {.kind = LAYOUT_END},
+                        },
+                        0, &root);
     assert_int_equal(dms_region_enable_dirty_log(ram, 4096), 0);
     assert_int_equal(dms_space_write(dr.space, 0, "a", 1, NULL, NULL), 0);
 

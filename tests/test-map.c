@@ -67,14 +67,16 @@ static void test_bounce_stops_where_its_region_ends(void **state)
     (void)state;
 
     memset(ram, 0x77, sizeof(ram));
-    s = tc_space(
-        "ends",
-        (const LayoutPiece[]){
-            {LAYOUT_MESSAGE, .addr = 0, .dev = b},
-            {LAYOUT_RAM, .addr = 0x1000, .host = ram, .size = sizeof(ram)},
-            {LAYOUT_END},
-        },
-        0, NULL);
+    s = tc_space("ends",
+                 (const LayoutPiece[]){
+                     {.kind = LAYOUT_MESSAGE, .addr = 0, .dev = b},
+                     {.kind = LAYOUT_RAM,
+                      .addr = 0x1000,
+                      .host = ram,
+                      .size = sizeof(ram)},
+                     {.kind = LAYOUT_END},
+                 },
+                 0, NULL);
 
     /* Message then RAM: the bounce buffer covers the message part only. */
     p = tc_map(s, 0x800, 0x1000, TO, 0x800);
@@ -110,9 +112,9 @@ static void test_map_joins_pieces_that_continue_one_region(void **state)
                      0);
     s = tc_space("joins",
                  (const LayoutPiece[]){
-                     {LAYOUT_REGION, .addr = 0x4000, .region = lo},
-                     {LAYOUT_REGION, .addr = 0x5000, .region = hi},
-                     {LAYOUT_END},
+                     {.kind = LAYOUT_REGION, .addr = 0x4000, .region = lo},
+                     {.kind = LAYOUT_REGION, .addr = 0x5000, .region = hi},
+                     {.kind = LAYOUT_END},
                  },
                  0, NULL);
 
@@ -449,13 +451,23 @@ static void test_direct_regions_sharing_host_memory_keep_counts(void **state)
 
     s = tc_space("shared",
                  (const LayoutPiece[]){
-                     {LAYOUT_RAM, .addr = 0x1000, .name = "a", .host = mem,
-                      .size = sizeof(mem), .notify = tc_count_notify,
-                      .notify_data = &notified_a, .keep = &ra},
-                     {LAYOUT_RAM, .addr = 0x8000, .name = "b", .host = mem,
-                      .size = sizeof(mem), .notify = tc_count_notify,
-                      .notify_data = &notified_b, .keep = &rb},
-                     {LAYOUT_END},
+                     {.kind = LAYOUT_RAM,
+                      .addr = 0x1000,
+                      .name = "a",
+                      .host = mem,
+                      .size = sizeof(mem),
+                      .notify = tc_count_notify,
+                      .notify_data = &notified_a,
+                      .keep = &ra},
+                     {.kind = LAYOUT_RAM,
+                      .addr = 0x8000,
+                      .name = "b",
+                      .host = mem,
+                      .size = sizeof(mem),
+                      .notify = tc_count_notify,
+                      .notify_data = &notified_b,
+                      .keep = &rb},
+                     {.kind = LAYOUT_END},
                  },
                  0, &root);
 

@@ -50,19 +50,29 @@ static int fix_setup(void **state)
     f->regs = tc_memdev(0x40, 0);
     memset(f->regs->mem, 0, 0x40);
     memdev_register_ops(f->regs, &regs_ops, DMS_ENDIAN_LITTLE, four, four);
-    f->space = tc_space(
-        "sg",
-        (const LayoutPiece[]){
-            {LAYOUT_RAM, .addr = RAM_BASE, .host = f->ram,
-             .size = sizeof(f->ram)},
-            {LAYOUT_MESSAGE, .addr = MSG_BASE, .name = "bulk", .dev = f->bulk},
-            {LAYOUT_MESSAGE, .addr = REGS_BASE, .name = "regs", .dev = f->regs,
-             .ops = &regs_ops},
-            {LAYOUT_RAM, .addr = TOP_BASE, .name = "top", .host = f->top,
-             .size = sizeof(f->top)},
-            {LAYOUT_END},
-        },
-        0, &f->root);
+    f->space = tc_space("sg",
+                        (const LayoutPiece[]){
+                            {.kind = LAYOUT_RAM,
+                             .addr = RAM_BASE,
+                             .host = f->ram,
+                             .size = sizeof(f->ram)},
+                            {.kind = LAYOUT_MESSAGE,
+                             .addr = MSG_BASE,
+                             .name = "bulk",
+                             .dev = f->bulk},
+                            {.kind = LAYOUT_MESSAGE,
+                             .addr = REGS_BASE,
+                             .name = "regs",
+                             .dev = f->regs,
+                             .ops = &regs_ops},
+                            {.kind = LAYOUT_RAM,
+                             .addr = TOP_BASE,
+                             .name = "top",
+                             .host = f->top,
+                             .size = sizeof(f->top)},
+                            {.kind = LAYOUT_END},
+                        },
+                        0, &f->root);
     *state = f;
     return 0;
 }

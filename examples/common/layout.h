@@ -9,9 +9,9 @@
  * calls in order from a table, so a program's layout reads as a table:
  *
  *     LayoutPiece pieces[] = {
- *         {LAYOUT_RAM, .addr = 0x0, .host = ram, .size = 0x10000},
- *         {LAYOUT_MESSAGE, .addr = 0x10000, .dev = dev},
- *         {LAYOUT_END},
+ *         {.kind = LAYOUT_RAM, .addr = 0x0, .host = ram, .size = 0x10000},
+ *         {.kind = LAYOUT_MESSAGE, .addr = 0x10000, .dev = dev},
+ *         {.kind = LAYOUT_END},
  *     };
  *     r = layout_space_new("my-device", pieces, 0, &space, NULL);
  *
