@@ -148,12 +148,7 @@ static void bounce_setup(Bounce *b)
 
 static void bounce_teardown(Bounce *b)
 {
-    DmsSpaceStats stats = {.size = sizeof(stats)};
-
-    bench_check(dms_space_get_stats(b->space, &stats), "dms_space_get_stats");
-    if (stats.bounce_in_use != 0)
-        bench_fail("bounce: %" G_GUINT64_FORMAT " bytes still lent at the end",
-                   stats.bounce_in_use);
+    bench_check_idle(b->space, "bounce");
     dms_space_unref(b->space);
     memdev_free(b->dev);
     g_free(b->data);
@@ -216,10 +211,6 @@ void bench_bounce_threads(const BenchOptions *o)
     Bounce b[2] = {{0}};
     BenchParallel one = {.fn = bounce_to_device, .threads = 1};
     BenchParallel two = {.fn = bounce_to_device, .threads = 2};
-    BenchSpec specs[2] = {
-        {.fn = bench_parallel, .ctx = &two},
-        {.fn = bench_parallel, .ctx = &one},
-    };
     double ns[2];
 
     bounce_setup(&b[0]);
@@ -230,11 +221,7 @@ void bench_bounce_threads(const BenchOptions *o)
     one.ctx[0] = two.ctx[0] = &b[0];
     two.ctx[1] = &b[1];
 
-    bench_parallel_start(&one);
-    bench_parallel_start(&two);
-    bench_run(o, specs, 2, ns);
-    bench_parallel_stop(&two);
-    bench_parallel_stop(&one);
+    bench_run_threads(o, &two, &one, ns);
     bench_report(o, &(BenchResult){
                         .bench = "threads-bounce",
                         .mode = "to-device",

@@ -189,10 +189,6 @@ void bench_message_threads(const BenchOptions *o)
     MsgDma dma[2];
     BenchParallel one = {.fn = msg_dma, .threads = 1};
     BenchParallel two = {.fn = msg_dma, .threads = 2};
-    BenchSpec specs[2] = {
-        {.fn = bench_parallel, .ctx = &two},
-        {.fn = bench_parallel, .ctx = &one},
-    };
     DmsRegion *root, *whole[2];
     DmsSpace *space;
     double ns[2];
@@ -218,11 +214,7 @@ void bench_message_threads(const BenchOptions *o)
     }
     one.ctx[0] = &dma[0];
 
-    bench_parallel_start(&one);
-    bench_parallel_start(&two);
-    bench_run(o, specs, 2, ns);
-    bench_parallel_stop(&two);
-    bench_parallel_stop(&one);
+    bench_run_threads(o, &two, &one, ns);
     bench_report(o, &(BenchResult){
                         .bench = "threads-message",
                         .mode = "whole-read",

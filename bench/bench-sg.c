@@ -221,12 +221,7 @@ static void sg_verify(Sg *s)
 
 static void sg_teardown(Sg *s)
 {
-    DmsSpaceStats stats = {.size = sizeof(stats)};
-
-    bench_check(dms_space_get_stats(s->space, &stats), "dms_space_get_stats");
-    if (stats.bounce_in_use != 0)
-        bench_fail("sg: %" G_GUINT64_FORMAT " bounce bytes still lent",
-                   stats.bounce_in_use);
+    bench_check_idle(s->space, "sg");
     for (int k = 0; k < SG_REQUESTS; k++) {
         dms_sglist_unref(s->req[k].sg);
         g_free(s->req[k].disk);

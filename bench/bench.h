@@ -122,6 +122,17 @@ void bench_parallel_stop(BenchParallel *p);
 /* BenchFn for a started BenchParallel: runs one batch on every thread. */
 void bench_parallel(void *parallel, uint64_t iters);
 
+/*
+ * Times @two against @one (set up but not started): starts both, runs
+ * them as a figure and its baseline, stops both. @ns gets the ns per
+ * batch of @two, then of @one.
+ */
+void bench_run_threads(const BenchOptions *o, BenchParallel *two,
+                       BenchParallel *one, double ns[2]);
+
+/* Fails the benchmark if @space still lends bounce budget. */
+void bench_check_idle(DmsSpace *space, const char *what);
+
 /* Adds a figure to the output (printed at once, kept for the plot). */
 void bench_report(const BenchOptions *o, const BenchResult *r);
 

@@ -195,6 +195,32 @@ void bench_parallel_stop(BenchParallel *p)
     pthread_cond_destroy(&p->cond);
 }
 
+void bench_run_threads(const BenchOptions *o, BenchParallel *two,
+                       BenchParallel *one, double ns[2])
+{
+    BenchSpec specs[2] = {
+        {.fn = bench_parallel, .ctx = two},
+        {.fn = bench_parallel, .ctx = one},
+    };
+
+    bench_parallel_start(one);
+    bench_parallel_start(two);
+    bench_run(o, specs, 2, ns);
+    bench_parallel_stop(two);
+    bench_parallel_stop(one);
+}
+
+void bench_check_idle(DmsSpace *space, const char *what)
+{
+    DmsSpaceStats stats = {.size = sizeof(stats)};
+
+    bench_check(dms_space_get_stats(space, &stats), "dms_space_get_stats");
+    if (stats.bounce_in_use != 0)
+        bench_fail("%s: %" G_GUINT64_FORMAT
+                   " bounce bytes still lent at the end",
+                   what, stats.bounce_in_use);
+}
+
 void bench_parallel(void *parallel, uint64_t iters)
 {
     BenchParallel *p = parallel;
