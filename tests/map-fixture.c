@@ -70,6 +70,19 @@ DmsRegion *msg_region(MemDev *dev)
     return r;
 }
 
+DmsRegion *ram_at_hole(Fix *f, const char *name, void *mem, size_t size,
+                       atomic_uint *notified)
+{
+    DmsRegion *ram;
+
+    assert_int_equal(dms_region_new_ram(name, mem, size, 0, tc_count_notify,
+                                        notified, &ram),
+                     0);
+    assert_int_equal(dms_region_add_subregion(f->root, HOLE_ADDR, ram, 0, 0),
+                     0);
+    return ram;
+}
+
 void refused(Fix *f, void *ptr, size_t len, DmsDirection dir,
              size_t access_len)
 {

@@ -34,6 +34,11 @@ int map_teardown(void **state);
 /* A message region over @dev, one reference. */
 DmsRegion *msg_region(MemDev *dev);
 
+/* RAM over @mem at HOLE_ADDR, its notify counted in @notified; one
+ * reference for the caller. */
+DmsRegion *ram_at_hole(Fix *f, const char *name, void *mem, size_t size,
+                       atomic_uint *notified);
+
 /* An unmap that must be refused: -EINVAL, a critical, a count, no call. */
 void refused(Fix *f, void *ptr, size_t len, DmsDirection dir,
              size_t access_len);

@@ -43,11 +43,7 @@ test_region_removed_during_direct_dma_lives_until_unmap(void **state)
     DmsRegion *ram;
     uint8_t *p;
 
-    assert_int_equal(dms_region_new_ram("dma", mem, sizeof(mem), 0,
-                                        tc_count_notify, &notified, &ram),
-                     0);
-    assert_int_equal(dms_region_add_subregion(f->root, HOLE_ADDR, ram, 0, 0),
-                     0);
+    ram = ram_at_hole(f, "dma", mem, sizeof(mem), &notified);
     p = tc_map(f->space, HOLE_ADDR, 256, FROM, 256);
     assert_int_equal(dms_region_remove_subregion(f->root, ram), 0);
     dms_region_unref(ram);
@@ -64,11 +60,7 @@ static void test_removing_a_region_releases_the_space_reference(void **state)
     atomic_uint notified = 0;
     DmsRegion *ram;
 
-    assert_int_equal(dms_region_new_ram("gone", mem, sizeof(mem), 0,
-                                        tc_count_notify, &notified, &ram),
-                     0);
-    assert_int_equal(dms_region_add_subregion(f->root, HOLE_ADDR, ram, 0, 0),
-                     0);
+    ram = ram_at_hole(f, "gone", mem, sizeof(mem), &notified);
     /* Used once through the space, so its view references it. */
     assert_int_equal(dms_space_read(f->space, HOLE_ADDR, mem, 8, NULL, NULL),
                      0);
