@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: BSD-3-Clause
 #
 # The install check: configure a throwaway build with prefix /usr, install
-# it into a staging dir with DESTDIR, then build examples/simple-dma.c the
-# way a user would, with pkg-config seeing only the staged copy:
+# it into a staging dir with DESTDIR, then build examples/simple-dma.c (with
+# the examples' helpers, examples/common/*.c, which use only the public
+# API) the way a user would, with pkg-config seeing only the staged copy:
 #   - dynamically, run against the staged libdmaspace.so.0;
 #   - statically against the staged libdmaspace.a, with pkg-config --static
 #     (this fails if Requires.private / Libs.private miss something).
@@ -14,6 +15,9 @@ set -euo pipefail
 meson=$1
 src=$2
 cc=${CC:-cc}
+# The example program: simple-dma and the helpers it is built with.
+example=("-I$src/examples/common" "$src/examples/simple-dma.c"
+    "$src"/examples/common/*.c)
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/dms-install.XXXXXX")
 cleanup() {
@@ -122,7 +126,7 @@ esac
 step "build examples/simple-dma.c against the staged shared library"
 # shellcheck disable=SC2086 # pkg-config output is a list of words
 $cc -std=c11 -Wall -Wextra -pedantic -Werror -o "$work/simple-dma" \
-    "$src/examples/simple-dma.c" $cflags $libs ||
+    "${example[@]}" $cflags $libs ||
     fail "cannot build against the staged copy"
 LD_LIBRARY_PATH=$stage$libdir ldd "$work/simple-dma" >"$work/ldd"
 grep -q "libdmaspace\.so\.0 => $stage$libdir/libdmaspace\.so\.0" \
@@ -141,7 +145,7 @@ static_libs=$(run_pkg_config "$static_stage" --static --libs dmaspace)
 echo "    libs:   $static_libs"
 # shellcheck disable=SC2086
 $cc -std=c11 -Wall -Wextra -pedantic -Werror -o "$work/simple-dma-static" \
-    "$src/examples/simple-dma.c" $static_cflags $static_libs ||
+    "${example[@]}" $static_cflags $static_libs ||
     fail "cannot link the static archive with pkg-config --static"
 if readelf -d "$work/simple-dma-static" | grep -q 'NEEDED.*libdmaspace'; then
     fail "the static build still needs libdmaspace.so"
