@@ -30,11 +30,12 @@
 #include <dmaspace/dmaspace.h>
 
 /* memdev_new() flags */
-#define MEMDEV_THREADS                                                        \
-    (1u << 0)                   /* called from many threads: counters only    \
-                                 */
-#define MEMDEV_QUIET (1u << 1)  /* keep no record at all */
-#define MEMDEV_ABSENT (1u << 2) /* no memory: every call is a bad one */
+/* Called from many threads at once: keeps its counters only. */
+#define MEMDEV_THREADS (1u << 0)
+/* Keeps no record at all: a benchmark's backend. */
+#define MEMDEV_QUIET (1u << 1)
+/* No memory: every call is a bad one. */
+#define MEMDEV_ABSENT (1u << 2)
 
 /* How many calls MemDev.log keeps: the first ones. */
 #define MEMDEV_LOG 64
@@ -52,14 +53,13 @@ typedef struct MemDev MemDev;
 
 /*
  * Runs at every call once it is recorded, before anything else: what a
- * backend does that is not a copy (reenter the space, remove
- * its own region). Returns 0 to go on, or a negative errno that the call
- * returns.
+ * backend does that is not a copy (reenter the space, remove its own
+ * region). Returns 0 to go on, or a negative errno for the call to return.
  */
 typedef int (*MemDevHook)(MemDev *dev, const MemDevCall *call, void *data);
 
 struct MemDev {
-    uint8_t *mem; /* @size bytes; GUARD bytes on either side */
+    uint8_t *mem; /* @size bytes, between guard bytes */
     uint64_t size;
     uint32_t flags;
 
