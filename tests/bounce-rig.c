@@ -17,15 +17,8 @@ void rig_init(Rig *rig, size_t size, unsigned salt)
 {
     rig->salt = salt;
     rig->msg = rig_memdev(size, salt);
-    rig->space = tc_space("cache",
-                          (const LayoutPiece[]){
-                              {.kind = LAYOUT_MESSAGE,
-                               .addr = 0,
-                               .dev = rig->msg,
-                               .keep = &rig->region},
-                              {.kind = LAYOUT_END},
-                          },
-                          0, &rig->root);
+    rig->space =
+        tc_space_msg("cache", rig->msg, 0, 0, &rig->region, &rig->root);
 }
 
 void rig_drop_regions(Rig *rig)

@@ -270,16 +270,7 @@ static void test_last_byte_of_address_space_is_reachable(void **state)
     (void)state;
 
     memset(mem, 0x77, sizeof(mem));
-    s = tc_space("top",
-                 (const LayoutPiece[]){
-                     {.kind = LAYOUT_RAM,
-                      .addr = UINT64_MAX - 15,
-                      .name = "top",
-                      .host = mem,
-                      .size = 16},
-                     {.kind = LAYOUT_END},
-                 },
-                 0, NULL);
+    s = tc_space_ram("top", mem, 16, UINT64_MAX - 15, NULL, NULL);
     assert_int_equal(dms_space_read(s, UINT64_MAX - 15, buf, 16, NULL, NULL),
                      0);
     assert_memory_equal(buf, mem, 16);
@@ -355,13 +346,7 @@ static void test_callback_may_remove_its_own_region(void **state)
     uint8_t buf[8];
     (void)state;
 
-    s = tc_space(
-        "remove",
-        (const LayoutPiece[]){
-            {.kind = LAYOUT_MESSAGE, .addr = 0, .dev = b, .keep = &msg},
-            {.kind = LAYOUT_END},
-        },
-        0, &root);
+    s = tc_space_msg("remove", b, 0, 0, &msg, &root);
     b->hook = reenter_hook;
     b->hook_data = &re;
     re.remove_from = root;

@@ -20,16 +20,8 @@ static int setup(void **state)
     Fix *f = g_new0(Fix, 1);
 
     f->mem = g_malloc0(RAM_SIZE);
-    f->space = tc_space(NULL,
-                        (const LayoutPiece[]){
-                            {.kind = LAYOUT_RAM,
-                             .addr = RAM_ADDR,
-                             .host = f->mem,
-                             .size = RAM_SIZE,
-                             .keep = &f->ram},
-                            {.kind = LAYOUT_END},
-                        },
-                        0, &f->root);
+    f->space =
+        tc_space_ram(NULL, f->mem, RAM_SIZE, RAM_ADDR, &f->ram, &f->root);
     tc_count_criticals();
     *state = f;
     return 0;
@@ -183,17 +175,7 @@ static void test_byte_granular_log_is_exact(void **state)
     void *p;
     (void)state;
 
-    s = tc_space(NULL,
-                 (const LayoutPiece[]){
-                     {.kind = LAYOUT_RAM,
-                      .addr = 0,
-                      .name = "r",
-                      .host = mem,
-                      .size = sizeof(mem),
-                      .keep = &r},
-                     {.kind = LAYOUT_END},
-                 },
-                 0, &root);
+    s = tc_space_ram(NULL, mem, sizeof(mem), 0, &r, &root);
     assert_int_equal(dms_region_enable_dirty_log(r, 1), 0);
 
     assert_int_equal(dms_space_map(s, 60, &len, DMS_DIR_FROM_DEVICE, NULL, &p),
@@ -293,17 +275,7 @@ static void test_concurrent_take_never_loses_a_page(void **state)
     GThread *t;
     (void)state;
 
-    race.space = tc_space(NULL,
-                          (const LayoutPiece[]){
-                              {.kind = LAYOUT_RAM,
-                               .addr = 0,
-                               .name = "r",
-                               .host = mem,
-                               .size = RACE_BYTES,
-                               .keep = &r},
-                              {.kind = LAYOUT_END},
-                          },
-                          0, &root);
+    race.space = tc_space_ram(NULL, mem, RACE_BYTES, 0, &r, &root);
     assert_int_equal(dms_region_enable_dirty_log(r, 1), 0);
 
     t = g_thread_new("writer", writer, &race);

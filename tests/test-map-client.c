@@ -22,12 +22,7 @@ static int setup(void **state)
     Fix *f = g_new0(Fix, 1);
 
     assert_int_equal(memdev_new(0x10000, MEMDEV_THREADS, &f->msg), 0);
-    f->space = tc_space("clients",
-                        (const LayoutPiece[]){
-                            {.kind = LAYOUT_MESSAGE, .addr = 0, .dev = f->msg},
-                            {.kind = LAYOUT_END},
-                        },
-                        LIMIT, NULL);
+    f->space = tc_space_msg("clients", f->msg, 0, LIMIT, NULL, NULL);
     *state = f;
     return 0;
 }

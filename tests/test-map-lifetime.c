@@ -123,12 +123,7 @@ static void test_space_referenced_again_through_a_mapping_revives(void **state)
     uint8_t *bp, *q;
     (void)state;
 
-    s = tc_space("revives",
-                 (const LayoutPiece[]){
-                     {.kind = LAYOUT_MESSAGE, .addr = 0, .dev = b},
-                     {.kind = LAYOUT_END},
-                 },
-                 0, NULL);
+    s = tc_space_msg("revives", b, 0, 0, NULL, NULL);
     bp = tc_map(s, 0x10, 0x20, FROM, 0x20);
     dms_space_unref(s); /* the caller's last reference */
     assert_ptr_equal(dms_space_ref(s), s);

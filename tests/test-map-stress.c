@@ -46,12 +46,7 @@ typedef struct Shared {
 static DmsSpace *space_over(MemDev **dev, size_t size, const char *name)
 {
     assert_int_equal(memdev_new(size, MEMDEV_THREADS, dev), 0);
-    return tc_space(name,
-                    (const LayoutPiece[]){
-                        {.kind = LAYOUT_MESSAGE, .addr = 0, .dev = *dev},
-                        {.kind = LAYOUT_END},
-                    },
-                    0, NULL);
+    return tc_space_msg(name, *dev, 0, 0, NULL, NULL);
 }
 
 /* A worker's wait for budget. */
@@ -668,16 +663,7 @@ static void test_dirty_page_taken_is_seen_with_its_data(void **state)
     GThread *t;
     (void)state;
 
-    dr.space = tc_space("dirty",
-                        (const LayoutPiece[]){
-                            {.kind = LAYOUT_RAM,
-                             .addr = 0,
-                             .host = mem,
-                             .size = 4096,
-                             .keep = &ram},
-                            {.kind = LAYOUT_END},
-                        },
-                        0, &root);
+    dr.space = tc_space_ram("dirty", mem, 4096, 0, &ram, &root);
     assert_int_equal(dms_region_enable_dirty_log(ram, 4096), 0);
     assert_int_equal(dms_space_write(dr.space, 0, "a", 1, NULL, NULL), 0);
 

@@ -30,6 +30,33 @@ DmsSpace *tc_space(const char *name, const LayoutPiece *pieces,
     return space;
 }
 
+DmsSpace *tc_space_msg(const char *name, MemDev *dev, uint64_t addr,
+                       size_t bounce_limit, DmsRegion **region,
+                       DmsRegion **root)
+{
+    const LayoutPiece pieces[] = {
+        {.kind = LAYOUT_MESSAGE, .addr = addr, .dev = dev, .keep = region},
+        {.kind = LAYOUT_END},
+    };
+
+    return tc_space(name, pieces, bounce_limit, root);
+}
+
+DmsSpace *tc_space_ram(const char *name, void *host, uint64_t size,
+                       uint64_t addr, DmsRegion **region, DmsRegion **root)
+{
+    const LayoutPiece pieces[] = {
+        {.kind = LAYOUT_RAM,
+         .addr = addr,
+         .host = host,
+         .size = size,
+         .keep = region},
+        {.kind = LAYOUT_END},
+    };
+
+    return tc_space(name, pieces, 0, root);
+}
+
 DmsSpaceStats tc_stats(DmsSpace *space)
 {
     DmsSpaceStats st = {.size = sizeof(st)};

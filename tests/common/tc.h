@@ -7,6 +7,7 @@
  *   tc_memdev()       a MemDev (the recording message backend), asserted
  *   tc_memdev_free()  ... checked (no bad call, guards intact) and freed
  *   tc_space()        a space from a table of LayoutPieces, asserted
+ *   tc_space_msg(), tc_space_ram()  ... of one region, the common case
  *   tc_stats()        dms_space_get_stats(), asserted
  *   tc_map()          a map that must give exactly so many bytes
  *   tc_map_fails()    a map that must fail with exactly this error
@@ -45,6 +46,16 @@ void tc_memdev_free(MemDev *dev);
 /* layout_space_new(), which must succeed. */
 DmsSpace *tc_space(const char *name, const LayoutPiece *pieces,
                    size_t bounce_limit, DmsRegion **root);
+
+/*
+ * A space over one region: @dev's bulk message region, or RAM over @host,
+ * at @addr. @region and @root (optional) get references for the caller.
+ */
+DmsSpace *tc_space_msg(const char *name, MemDev *dev, uint64_t addr,
+                       size_t bounce_limit, DmsRegion **region,
+                       DmsRegion **root);
+DmsSpace *tc_space_ram(const char *name, void *host, uint64_t size,
+                       uint64_t addr, DmsRegion **region, DmsRegion **root);
 
 DmsSpaceStats tc_stats(DmsSpace *space);
 
