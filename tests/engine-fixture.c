@@ -138,6 +138,8 @@ int fix_teardown(void **state)
     drain(f);
     /* Whatever a test did, nothing may stay lent. */
     assert_int_equal(stats(f).bounce_in_use, 0);
+    dms_dma_request_unref(f->req);
+    dms_sglist_unref(f->sg);
     dms_space_unref(f->space);
     assert_int_equal(f->bulk->notified, 1);
     tc_memdev_free(f->bulk);
@@ -170,6 +172,21 @@ DmsDmaParams params_for(Fix *f, DmsSgList *sg, DmsDirection dir)
 
     f->dev.dir = dir;
     return p;
+}
+
+DmsDmaParams params_of(Fix *f, DmsDirection dir, const uint64_t (*entries)[2],
+                       size_t n)
+{
+    assert_null(f->sg);
+    f->sg = list_of(f, entries, n);
+    return params_for(f, f->sg, dir);
+}
+
+DmsDmaRequest *submit(Fix *f, const DmsDmaParams *p)
+{
+    assert_null(f->req);
+    assert_int_equal(dms_dma_submit(p, &f->req), 0);
+    return f->req;
 }
 
 void run_request(Fix *f, const DmsDmaParams *p)

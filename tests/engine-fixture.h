@@ -67,7 +67,9 @@ void dev_complete(DmsDmaRequest *req, uint64_t transferred, int result,
 
 typedef struct Fix {
     uint8_t ram[RAM_SIZE];
-    MemDev *bulk; /* its memory holds memdev_pattern(i, SEED) */
+    MemDev *bulk;       /* its memory holds memdev_pattern(i, SEED) */
+    DmsSgList *sg;      /* from params_of(), or NULL */
+    DmsDmaRequest *req; /* from submit(), or NULL */
     Dev dev;
     DmsRegion *root;
     DmsSpace *space;
@@ -82,6 +84,20 @@ void drain(Fix *f);
 DmsSpaceStats stats(Fix *f);
 DmsSgList *list_of(Fix *f, const uint64_t (*entries)[2], size_t n);
 DmsDmaParams params_for(Fix *f, DmsSgList *sg, DmsDirection dir);
+/*
+ * Params for a request of @dir over a new list of @n (addr, len) @entries,
+ * which the fixture keeps (and drops at teardown) as f->sg.
+ */
+DmsDmaParams params_of(Fix *f, DmsDirection dir, const uint64_t (*entries)[2],
+                       size_t n);
+/* params_of() with the entries given inline: PARAMS(f, dir, {a, l}...). */
+#define PARAMS(f, dir, ...)                                                   \
+    params_of((f), (dir), (const uint64_t[][2]){__VA_ARGS__},                 \
+              sizeof((const uint64_t[][2]){__VA_ARGS__}) /                    \
+                  sizeof(uint64_t[2]))
+/* Submits @p, which must be accepted; the fixture drops the request at
+ * teardown. */
+DmsDmaRequest *submit(Fix *f, const DmsDmaParams *p);
 /* Submits, runs to the end, and checks the completion ran exactly once. */
 void run_request(Fix *f, const DmsDmaParams *p);
 /*

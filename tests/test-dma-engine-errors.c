@@ -12,9 +12,7 @@
 static void test_io_failing_part_way_writes_back_what_moved(void **state)
 {
     Fix *f = *state;
-    static const uint64_t e[][2] = {{MSG_BASE, 0x1000}};
-    DmsSgList *sg = list_of(f, e, G_N_ELEMENTS(e));
-    DmsDmaParams p = params_for(f, sg, DMS_DIR_FROM_DEVICE);
+    DmsDmaParams p = PARAMS(f, DMS_DIR_FROM_DEVICE, {MSG_BASE, 0x1000});
     uint8_t before[0x1000];
 
     memcpy(before, f->bulk->mem, sizeof(before));
@@ -30,15 +28,13 @@ static void test_io_failing_part_way_writes_back_what_moved(void **state)
     assert_memory_equal(f->bulk->mem + 0x800 + 300, before + 0x800 + 300,
                         0x1000 - 0x800 - 300);
     assert_int_equal(f->bulk->bytes_written, 0x800 + 300);
-    dms_sglist_unref(sg);
 }
 
 static void test_short_io_completes_with_shorter_count(void **state)
 {
     Fix *f = *state;
-    static const uint64_t e[][2] = {{RAM_BASE, 0x400}, {MSG_BASE, 0x400}};
-    DmsSgList *sg = list_of(f, e, G_N_ELEMENTS(e));
-    DmsDmaParams p = params_for(f, sg, DMS_DIR_FROM_DEVICE);
+    DmsDmaParams p =
+        PARAMS(f, DMS_DIR_FROM_DEVICE, {RAM_BASE, 0x400}, {MSG_BASE, 0x400});
 
     f->dev.short_at = 0x500;
     run_request(f, &p);
@@ -48,15 +44,12 @@ static void test_short_io_completes_with_shorter_count(void **state)
     assert_memory_equal(f->ram, f->dev.disk, 0x400);
     assert_memory_equal(f->bulk->mem, f->dev.disk + 0x400, 0x100);
     assert_int_equal(f->bulk->bytes_written, 0x100);
-    dms_sglist_unref(sg);
 }
 
 static void test_io_claiming_more_than_batch_fails_with_eio(void **state)
 {
     Fix *f = *state;
-    static const uint64_t e[][2] = {{MSG_BASE, 0x100}};
-    DmsSgList *sg = list_of(f, e, G_N_ELEMENTS(e));
-    DmsDmaParams p = params_for(f, sg, DMS_DIR_FROM_DEVICE);
+    DmsDmaParams p = PARAMS(f, DMS_DIR_FROM_DEVICE, {MSG_BASE, 0x100});
 
     f->dev.overclaim = 1;
     run_request(f, &p);
@@ -64,50 +57,41 @@ static void test_io_claiming_more_than_batch_fails_with_eio(void **state)
     /* What the batch held did move, and is counted. */
     assert_int_equal(f->dev.transferred, 0x100);
     assert_int_equal(f->bulk->bytes_written, 0x100);
-    dms_sglist_unref(sg);
 }
 
 static void test_hole_after_data_fails_after_transferring_it(void **state)
 {
     Fix *f = *state;
-    static const uint64_t e[][2] = {{RAM_BASE, 0x100}, {HOLE_BASE, 0x100}};
-    DmsSgList *sg = list_of(f, e, G_N_ELEMENTS(e));
-    DmsDmaParams p = params_for(f, sg, DMS_DIR_TO_DEVICE);
+    DmsDmaParams p =
+        PARAMS(f, DMS_DIR_TO_DEVICE, {RAM_BASE, 0x100}, {HOLE_BASE, 0x100});
 
     run_request(f, &p);
     assert_int_equal(f->dev.result, -EFAULT);
     assert_int_equal(f->dev.transferred, 0x100);
     assert_int_equal(f->dev.io_calls, 1);
     assert_memory_equal(f->dev.disk, f->ram, 0x100);
-    dms_sglist_unref(sg);
 }
 
 static void test_fill_error_of_backend_ends_request(void **state)
 {
     Fix *f = *state;
-    static const uint64_t e[][2] = {{MSG_BASE, 0x100}};
-    DmsSgList *sg = list_of(f, e, G_N_ELEMENTS(e));
-    DmsDmaParams p = params_for(f, sg, DMS_DIR_TO_DEVICE);
+    DmsDmaParams p = PARAMS(f, DMS_DIR_TO_DEVICE, {MSG_BASE, 0x100});
 
     f->bulk->fail_read = ENOTCONN;
     run_request(f, &p);
     assert_int_equal(f->dev.result, -ENOTCONN);
     assert_int_equal(f->dev.io_calls, 0);
-    dms_sglist_unref(sg);
 }
 
 static void test_zero_bounce_limit_fails_with_enobufs(void **state)
 {
     Fix *f = *state;
-    static const uint64_t e[][2] = {{MSG_BASE, 0x100}};
-    DmsSgList *sg = list_of(f, e, G_N_ELEMENTS(e));
-    DmsDmaParams p = params_for(f, sg, DMS_DIR_TO_DEVICE);
+    DmsDmaParams p = PARAMS(f, DMS_DIR_TO_DEVICE, {MSG_BASE, 0x100});
 
     dms_space_set_bounce_limit(f->space, 0);
     run_request(f, &p);
     assert_int_equal(f->dev.result, -ENOBUFS);
     assert_int_equal(f->dev.io_calls, 0);
-    dms_sglist_unref(sg);
 }
 
 static void test_bad_params_are_refused_without_completion(void **state)
@@ -135,20 +119,17 @@ static void test_bad_params_are_refused_without_completion(void **state)
 static void test_list_is_frozen_until_completion(void **state)
 {
     Fix *f = *state;
-    static const uint64_t e[][2] = {{RAM_BASE, 0x100}};
-    DmsSgList *sg = list_of(f, e, G_N_ELEMENTS(e));
-    DmsDmaParams p = params_for(f, sg, DMS_DIR_TO_DEVICE);
+    DmsDmaParams p = PARAMS(f, DMS_DIR_TO_DEVICE, {RAM_BASE, 0x100});
 
-    f->dev.add_in_complete = sg;
+    f->dev.add_in_complete = p.sg;
     assert_int_equal(dms_dma_submit(&p, NULL), 0);
-    assert_int_equal(dms_sglist_add(sg, RAM_BASE, 1), -EBUSY);
-    assert_int_equal(dms_sglist_clear(sg), -EBUSY);
+    assert_int_equal(dms_sglist_add(p.sg, RAM_BASE, 1), -EBUSY);
+    assert_int_equal(dms_sglist_clear(p.sg), -EBUSY);
     drain(f);
     assert_int_equal(f->dev.completions, 1);
     /* Free again by the time the completion runs. */
     assert_int_equal(f->dev.add_in_complete_result, 0);
-    assert_int_equal(dms_sglist_get_count(sg), 2);
-    dms_sglist_unref(sg);
+    assert_int_equal(dms_sglist_get_count(p.sg), 2);
 }
 
 static void test_request_outlives_callers_list_reference(void **state)

@@ -11,9 +11,7 @@
 static void test_partial_grant_goes_to_io_instead_of_waiting(void **state)
 {
     Fix *f = *state;
-    static const uint64_t e[][2] = {{MSG_BASE, 0x1000}};
-    DmsSgList *sg = list_of(f, e, G_N_ELEMENTS(e));
-    DmsDmaParams p = params_for(f, sg, DMS_DIR_TO_DEVICE);
+    DmsDmaParams p = PARAMS(f, DMS_DIR_TO_DEVICE, {MSG_BASE, 0x1000});
     size_t len = 0x300;
     void *blocker;
 
@@ -36,16 +34,13 @@ static void test_partial_grant_goes_to_io_instead_of_waiting(void **state)
     assert_memory_equal(f->dev.disk, f->bulk->mem, 0x1000);
     assert_int_equal(
         dms_space_unmap(f->space, blocker, 0x300, DMS_DIR_TO_DEVICE, 0), 0);
-    dms_sglist_unref(sg);
 }
 
 static void test_request_waits_for_budget_and_resumes_exactly(void **state)
 {
     Fix *f = *state;
-    static const uint64_t e[][2] = {{MSG_BASE, 0x300},
-                                    {MSG_BASE + 0x1000, 0x300}};
-    DmsSgList *sg = list_of(f, e, G_N_ELEMENTS(e));
-    DmsDmaParams p = params_for(f, sg, DMS_DIR_FROM_DEVICE);
+    DmsDmaParams p = PARAMS(f, DMS_DIR_FROM_DEVICE, {MSG_BASE, 0x300},
+                            {MSG_BASE + 0x1000, 0x300});
     size_t len = 0x400;
     void *blocker;
 
@@ -65,7 +60,6 @@ static void test_request_waits_for_budget_and_resumes_exactly(void **state)
     assert_memory_equal(f->bulk->mem, f->dev.disk, 0x300);
     assert_memory_equal(f->bulk->mem + 0x1000, f->dev.disk + 0x300, 0x300);
     assert_int_equal(f->bulk->bytes_written, 0x600);
-    dms_sglist_unref(sg);
 }
 
 /* A request waiting for budget when the limit drops to 0 must not wait
@@ -73,9 +67,7 @@ static void test_request_waits_for_budget_and_resumes_exactly(void **state)
 static void test_limit_dropped_to_zero_ends_a_waiting_request(void **state)
 {
     Fix *f = *state;
-    static const uint64_t e[][2] = {{MSG_BASE, 0x300}};
-    DmsSgList *sg = list_of(f, e, G_N_ELEMENTS(e));
-    DmsDmaParams p = params_for(f, sg, DMS_DIR_FROM_DEVICE);
+    DmsDmaParams p = PARAMS(f, DMS_DIR_FROM_DEVICE, {MSG_BASE, 0x300});
     size_t len = 0x400;
     void *blocker;
 
@@ -91,7 +83,6 @@ static void test_limit_dropped_to_zero_ends_a_waiting_request(void **state)
     assert_int_equal(f->dev.io_calls, 0);
     assert_int_equal(
         dms_space_unmap(f->space, blocker, 0x400, DMS_DIR_TO_DEVICE, 0), 0);
-    dms_sglist_unref(sg);
 }
 
 /* ---- cancellation ---- */
@@ -99,16 +90,14 @@ static void test_limit_dropped_to_zero_ends_a_waiting_request(void **state)
 static void test_cancel_while_waiting_for_budget(void **state)
 {
     Fix *f = *state;
-    static const uint64_t e[][2] = {{MSG_BASE, 0x800}};
-    DmsSgList *sg = list_of(f, e, G_N_ELEMENTS(e));
-    DmsDmaParams p = params_for(f, sg, DMS_DIR_TO_DEVICE);
     DmsDmaRequest *req;
+    DmsDmaParams p = PARAMS(f, DMS_DIR_TO_DEVICE, {MSG_BASE, 0x800});
     size_t len = 0x400;
     uint64_t fired;
     void *blocker;
 
     blocker = hold_budget(f, 0x400, len);
-    assert_int_equal(dms_dma_submit(&p, &req), 0);
+    req = submit(f, &p);
     drain(f);
     assert_int_equal(f->dev.io_calls, 0);
     assert_int_equal(f->dev.completions, 0);
@@ -129,22 +118,18 @@ static void test_cancel_while_waiting_for_budget(void **state)
     assert_int_equal(f->dev.io_calls, 0);
     assert_int_equal(stats(f).bounce_in_use, 0);
     assert_int_equal(dms_dma_cancel(req), -EALREADY);
-    dms_dma_request_unref(req);
-    dms_sglist_unref(sg);
 }
 
 static void test_cancel_when_client_already_fired(void **state)
 {
     Fix *f = *state;
-    static const uint64_t e[][2] = {{MSG_BASE, 0x800}};
-    DmsSgList *sg = list_of(f, e, G_N_ELEMENTS(e));
-    DmsDmaParams p = params_for(f, sg, DMS_DIR_TO_DEVICE);
     DmsDmaRequest *req;
+    DmsDmaParams p = PARAMS(f, DMS_DIR_TO_DEVICE, {MSG_BASE, 0x800});
     size_t len = 0x400;
     void *blocker;
 
     blocker = hold_budget(f, 0x400, len);
-    assert_int_equal(dms_dma_submit(&p, &req), 0);
+    req = submit(f, &p);
     drain(f);
     /* The client fires (its dispatch is queued), then the cancel comes. */
     assert_int_equal(
@@ -155,21 +140,17 @@ static void test_cancel_when_client_already_fired(void **state)
     assert_int_equal(f->dev.result, -ECANCELED);
     assert_int_equal(f->dev.io_calls, 0);
     assert_int_equal(stats(f).bounce_in_use, 0);
-    dms_dma_request_unref(req);
-    dms_sglist_unref(sg);
 }
 
 static void test_cancel_with_io_in_flight_waits_for_the_io(void **state)
 {
     Fix *f = *state;
-    static const uint64_t e[][2] = {{MSG_BASE, 0x1000}};
-    DmsSgList *sg = list_of(f, e, G_N_ELEMENTS(e));
-    DmsDmaParams p = params_for(f, sg, DMS_DIR_FROM_DEVICE);
     DmsDmaRequest *req;
+    DmsDmaParams p = PARAMS(f, DMS_DIR_FROM_DEVICE, {MSG_BASE, 0x1000});
 
     dms_space_set_bounce_limit(f->space, 0x400);
     f->dev.async = true;
-    assert_int_equal(dms_dma_submit(&p, &req), 0);
+    req = submit(f, &p);
     drain(f);
     assert_int_equal(f->dev.io_calls, 1);
     assert_int_equal(stats(f).bounce_in_use, 0x400);
@@ -190,21 +171,17 @@ static void test_cancel_with_io_in_flight_waits_for_the_io(void **state)
     assert_memory_equal(f->bulk->mem, f->dev.disk, 0x400);
     assert_int_equal(f->dev.io_calls, 1);
     assert_int_equal(stats(f).bounce_in_use, 0);
-    dms_dma_request_unref(req);
-    dms_sglist_unref(sg);
 }
 
 static void test_cancel_between_batches(void **state)
 {
     Fix *f = *state;
-    static const uint64_t e[][2] = {{MSG_BASE, 0x1000}};
-    DmsSgList *sg = list_of(f, e, G_N_ELEMENTS(e));
-    DmsDmaParams p = params_for(f, sg, DMS_DIR_TO_DEVICE);
     DmsDmaRequest *req;
+    DmsDmaParams p = PARAMS(f, DMS_DIR_TO_DEVICE, {MSG_BASE, 0x1000});
 
     dms_space_set_bounce_limit(f->space, 0x400);
     f->dev.async = true;
-    assert_int_equal(dms_dma_submit(&p, &req), 0);
+    req = submit(f, &p);
     drain(f);
     assert_int_equal(f->dev.io_calls, 1);
     /* The I/O reports from outside the I/O function: a step is queued. */
@@ -214,34 +191,26 @@ static void test_cancel_between_batches(void **state)
     assert_completed(f, -ECANCELED, 0x400);
     assert_int_equal(f->dev.io_calls, 1);
     assert_int_equal(stats(f).bounce_in_use, 0);
-    dms_dma_request_unref(req);
-    dms_sglist_unref(sg);
 }
 
 static void test_cancel_before_first_step(void **state)
 {
     Fix *f = *state;
-    static const uint64_t e[][2] = {{RAM_BASE, 0x100}};
-    DmsSgList *sg = list_of(f, e, G_N_ELEMENTS(e));
-    DmsDmaParams p = params_for(f, sg, DMS_DIR_TO_DEVICE);
     DmsDmaRequest *req;
+    DmsDmaParams p = PARAMS(f, DMS_DIR_TO_DEVICE, {RAM_BASE, 0x100});
 
-    assert_int_equal(dms_dma_submit(&p, &req), 0);
+    req = submit(f, &p);
     assert_int_equal(dms_dma_cancel(req), 0);
     drain(f);
     assert_completed(f, -ECANCELED, 0);
     assert_int_equal(f->dev.io_calls, 0);
     assert_int_equal(stats(f).direct_maps, 0);
-    dms_dma_request_unref(req);
-    dms_sglist_unref(sg);
 }
 
 static void test_cancel_from_io_function_then_synchronous_report(void **state)
 {
     Fix *f = *state;
-    static const uint64_t e[][2] = {{MSG_BASE, 0x1000}};
-    DmsSgList *sg = list_of(f, e, G_N_ELEMENTS(e));
-    DmsDmaParams p = params_for(f, sg, DMS_DIR_FROM_DEVICE);
+    DmsDmaParams p = PARAMS(f, DMS_DIR_FROM_DEVICE, {MSG_BASE, 0x1000});
 
     dms_space_set_bounce_limit(f->space, 0x400);
     f->dev.cancel_in_io = true;
@@ -251,15 +220,12 @@ static void test_cancel_from_io_function_then_synchronous_report(void **state)
     assert_int_equal(f->dev.transferred, 0x400);
     assert_int_equal(f->dev.io_calls, 1);
     assert_int_equal(f->bulk->bytes_written, 0x400);
-    dms_sglist_unref(sg);
 }
 
 static void test_cancel_after_completion_is_too_late(void **state)
 {
     Fix *f = *state;
-    static const uint64_t e[][2] = {{RAM_BASE, 0x100}};
-    DmsSgList *sg = list_of(f, e, G_N_ELEMENTS(e));
-    DmsDmaParams p = params_for(f, sg, DMS_DIR_TO_DEVICE);
+    DmsDmaParams p = PARAMS(f, DMS_DIR_TO_DEVICE, {RAM_BASE, 0x100});
     DmsDmaRequest *req;
 
     f->dev.cancel_in_complete = true;
@@ -272,19 +238,16 @@ static void test_cancel_after_completion_is_too_late(void **state)
     assert_ptr_equal(dms_dma_request_ref(req), req);
     dms_dma_request_unref(req);
     assert_null(dms_dma_request_unref(req));
-    dms_sglist_unref(sg);
 }
 
 static void test_io_done_without_io_is_refused(void **state)
 {
     Fix *f = *state;
-    static const uint64_t e[][2] = {{RAM_BASE, 0x100}};
-    DmsSgList *sg = list_of(f, e, G_N_ELEMENTS(e));
-    DmsDmaParams p = params_for(f, sg, DMS_DIR_TO_DEVICE);
     DmsDmaRequest *req;
+    DmsDmaParams p = PARAMS(f, DMS_DIR_TO_DEVICE, {RAM_BASE, 0x100});
 
     f->dev.async = true;
-    assert_int_equal(dms_dma_submit(&p, &req), 0);
+    req = submit(f, &p);
     assert_int_equal(dms_dma_io_done(req, 0, 0), -EINVAL);
     drain(f);
     assert_int_equal(dms_dma_io_done(req, 0x100, 0), 0);
@@ -295,24 +258,19 @@ static void test_io_done_without_io_is_refused(void **state)
     assert_int_equal(f->dev.result, 0);
     assert_int_equal(dms_dma_io_done(req, 0x100, 0), -EINVAL);
     assert_int_equal(tc_criticals(), 3);
-    dms_dma_request_unref(req);
-    dms_sglist_unref(sg);
 }
 
 /* A positive errno from the I/O function is taken as its negative. */
 static void test_positive_error_is_normalised(void **state)
 {
     Fix *f = *state;
-    static const uint64_t e[][2] = {{RAM_BASE, 0x100}};
-    DmsSgList *sg = list_of(f, e, G_N_ELEMENTS(e));
-    DmsDmaParams p = params_for(f, sg, DMS_DIR_TO_DEVICE);
+    DmsDmaParams p = PARAMS(f, DMS_DIR_TO_DEVICE, {RAM_BASE, 0x100});
 
     f->dev.fail_at = 0x10;
     f->dev.fail_error = EIO;
     run_request(f, &p);
     assert_int_equal(f->dev.result, -EIO);
     assert_int_equal(f->dev.transferred, 0x10);
-    dms_sglist_unref(sg);
 }
 
 int main(void)

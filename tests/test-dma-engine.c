@@ -11,16 +11,12 @@
 static void test_ram_list_is_one_batch_without_bounce(void **state)
 {
     Fix *f = *state;
-    static const uint64_t e[][2] = {
-        {RAM_BASE + 0x8000, 0x1000},
-        {RAM_BASE + 0x100, 0x234},
-        {RAM_BASE + 0xf000, 0x1000},
-    };
-    DmsSgList *sg = list_of(f, e, G_N_ELEMENTS(e));
-    DmsDmaParams p = params_for(f, sg, DMS_DIR_TO_DEVICE);
+    DmsDmaParams p =
+        PARAMS(f, DMS_DIR_TO_DEVICE, {RAM_BASE + 0x8000, 0x1000},
+               {RAM_BASE + 0x100, 0x234}, {RAM_BASE + 0xf000, 0x1000}, );
     uint8_t want[0x2234];
 
-    gather(f, sg, want);
+    gather(f, p.sg, want);
     run_request(f, &p);
     assert_int_equal(f->dev.result, 0);
     assert_int_equal(f->dev.transferred, sizeof(want));
@@ -30,18 +26,13 @@ static void test_ram_list_is_one_batch_without_bounce(void **state)
     assert_memory_equal(f->dev.disk, want, sizeof(want));
     assert_int_equal(stats(f).bounced_maps, 0);
     assert_int_equal(stats(f).direct_maps, 3);
-    dms_sglist_unref(sg);
 }
 
 static void test_ram_list_from_device_fills_memory(void **state)
 {
     Fix *f = *state;
-    static const uint64_t e[][2] = {
-        {RAM_BASE + 0x300, 0x80},
-        {RAM_BASE + 0x100, 0x80},
-    };
-    DmsSgList *sg = list_of(f, e, G_N_ELEMENTS(e));
-    DmsDmaParams p = params_for(f, sg, DMS_DIR_FROM_DEVICE);
+    DmsDmaParams p = PARAMS(f, DMS_DIR_FROM_DEVICE, {RAM_BASE + 0x300, 0x80},
+                            {RAM_BASE + 0x100, 0x80}, );
 
     run_request(f, &p);
     assert_int_equal(f->dev.result, 0);
@@ -49,16 +40,14 @@ static void test_ram_list_from_device_fills_memory(void **state)
     assert_memory_equal(f->ram + 0x300, f->dev.disk, 0x80);
     assert_memory_equal(f->ram + 0x100, f->dev.disk + 0x80, 0x80);
     assert_int_equal(stats(f).bounced_maps, 0);
-    dms_sglist_unref(sg);
 }
 
 static void
 test_message_list_under_small_budget_runs_many_batches(void **state)
 {
     Fix *f = *state;
-    static const uint64_t e[][2] = {{MSG_BASE + 0x1000, 0x2000}};
-    DmsSgList *sg = list_of(f, e, G_N_ELEMENTS(e));
-    DmsDmaParams p = params_for(f, sg, DMS_DIR_FROM_DEVICE);
+    DmsDmaParams p =
+        PARAMS(f, DMS_DIR_FROM_DEVICE, {MSG_BASE + 0x1000, 0x2000});
 
     /* A budget smaller than the one entry, and not a power of two. */
     dms_space_set_bounce_limit(f->space, 1000);
@@ -76,22 +65,16 @@ test_message_list_under_small_budget_runs_many_batches(void **state)
     assert_int_equal(f->bulk->bytes_written, 0x2000);
     assert_true(stats(f).bounce_high_water <= 1000);
     assert_int_equal(stats(f).bounce_in_use, 0);
-    dms_sglist_unref(sg);
 }
 
 static void test_message_list_to_device_reads_each_byte_once(void **state)
 {
     Fix *f = *state;
-    static const uint64_t e[][2] = {
-        {MSG_BASE, 0x800},
-        {RAM_BASE, 0x400},
-        {MSG_BASE + 0x4000, 0xc00},
-    };
-    DmsSgList *sg = list_of(f, e, G_N_ELEMENTS(e));
-    DmsDmaParams p = params_for(f, sg, DMS_DIR_TO_DEVICE);
+    DmsDmaParams p = PARAMS(f, DMS_DIR_TO_DEVICE, {MSG_BASE, 0x800},
+                            {RAM_BASE, 0x400}, {MSG_BASE + 0x4000, 0xc00}, );
     uint8_t want[0x1800];
 
-    gather(f, sg, want);
+    gather(f, p.sg, want);
     f->bulk->bytes_read = 0;
     dms_space_set_bounce_limit(f->space, 0x400);
     run_request(f, &p);
@@ -100,7 +83,6 @@ static void test_message_list_to_device_reads_each_byte_once(void **state)
     assert_memory_equal(f->dev.disk, want, sizeof(want));
     assert_int_equal(f->bulk->bytes_read, 0x1400);
     assert_true(f->dev.io_calls >= 5);
-    dms_sglist_unref(sg);
 }
 
 static void test_attrs_reach_the_backend(void **state)
@@ -164,9 +146,7 @@ static void test_empty_list_completes_without_io(void **state)
 static void test_align_trims_partial_grant_and_resumes_there(void **state)
 {
     Fix *f = *state;
-    static const uint64_t e[][2] = {{MSG_BASE, 0x2000}};
-    DmsSgList *sg = list_of(f, e, G_N_ELEMENTS(e));
-    DmsDmaParams p = params_for(f, sg, DMS_DIR_FROM_DEVICE);
+    DmsDmaParams p = PARAMS(f, DMS_DIR_FROM_DEVICE, {MSG_BASE, 0x2000});
 
     /* Each grant of 1000 bytes is cut to 512. */
     dms_space_set_bounce_limit(f->space, 1000);
@@ -182,7 +162,6 @@ static void test_align_trims_partial_grant_and_resumes_there(void **state)
     assert_memory_equal(f->bulk->mem, f->dev.disk, 0x2000);
     /* The trimmed tails were never written back (zeroes over memory). */
     assert_int_equal(f->bulk->bytes_written, 0x2000);
-    dms_sglist_unref(sg);
 }
 
 /*
@@ -194,9 +173,7 @@ static void test_align_trims_partial_grant_and_resumes_there(void **state)
 static void test_align_waits_for_align_bytes_without_spinning(void **state)
 {
     Fix *f = *state;
-    static const uint64_t e[][2] = {{MSG_BASE, 0x800}};
-    DmsSgList *sg = list_of(f, e, G_N_ELEMENTS(e));
-    DmsDmaParams p = params_for(f, sg, DMS_DIR_FROM_DEVICE);
+    DmsDmaParams p = PARAMS(f, DMS_DIR_FROM_DEVICE, {MSG_BASE, 0x800});
     size_t len = 0x100;
     void *blocker;
     uint64_t fired;
@@ -218,7 +195,6 @@ static void test_align_waits_for_align_bytes_without_spinning(void **state)
     assert_completed(f, 0, 0x800);
     assert_int_equal(f->dev.io_calls, 2);
     assert_memory_equal(f->bulk->mem, f->dev.disk, 0x800);
-    dms_sglist_unref(sg);
 }
 
 static void test_align_unmaps_whole_pieces_past_the_cut(void **state)
@@ -291,9 +267,7 @@ static void test_align_cut_inside_a_piece_rewinds_cursor(void **state)
 static void test_align_above_budget_fails_with_enobufs(void **state)
 {
     Fix *f = *state;
-    static const uint64_t e[][2] = {{MSG_BASE, 0x1000}};
-    DmsSgList *sg = list_of(f, e, G_N_ELEMENTS(e));
-    DmsDmaParams p = params_for(f, sg, DMS_DIR_TO_DEVICE);
+    DmsDmaParams p = PARAMS(f, DMS_DIR_TO_DEVICE, {MSG_BASE, 0x1000});
 
     dms_space_set_bounce_limit(f->space, 256);
     p.align = 512;
@@ -301,7 +275,6 @@ static void test_align_above_budget_fails_with_enobufs(void **state)
     assert_int_equal(f->dev.result, -ENOBUFS);
     assert_int_equal(f->dev.transferred, 0);
     assert_int_equal(f->dev.io_calls, 0);
-    dms_sglist_unref(sg);
 }
 
 static void test_align_that_max_iov_cannot_hold_fails(void **state)
