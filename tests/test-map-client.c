@@ -93,15 +93,26 @@ static void record(DmsSpace *space, void *data)
         c->order[(*c->norder)++] = c->id;
 }
 
+/*
+ * Borrows the whole budget and registers @call's client (its handle in
+ * @handle, if not NULL), not yet run.
+ */
+static void *exhaust_then_wait(Fix *f, Call *call, DmsMapClient **handle)
+{
+    void *p = exhaust(f);
+
+    assert_int_equal(
+        dms_space_add_map_client(f->space, NULL, record, call, handle), 0);
+    assert_int_equal(call->calls, 0);
+    return p;
+}
+
 static void test_client_fires_once_when_budget_is_freed(void **state)
 {
     Fix *f = *state;
     Call call = {0};
-    void *p = exhaust(f);
+    void *p = exhaust_then_wait(f, &call, NULL);
 
-    assert_int_equal(
-        dms_space_add_map_client(f->space, NULL, record, &call, NULL), 0);
-    assert_int_equal(call.calls, 0);
     give_back(f, p);
     /* Called by the freeing thread, with its space. */
     assert_int_equal(call.calls, 1);
@@ -262,10 +273,8 @@ static void test_cancel_before_firing_prevents_the_callback(void **state)
     Fix *f = *state;
     Call call = {0};
     DmsMapClient *h;
-    void *p = exhaust(f);
+    void *p = exhaust_then_wait(f, &call, &h);
 
-    assert_int_equal(
-        dms_space_add_map_client(f->space, NULL, record, &call, &h), 0);
     assert_non_null(h);
     assert_int_equal(dms_map_client_cancel(h), 0);
     assert_int_equal(dms_map_client_cancel(h), 0); /* still prevented */
@@ -280,10 +289,8 @@ static void test_cancel_after_firing_returns_ealready(void **state)
     Fix *f = *state;
     Call call = {0};
     DmsMapClient *h;
-    void *p = exhaust(f);
+    void *p = exhaust_then_wait(f, &call, &h);
 
-    assert_int_equal(
-        dms_space_add_map_client(f->space, NULL, record, &call, &h), 0);
     give_back(f, p);
     assert_int_equal(call.calls, 1);
     assert_int_equal(dms_map_client_cancel(h), -EALREADY);
@@ -318,10 +325,8 @@ static void test_handle_unref_does_not_cancel(void **state)
     Fix *f = *state;
     Call call = {0};
     DmsMapClient *h;
-    void *p = exhaust(f);
+    void *p = exhaust_then_wait(f, &call, &h);
 
-    assert_int_equal(
-        dms_space_add_map_client(f->space, NULL, record, &call, &h), 0);
     assert_ptr_equal(dms_map_client_ref(h), h);
     dms_map_client_unref(h);
     assert_null(dms_map_client_unref(h));
@@ -333,11 +338,8 @@ static void test_raising_the_limit_wakes_clients(void **state)
 {
     Fix *f = *state;
     Call call = {0};
-    void *p = exhaust(f);
+    void *p = exhaust_then_wait(f, &call, NULL);
 
-    assert_int_equal(
-        dms_space_add_map_client(f->space, NULL, record, &call, NULL), 0);
-    assert_int_equal(call.calls, 0);
     dms_space_set_bounce_limit(f->space, LIMIT); /* not a raise */
     assert_int_equal(call.calls, 0);
     dms_space_set_bounce_limit(f->space, LIMIT - 1); /* a cut */
