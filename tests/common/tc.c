@@ -112,18 +112,3 @@ void tc_count_notify(void *counter)
 {
     atomic_fetch_add((atomic_uint *)counter, 1);
 }
-
-GThread *tc_thread_start(const char *name, GThreadFunc fn, void *data)
-{
-    GError *err = NULL;
-    GThread *thread = g_thread_try_new(name, fn, data, &err);
-
-    if (!thread)
-        fail_msg("cannot start thread %s: %s", name, err->message);
-    return thread;
-}
-
-void tc_thread_join(GThread *thread)
-{
-    assert_null(g_thread_join(thread));
-}

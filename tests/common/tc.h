@@ -13,7 +13,6 @@
  *   tc_map_fails()    a map that must fail with exactly this error
  *   tc_count_criticals()  g_critical()s of the library counted, not fatal
  *   tc_count_notify   a DmsDestroyNotify that counts in an atomic_uint
- *   tc_thread_start() / tc_thread_join()  threads that must start and end
  *
  * Public API only: internal tests and public-API tests both use it.
  */
@@ -77,11 +76,5 @@ unsigned tc_criticals(void);
 
 /* A DmsDestroyNotify whose data is an atomic_uint to count in. */
 void tc_count_notify(void *counter);
-
-/* g_thread_new(), which must start. */
-GThread *tc_thread_start(const char *name, GThreadFunc fn, void *data);
-
-/* Joins @thread, whose return value must be NULL (no failure). */
-void tc_thread_join(GThread *thread);
 
 #endif /* DMS_TEST_COMMON_H */
