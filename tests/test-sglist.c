@@ -97,6 +97,17 @@ static DmsSgList *new_list(Fix *f)
     return sg;
 }
 
+/*
+ * A copy with @copy (dms_sglist_read, dms_sglist_write...) that must
+ * return @err and set the residual to @want, failure or not.
+ */
+#define COPY_GIVES(copy, sg, buf, len, err, want)                             \
+    do {                                                                      \
+        uint64_t residual_ = UINT64_MAX - 1;                                  \
+        assert_int_equal(copy((sg), (buf), (len), NULL, &residual_), (err));  \
+        assert_int_equal(residual_, (want));                                  \
+    } while (0)
+
 /* ---- the list ---- */
 
 static void test_list_counts_entries_and_size(void **state)
@@ -193,7 +204,6 @@ static void test_read_gathers_ram_entries_in_order(void **state)
     Fix *f = *state;
     DmsSgList *sg = new_list(f);
     uint8_t buf[300], want[300];
-    uint64_t residual = 99;
 
     /* Out of address order on purpose: the list order is what counts. */
     assert_int_equal(dms_sglist_add(sg, RAM_BASE + 0x1000, 100), 0);
@@ -203,9 +213,7 @@ static void test_read_gathers_ram_entries_in_order(void **state)
     memcpy(want + 100, f->ram + 0x10, 150);
     memcpy(want + 250, f->ram + 0x1f00, 50);
 
-    assert_int_equal(dms_sglist_read(sg, buf, sizeof(buf), NULL, &residual),
-                     0);
-    assert_int_equal(residual, 0);
+    COPY_GIVES(dms_sglist_read, sg, buf, sizeof(buf), 0, 0);
     assert_memory_equal(buf, want, sizeof(want));
     dms_sglist_unref(sg);
 }
@@ -215,16 +223,13 @@ static void test_write_scatters_into_message_region(void **state)
     Fix *f = *state;
     DmsSgList *sg = new_list(f);
     uint8_t buf[0x300];
-    uint64_t residual = 99;
 
     for (size_t i = 0; i < sizeof(buf); i++)
         buf[i] = (uint8_t)(0xa0 ^ i);
     assert_int_equal(dms_sglist_add(sg, MSG_BASE + 0x1000, 0x100), 0);
     assert_int_equal(dms_sglist_add(sg, MSG_BASE, 0x200), 0);
 
-    assert_int_equal(dms_sglist_write(sg, buf, sizeof(buf), NULL, &residual),
-                     0);
-    assert_int_equal(residual, 0);
+    COPY_GIVES(dms_sglist_write, sg, buf, sizeof(buf), 0, 0);
     assert_memory_equal(f->bulk->mem + 0x1000, buf, 0x100);
     assert_memory_equal(f->bulk->mem, buf + 0x100, 0x200);
     /* One backend call per entry, each of the entry's full length. */
@@ -271,23 +276,19 @@ static void test_short_buffer_leaves_a_residual(void **state)
     Fix *f = *state;
     DmsSgList *sg = new_list(f);
     uint8_t buf[0x280];
-    uint64_t residual = 0;
 
     memset(buf, 0x55, sizeof(buf));
     assert_int_equal(dms_sglist_add(sg, RAM_BASE, 0x100), 0);
     assert_int_equal(dms_sglist_add(sg, MSG_BASE, 0x100), 0);
     /* 0x150 of 0x200 bytes: the copy stops inside the second entry. */
-    assert_int_equal(dms_sglist_read(sg, buf, 0x150, NULL, &residual), 0);
-    assert_int_equal(residual, 0xb0);
+    COPY_GIVES(dms_sglist_read, sg, buf, 0x150, 0, 0xb0);
     assert_memory_equal(buf, f->ram, 0x100);
     assert_memory_equal(buf + 0x100, f->bulk->mem, 0x50);
     assert_int_equal(buf[0x150], 0x55);
     assert_int_equal(f->bulk->log[0].len, 0x50);
 
     /* A buffer longer than the list copies the list and no more. */
-    assert_int_equal(dms_sglist_write(sg, buf, sizeof(buf), NULL, &residual),
-                     0);
-    assert_int_equal(residual, 0);
+    COPY_GIVES(dms_sglist_write, sg, buf, sizeof(buf), 0, 0);
     dms_sglist_unref(sg);
 }
 
@@ -296,16 +297,13 @@ static void test_unmapped_entry_stops_copy_with_residual(void **state)
     Fix *f = *state;
     DmsSgList *sg = new_list(f);
     uint8_t buf[0x300];
-    uint64_t residual = 0;
 
     memset(buf, 0x55, sizeof(buf));
     assert_int_equal(dms_sglist_add(sg, RAM_BASE, 0x100), 0);
     assert_int_equal(dms_sglist_add(sg, HOLE_BASE, 0x100), 0);
     assert_int_equal(dms_sglist_add(sg, RAM_BASE + 0x100, 0x100), 0);
 
-    assert_int_equal(dms_sglist_read(sg, buf, sizeof(buf), NULL, &residual),
-                     -EFAULT);
-    assert_int_equal(residual, 0x200);
+    COPY_GIVES(dms_sglist_read, sg, buf, sizeof(buf), -EFAULT, 0x200);
     assert_memory_equal(buf, f->ram, 0x100);
     /* Nothing past the failed entry was copied. */
     for (size_t i = 0x100; i < sizeof(buf); i++)
@@ -318,14 +316,11 @@ static void test_entry_running_into_a_hole_counts_its_first_part(void **state)
     Fix *f = *state;
     DmsSgList *sg = new_list(f);
     uint8_t buf[0x200];
-    uint64_t residual = 0;
 
     /* 0x80 bytes of message region, then the hole. */
     assert_int_equal(dms_sglist_add(sg, HOLE_BASE - 0x80, 0x100), 0);
     memset(buf, 0x11, sizeof(buf));
-    assert_int_equal(dms_sglist_write(sg, buf, 0x100, NULL, &residual),
-                     -EFAULT);
-    assert_int_equal(residual, 0x80);
+    COPY_GIVES(dms_sglist_write, sg, buf, 0x100, -EFAULT, 0x80);
     assert_memory_equal(f->bulk->mem + 0x2000 - 0x80, buf, 0x80);
     dms_sglist_unref(sg);
 }
@@ -335,7 +330,6 @@ static void test_backend_error_in_middle_entry_is_returned(void **state)
     Fix *f = *state;
     DmsSgList *sg = new_list(f);
     uint8_t buf[0x300];
-    uint64_t residual = 0;
 
     assert_int_equal(dms_sglist_add(sg, MSG_BASE, 0x100), 0);
     assert_int_equal(dms_sglist_add(sg, MSG_BASE + 0x400, 0x100), 0);
@@ -344,9 +338,7 @@ static void test_backend_error_in_middle_entry_is_returned(void **state)
     f->bulk->fail_call_errno = EIO;
     memset(buf, 0x55, sizeof(buf));
 
-    assert_int_equal(dms_sglist_read(sg, buf, sizeof(buf), NULL, &residual),
-                     -EIO);
-    assert_int_equal(residual, 0x200);
+    COPY_GIVES(dms_sglist_read, sg, buf, sizeof(buf), -EIO, 0x200);
     assert_memory_equal(buf, f->bulk->mem, 0x100);
     assert_int_equal(buf[0x200], 0x55);
     /* The copy stopped: the RAM entry after the failure was not read. */
@@ -359,12 +351,9 @@ static void test_entry_ending_at_top_of_space_is_copied(void **state)
     Fix *f = *state;
     DmsSgList *sg = new_list(f);
     uint8_t buf[0x40];
-    uint64_t residual = 99;
 
     assert_int_equal(dms_sglist_add(sg, UINT64_MAX - 0x3f, 0x40), 0);
-    assert_int_equal(dms_sglist_read(sg, buf, sizeof(buf), NULL, &residual),
-                     0);
-    assert_int_equal(residual, 0);
+    COPY_GIVES(dms_sglist_read, sg, buf, sizeof(buf), 0, 0);
     assert_memory_equal(buf, f->top + 0xc0, 0x40);
     dms_sglist_unref(sg);
 }
@@ -374,16 +363,11 @@ static void test_empty_list_copies_nothing(void **state)
     Fix *f = *state;
     DmsSgList *sg = new_list(f);
     uint8_t buf[16];
-    uint64_t residual = 99;
 
     memset(buf, 0x55, sizeof(buf));
-    assert_int_equal(dms_sglist_read(sg, buf, sizeof(buf), NULL, &residual),
-                     0);
-    assert_int_equal(residual, 0);
+    COPY_GIVES(dms_sglist_read, sg, buf, sizeof(buf), 0, 0);
     assert_int_equal(buf[0], 0x55);
-    residual = 99;
-    assert_int_equal(dms_sglist_write(sg, NULL, 0, NULL, &residual), 0);
-    assert_int_equal(residual, 0);
+    COPY_GIVES(dms_sglist_write, sg, NULL, 0, 0, 0);
     assert_int_equal(f->bulk->calls, 0);
     dms_sglist_unref(sg);
 }
@@ -399,19 +383,13 @@ static void test_null_buffer_is_refused_with_residual(void **state)
 {
     Fix *f = *state;
     DmsSgList *sg = new_list(f);
-    uint64_t residual = 99;
     unsigned criticals = 0;
     guint h = g_log_set_handler("dmaspace", G_LOG_LEVEL_CRITICAL,
                                 ignore_critical, &criticals);
 
     assert_int_equal(dms_sglist_add(sg, RAM_BASE, 0x20), 0);
-    assert_int_equal(dms_sglist_read(sg, NULL, 0x10, NULL, &residual),
-                     -EINVAL);
-    assert_int_equal(residual, 0x20);
-    residual = 99;
-    assert_int_equal(dms_sglist_write_relaxed(sg, NULL, 0x10, NULL, &residual),
-                     -EINVAL);
-    assert_int_equal(residual, 0x20);
+    COPY_GIVES(dms_sglist_read, sg, NULL, 0x10, -EINVAL, 0x20);
+    COPY_GIVES(dms_sglist_write_relaxed, sg, NULL, 0x10, -EINVAL, 0x20);
     assert_int_equal(criticals, 2);
     g_log_remove_handler("dmaspace", h);
     dms_sglist_unref(sg);
@@ -424,7 +402,6 @@ static void test_copy_into_read_only_is_refused_with_residual(void **state)
     DmsRegion *r;
     DmsSgList *sg = new_list(f);
     uint8_t buf[0x200];
-    uint64_t residual = 0;
 
     assert_int_equal(dms_region_new_ram("rom", rom, sizeof(rom),
                                         DMS_RAM_READONLY, NULL, NULL, &r),
@@ -433,9 +410,7 @@ static void test_copy_into_read_only_is_refused_with_residual(void **state)
     memset(buf, 0x77, sizeof(buf));
     assert_int_equal(dms_sglist_add(sg, RAM_BASE, 0x100), 0);
     assert_int_equal(dms_sglist_add(sg, 0x8000, 0x100), 0);
-    assert_int_equal(dms_sglist_write(sg, buf, sizeof(buf), NULL, &residual),
-                     -EACCES);
-    assert_int_equal(residual, 0x100);
+    COPY_GIVES(dms_sglist_write, sg, buf, sizeof(buf), -EACCES, 0x100);
     assert_int_equal(f->ram[0], 0x77);
     assert_int_equal(rom[0], 0);
     dms_sglist_unref(sg);
