@@ -97,6 +97,17 @@ static DmsSgList *new_list(Fix *f)
     return sg;
 }
 
+/* Adds the (addr, len) entries given, each of which must be taken. */
+static void add_entries(DmsSgList *sg, const uint64_t (*e)[2], size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(dms_sglist_add(sg, e[i][0], e[i][1]), 0);
+}
+#define ADD_ENTRIES(sg, ...)                                                  \
+    add_entries((sg), (const uint64_t[][2]){__VA_ARGS__},                     \
+                sizeof((const uint64_t[][2]){__VA_ARGS__}) /                  \
+                    sizeof(uint64_t[2]))
+
 /*
  * A copy with @copy (dms_sglist_read, dms_sglist_write...) that must
  * return @err and set the residual to @want, failure or not.
@@ -179,8 +190,7 @@ static void test_entry_that_wraps_is_refused(void **state)
     assert_int_equal(dms_sglist_get_count(sg), 1);
     assert_int_equal(dms_sglist_get_size(sg), 16);
     /* Ending exactly at 2^64 is fine, and so is a whole-space entry. */
-    assert_int_equal(dms_sglist_add(sg, TOP_BASE, 0x100), 0);
-    assert_int_equal(dms_sglist_add(sg, UINT64_MAX, 1), 0);
+    ADD_ENTRIES(sg, {TOP_BASE, 0x100}, {UINT64_MAX, 1});
     assert_int_equal(dms_sglist_get_size(sg), 16 + 0x100 + 1);
     dms_sglist_unref(sg);
 }
@@ -206,9 +216,8 @@ static void test_read_gathers_ram_entries_in_order(void **state)
     uint8_t buf[300], want[300];
 
     /* Out of address order on purpose: the list order is what counts. */
-    assert_int_equal(dms_sglist_add(sg, RAM_BASE + 0x1000, 100), 0);
-    assert_int_equal(dms_sglist_add(sg, RAM_BASE + 0x10, 150), 0);
-    assert_int_equal(dms_sglist_add(sg, RAM_BASE + 0x1f00, 50), 0);
+    ADD_ENTRIES(sg, {RAM_BASE + 0x1000, 100}, {RAM_BASE + 0x10, 150},
+                {RAM_BASE + 0x1f00, 50});
     memcpy(want, f->ram + 0x1000, 100);
     memcpy(want + 100, f->ram + 0x10, 150);
     memcpy(want + 250, f->ram + 0x1f00, 50);
@@ -226,8 +235,7 @@ static void test_write_scatters_into_message_region(void **state)
 
     for (size_t i = 0; i < sizeof(buf); i++)
         buf[i] = (uint8_t)(0xa0 ^ i);
-    assert_int_equal(dms_sglist_add(sg, MSG_BASE + 0x1000, 0x100), 0);
-    assert_int_equal(dms_sglist_add(sg, MSG_BASE, 0x200), 0);
+    ADD_ENTRIES(sg, {MSG_BASE + 0x1000, 0x100}, {MSG_BASE, 0x200});
 
     COPY_GIVES(dms_sglist_write, sg, buf, sizeof(buf), 0, 0);
     assert_memory_equal(f->bulk->mem + 0x1000, buf, 0x100);
@@ -250,9 +258,8 @@ static void test_mixed_list_round_trips(void **state)
     for (size_t i = 0; i < sizeof(out); i++)
         out[i] = (uint8_t)(i * 13 + 7);
     /* RAM, then one entry straddling RAM and message, then message. */
-    assert_int_equal(dms_sglist_add(sg, RAM_BASE + 0x100, 0x100), 0);
-    assert_int_equal(dms_sglist_add(sg, MSG_BASE - 0x80, 0x200), 0);
-    assert_int_equal(dms_sglist_add(sg, MSG_BASE + 0x1800, 0x300), 0);
+    ADD_ENTRIES(sg, {RAM_BASE + 0x100, 0x100}, {MSG_BASE - 0x80, 0x200},
+                {MSG_BASE + 0x1800, 0x300});
 
     assert_int_equal(
         dms_sglist_write_relaxed(sg, out, sizeof(out), &attrs, &residual), 0);
@@ -278,8 +285,7 @@ static void test_short_buffer_leaves_a_residual(void **state)
     uint8_t buf[0x280];
 
     memset(buf, 0x55, sizeof(buf));
-    assert_int_equal(dms_sglist_add(sg, RAM_BASE, 0x100), 0);
-    assert_int_equal(dms_sglist_add(sg, MSG_BASE, 0x100), 0);
+    ADD_ENTRIES(sg, {RAM_BASE, 0x100}, {MSG_BASE, 0x100});
     /* 0x150 of 0x200 bytes: the copy stops inside the second entry. */
     COPY_GIVES(dms_sglist_read, sg, buf, 0x150, 0, 0xb0);
     assert_memory_equal(buf, f->ram, 0x100);
@@ -299,9 +305,8 @@ static void test_unmapped_entry_stops_copy_with_residual(void **state)
     uint8_t buf[0x300];
 
     memset(buf, 0x55, sizeof(buf));
-    assert_int_equal(dms_sglist_add(sg, RAM_BASE, 0x100), 0);
-    assert_int_equal(dms_sglist_add(sg, HOLE_BASE, 0x100), 0);
-    assert_int_equal(dms_sglist_add(sg, RAM_BASE + 0x100, 0x100), 0);
+    ADD_ENTRIES(sg, {RAM_BASE, 0x100}, {HOLE_BASE, 0x100},
+                {RAM_BASE + 0x100, 0x100});
 
     COPY_GIVES(dms_sglist_read, sg, buf, sizeof(buf), -EFAULT, 0x200);
     assert_memory_equal(buf, f->ram, 0x100);
@@ -331,9 +336,8 @@ static void test_backend_error_in_middle_entry_is_returned(void **state)
     DmsSgList *sg = new_list(f);
     uint8_t buf[0x300];
 
-    assert_int_equal(dms_sglist_add(sg, MSG_BASE, 0x100), 0);
-    assert_int_equal(dms_sglist_add(sg, MSG_BASE + 0x400, 0x100), 0);
-    assert_int_equal(dms_sglist_add(sg, RAM_BASE, 0x100), 0);
+    ADD_ENTRIES(sg, {MSG_BASE, 0x100}, {MSG_BASE + 0x400, 0x100},
+                {RAM_BASE, 0x100});
     f->bulk->fail_call = 2;
     f->bulk->fail_call_errno = EIO;
     memset(buf, 0x55, sizeof(buf));
@@ -408,8 +412,7 @@ static void test_copy_into_read_only_is_refused_with_residual(void **state)
                      0);
     add_region(f, 0x8000, r);
     memset(buf, 0x77, sizeof(buf));
-    assert_int_equal(dms_sglist_add(sg, RAM_BASE, 0x100), 0);
-    assert_int_equal(dms_sglist_add(sg, 0x8000, 0x100), 0);
+    ADD_ENTRIES(sg, {RAM_BASE, 0x100}, {0x8000, 0x100});
     COPY_GIVES(dms_sglist_write, sg, buf, sizeof(buf), -EACCES, 0x100);
     assert_int_equal(f->ram[0], 0x77);
     assert_int_equal(rom[0], 0);
@@ -430,8 +433,7 @@ static void test_write_marks_ram_dirty(void **state)
                      0);
     assert_int_equal(dms_region_enable_dirty_log(ram, 0x100), 0);
     assert_int_equal(dms_region_add_subregion(f->root, 0x10000, ram, 0, 0), 0);
-    assert_int_equal(dms_sglist_add(sg, 0x10000 + 0x300, 4), 0);
-    assert_int_equal(dms_sglist_add(sg, 0x10000 + 0xa00, 4), 0);
+    ADD_ENTRIES(sg, {0x10000 + 0x300, 4}, {0x10000 + 0xa00, 4});
     assert_int_equal(dms_sglist_write(sg, buf, sizeof(buf), NULL, NULL), 0);
     assert_int_equal(dms_region_take_dirty_log(ram, &bits, 64), 16);
     assert_int_equal(bits, (1u << 3) | (1u << 10));
