@@ -4,11 +4,7 @@
  * aliases, resizing, reference counting, batching, and lookups checked
  * against a brute-force model.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-/* cmocka.h needs the three above first */
-#include <cmocka.h>
+#include "tc.h"
 
 #include "dms-private.h"
 
@@ -201,9 +197,7 @@ static void test_removed_region_is_released_by_the_space(void **state)
     DmsSpace *s;
     (void)state;
 
-    assert_int_equal(dms_region_new_container("root", DMS_SIZE_ALL, &root), 0);
-    assert_int_equal(dms_region_add_subregion(root, 0, ra, 0, 0), 0);
-    assert_int_equal(dms_space_new(root, NULL, &s), 0);
+    s = tc_space_over(NULL, ra, 0, &root);
     notified = 0;
     dms_region_unref(ra); /* the container and the view keep it */
     assert_int_equal(notified, 0);
@@ -224,9 +218,7 @@ static void test_resize_publishes_new_view(void **state)
     DmsSpace *s;
     (void)state;
 
-    assert_int_equal(dms_region_new_container("root", DMS_SIZE_ALL, &root), 0);
-    assert_int_equal(dms_region_add_subregion(root, 0, ra, 0, 0), 0);
-    assert_int_equal(dms_space_new(root, NULL, &s), 0);
+    s = tc_space_over(NULL, ra, 0, &root);
     assert_int_equal(dms_region_set_size(ra, 0x80), 0);
     assert_int_equal(tag_at(s, 0x7f), 'A');
     assert_int_equal(tag_at(s, 0x80), '.');

@@ -57,6 +57,17 @@ DmsSpace *tc_space_ram(const char *name, void *host, uint64_t size,
     return tc_space(name, pieces, 0, root);
 }
 
+DmsSpace *tc_space_over(const char *name, DmsRegion *region, uint64_t addr,
+                        DmsRegion **root)
+{
+    const LayoutPiece pieces[] = {
+        {.kind = LAYOUT_REGION, .addr = addr, .region = region},
+        {.kind = LAYOUT_END},
+    };
+
+    return tc_space(name, pieces, 0, root);
+}
+
 DmsSpaceStats tc_stats(DmsSpace *space)
 {
     DmsSpaceStats st = {.size = sizeof(st)};

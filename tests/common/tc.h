@@ -7,7 +7,7 @@
  *   tc_memdev()       a MemDev (the recording message backend), asserted
  *   tc_memdev_free()  ... checked (no bad call, guards intact) and freed
  *   tc_space()        a space from a table of LayoutPieces, asserted
- *   tc_space_msg(), tc_space_ram()  ... of one region, the common case
+ *   tc_space_msg(), tc_space_ram(), tc_space_over()  ... of one region
  *   tc_stats()        dms_space_get_stats(), asserted
  *   tc_map()          a map that must give exactly so many bytes
  *   tc_map_fails()    a map that must fail with exactly this error
@@ -55,6 +55,9 @@ DmsSpace *tc_space_msg(const char *name, MemDev *dev, uint64_t addr,
                        DmsRegion **root);
 DmsSpace *tc_space_ram(const char *name, void *host, uint64_t size,
                        uint64_t addr, DmsRegion **region, DmsRegion **root);
+/* A space over @region (the caller's, which keeps its reference) at @addr. */
+DmsSpace *tc_space_over(const char *name, DmsRegion *region, uint64_t addr,
+                        DmsRegion **root);
 
 DmsSpaceStats tc_stats(DmsSpace *space);
 
