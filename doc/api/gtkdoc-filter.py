@@ -249,11 +249,15 @@ def comment_lines(comment):
 
 def refs(text, params=(), placeholders=True):
     """Running text to Doxygen: @arg, references to the library's names.
-    Code spans (`...`) are left alone."""
-    parts = re.split(r"(`[^`]*`)", text)
+    Code spans (`...`) and quoted text ("...") are left alone, but for the
+    @ of a parameter name."""
+    parts = re.split(r"(`[^`]*`|\"[^\"\n]*\")", text)
     out = []
     for k, part in enumerate(parts):
         if k % 2 == 1:
+            # Doxygen prints quoted text as it is: no commands in there.
+            if part.startswith('"'):
+                part = re.sub(r"(?<![\w@])@(" + IDENT + r")", r"\1", part)
             out.append(part)
             continue
         p = part
@@ -541,6 +545,11 @@ def filter_header(text):
         elif it.kind == "decl":
             saw_code = True
             kind, name = declared(chunk)
+            # Export macros (DMS_PUBLIC, a module's DMS_VFU_PUBLIC) are
+            # not part of what a reader calls.
+            m = re.match(r"DMS_[A-Z0-9_]*PUBLIC\b", chunk)
+            if m:
+                edits[it.start] = (it.start + m.end(), "")
             prev = k - 1
             while prev >= 0 and items[prev].kind == "space":
                 prev -= 1
