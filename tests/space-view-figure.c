@@ -1,17 +1,18 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * Builds a region tree from a description and prints the flattened view of
- * a space over its root, as the public API shows it: for each run of
- * addresses, the leaf region that answers and the offset in it.
- * tests/test-space-view-figure.py feeds it the tree drawn in
- * doc/space-view.svg and compares its output with the view drawn there.
+ * doc/space-view.svg tells the truth: builds the region tree the picture
+ * draws with the public API and checks that a space over its root shows
+ * exactly the flattened view the picture draws beside it.
  *
- * Input, one region per line, parents and alias targets first:
- *   KIND NAME PARENT OFFSET SIZE PRIORITY [TARGET TARGET_OFFSET]
+ * usage: space-view-figure FIGURE
+ *
+ * FIGURE is what tests/test-space-view-figure.py extracts from the SVG's
+ * data-* attributes at build time, one item a line:
+ *   region KIND NAME PARENT OFFSET SIZE PRIORITY [TARGET TARGET_OFFSET]
+ *   view FIRST LAST NAME OFFSET        (NAME and OFFSET "-" for nothing)
  * KIND is ram, message, container or alias; PARENT is "-" for the root
- * (the first line); OFFSET, SIZE and TARGET_OFFSET are hexadecimal (0x
- * optional), PRIORITY decimal. Output, one line per
- * run: FIRST LAST NAME OFFSET, or FIRST LAST - - where nothing answers.
+ * (the first region); parents and alias targets come first; numbers are
+ * hexadecimal, PRIORITY decimal.
  *
  * Every address of the root is probed, so the root must be small (the
  * figure's is 64 KiB). RAM is told apart by its host pointer from
@@ -200,37 +201,98 @@ static int probe(DmsSpace *space, uint64_t addr, const Node **leaf,
     return r;
 }
 
-static void print_run(uint64_t first, uint64_t last, const Node *leaf,
-                      uint64_t offset)
+/* Text of the view, one run a line, as drawn or as rendered. */
+typedef struct ViewText {
+    char text[8192];
+    size_t len;
+} ViewText;
+
+static void add_run(ViewText *view, uint64_t first, uint64_t last,
+                    const char *name, const uint64_t *offset)
 {
-    if (leaf == NULL) {
-        printf("0x%04" PRIX64 " 0x%04" PRIX64 " - -\n", first, last);
+    int n;
+
+    if (offset == NULL) {
+        n = snprintf(view->text + view->len, sizeof(view->text) - view->len,
+                     "  0x%04" PRIX64 "-0x%04" PRIX64 " nothing\n", first,
+                     last);
     } else {
-        printf("0x%04" PRIX64 " 0x%04" PRIX64 " %s 0x%04" PRIX64 "\n", first,
-               last, leaf->name, offset);
+        n = snprintf(view->text + view->len, sizeof(view->text) - view->len,
+                     "  0x%04" PRIX64 "-0x%04" PRIX64 " %s +0x%04" PRIX64 "\n",
+                     first, last, name, *offset);
+    }
+    if (n > 0 && (size_t)n < sizeof(view->text) - view->len) {
+        view->len += (size_t)n;
     }
 }
 
-int main(void)
+static int add_drawn_run(ViewText *drawn, const char *line)
 {
+    unsigned long long first, last, offset;
+    char name[64], offset_text[32];
+
+    if (sscanf(line, "%llx %llx %63s %31s", &first, &last, name,
+               offset_text) != 4) {
+        return fail("cannot parse view", line, 0);
+    }
+    if (strcmp(name, "-") == 0) {
+        add_run(drawn, first, last, NULL, NULL);
+    } else {
+        uint64_t off;
+
+        if (sscanf(offset_text, "%llx", &offset) != 1) {
+            return fail("cannot parse view", line, 0);
+        }
+        off = offset;
+        add_run(drawn, first, last, name, &off);
+    }
+    return 0;
+}
+
+static void add_rendered_run(ViewText *rendered, uint64_t first, uint64_t last,
+                             const Node *leaf, uint64_t offset)
+{
+    add_run(rendered, first, last, leaf ? leaf->name : NULL,
+            leaf ? &offset : NULL);
+}
+
+int main(int argc, char **argv)
+{
+    static ViewText drawn, rendered;
     char line[256];
+    FILE *in;
     DmsSpace *space = NULL;
     const Node *run_leaf = NULL;
     uint64_t run_first = 0, run_offset = 0, root_size;
     int r, status = 0;
 
-    while (fgets(line, sizeof(line), stdin) != NULL) {
-        if (line[0] == '\n' || line[0] == '#') {
-            continue;
+    if (argc != 2) {
+        fprintf(stderr, "usage: space-view-figure FIGURE\n");
+        return 2;
+    }
+    in = fopen(argv[1], "r");
+    if (in == NULL) {
+        return fail("cannot open", argv[1], -errno);
+    }
+    while (fgets(line, sizeof(line), in) != NULL) {
+        if (strncmp(line, "region ", 7) == 0) {
+            status = add_node(line + 7);
+        } else if (strncmp(line, "view ", 5) == 0) {
+            status = add_drawn_run(&drawn, line + 5);
+        } else if (line[0] != '\n' && line[0] != '#') {
+            status = fail("cannot parse", line, 0);
         }
-        if (add_node(line) != 0) {
-            status = 1;
-            goto out;
+        if (status != 0) {
+            break;
         }
     }
-    if (figure.count == 0) {
-        fprintf(stderr, "space-view-figure: no region given\n");
-        return 1;
+    fclose(in);
+    if (status != 0) {
+        goto out;
+    }
+    if (figure.count == 0 || drawn.len == 0) {
+        status = fail("no tree or no view in", argv[1], 0);
+        goto out;
     }
     root_size = figure.nodes[0].size;
     if (root_size == 0 || root_size > MAX_PROBE_SIZE) {
@@ -258,7 +320,8 @@ int main(void)
             (leaf != NULL && offset != run_offset + (addr - run_first));
 
         if (breaks && addr != 0) {
-            print_run(run_first, addr - 1, run_leaf, run_offset);
+            add_rendered_run(&rendered, run_first, addr - 1, run_leaf,
+                             run_offset);
         }
         if (breaks) {
             run_first = addr;
@@ -266,7 +329,16 @@ int main(void)
             run_offset = offset;
         }
     }
-    print_run(run_first, root_size - 1, run_leaf, run_offset);
+    add_rendered_run(&rendered, run_first, root_size - 1, run_leaf,
+                     run_offset);
+
+    if (strcmp(drawn.text, rendered.text) != 0) {
+        printf("the view drawn:\n%sis not the view the library renders:\n%s",
+               drawn.text, rendered.text);
+        status = 1;
+    } else {
+        printf("the library renders the view drawn:\n%s", rendered.text);
+    }
 
 out:
     space = dms_space_unref(space);
