@@ -599,8 +599,15 @@ def file_comment_type(lines):
 def flatten(block):
     """A block comment on one line (an inserted copy must not shift the
     line numbers of what follows)."""
-    lines = comment_lines(block)
-    return "/** " + " ".join(l.strip() for l in lines if l.strip()) + " */"
+    words = []
+    for line in comment_lines(block):
+        if line.strip():
+            words.append(line.strip())
+        elif words and words[-1] != "<p>":
+            words.append("<p>")  # keep the paragraphs
+    while words and words[-1] == "<p>":
+        words.pop()
+    return "/** " + " ".join(words) + " */"
 
 
 def member_docs(text, item, kind, doc, inserts):
