@@ -380,8 +380,10 @@ class GtkDoc:
             self.body.pop(0)
 
 
-def doxygen_block(doc, kind, lines_count, declared_name, fields=()):
-    """A Doxygen comment of exactly lines_count lines for doc."""
+def doxygen_block(doc, kind, lines_count, declared_name):
+    """A Doxygen comment of lines_count lines (when it fits) for doc. The
+    @fields of a struct or enum are not in it: member_docs() puts them at
+    the members."""
     out = []
     if declared_name is not None and doc.name != declared_name:
         out.append("\\warning \\ref gtkdoc_comment_names_%s_but_declares_%s"
@@ -398,9 +400,6 @@ def doxygen_block(doc, kind, lines_count, declared_name, fields=()):
                 continue
             out.append("\\param%s %s %s %s" % (direction, name, visible(anns),
                                               refs(text)))
-    elif doc.params:
-        # Members are documented at the members (see members_docs).
-        pass
     if doc.body:
         out.append("")
         out.extend(text_lines(doc.body))
@@ -522,8 +521,6 @@ def filter_header(text):
                         doc, kind, chunk.count("\n") + 1, name))
                     if kind in ("struct", "enum", "union") and doc.params:
                         member_docs(text, items[j], kind, doc, inserts)
-                    elif kind in ("struct", "enum", "union"):
-                        pass
             elif chunk.startswith("/*") and not chunk.startswith("/* SPDX"):
                 if not file_doc_done and not saw_code:
                     lines = comment_lines(chunk)
@@ -560,9 +557,6 @@ def filter_header(text):
                 inserts.append((it.start, "/** %s */ " % refs(file_type[1])))
             if kind in ("struct", "enum", "union"):
                 trailing_member_docs(text, it, inserts, edits)
-        elif it.kind == "pp":
-            if not re.match(r"#\s*(ifndef|define)\s+DMASPACE_\w*_H\b", chunk):
-                pass
         k += 1
 
     # Apply: edits replace ranges, inserts add text at offsets.
