@@ -5,8 +5,8 @@
 # Debian 12 as root it installs what is missing, then builds and tests
 # every configuration, each in its own directory under the build root:
 #
-#   gcc       gcc, -Dwerror=true, debugoptimized: every suite
-#             (unit, stress, abi, install)
+#   gcc       gcc, -Dwerror=true, debugoptimized, -Ddocs=enabled: every
+#             suite (unit, stress, abi, install, docs)
 #   asan      clang, ASan + UBSan, -Dwerror=true: unit and stress
 #   tsan      clang, TSan, -Dwerror=true: stress and unit
 #   valgrind  gcc, debug, -Dwerror=true: unit under valgrind memcheck
@@ -55,6 +55,9 @@ PACKAGES+=(
     gcc-mipsel-linux-gnu libc6-dev-mipsel-cross
     qemu-user-static
 )
+
+# The API reference (doc/api.md), built and checked in the gcc stage.
+PACKAGES+=(doxygen)
 
 passed=0
 failed=0
@@ -171,7 +174,7 @@ $((fail + xpass + timeout)) failed, $skip skipped")
 
 stage_gcc() {
     CC=gcc CXX=g++ configure gcc --buildtype=debugoptimized \
-        -Dwerror=true -Dtests=enabled -Dexamples=enabled
+        -Dwerror=true -Dtests=enabled -Dexamples=enabled -Ddocs=enabled
     build gcc
     run_tests gcc
 }

@@ -38,10 +38,14 @@ step() {
     echo "--- $*"
 }
 
-step "configure and build a throwaway copy (prefix /usr)"
+# The API reference is installed too wherever Doxygen is there to build it.
+if command -v doxygen >/dev/null; then docs=enabled; else docs=disabled; fi
+
+step "configure and build a throwaway copy (prefix /usr, docs $docs)"
 # -Dtests/-Dexamples off: a user's build needs neither cmocka nor C++.
 "$meson" setup "$work/build" "$src" --prefix=/usr --buildtype=plain \
-    -Dtests=disabled -Dexamples=disabled >"$work/setup.log" 2>&1 ||
+    -Dtests=disabled -Dexamples=disabled -Ddocs=$docs \
+    >"$work/setup.log" 2>&1 ||
     { cat "$work/setup.log" >&2; fail "meson setup"; }
 "$meson" compile -C "$work/build" >"$work/compile.log" 2>&1 ||
     { cat "$work/compile.log" >&2; fail "meson compile"; }
@@ -73,6 +77,28 @@ for h in "$src"/include/dmaspace/*.h; do
 done
 if grep -E '(dms-private|rcu)\.h$' "$work/files"; then
     fail "internal headers installed"
+fi
+
+# The reference: a man page per exported function under the man path,
+# the HTML under the package's doc dir; none without -Ddocs.
+if [ "$docs" = enabled ]; then
+    step "the API reference"
+    grep -qx /usr/share/doc/dmaspace/html/index.html "$work/files" ||
+        fail "no HTML reference in /usr/share/doc/dmaspace/html"
+    for f in $(sed -n 's/^[[:space:]]*\(dms_[a-z0-9_]*\);.*/\1/p' \
+        "$src/lib/libdmaspace.sym"); do
+        grep -qx "/usr/share/man/man3/$f.3" "$work/files" ||
+            fail "no man page /usr/share/man/man3/$f.3"
+    done
+    # A function's page is a link (.so, relative to the man root, as man
+    # reads it) to its header's page, which documents it.
+    page=$stage/usr/share/man/man3/dms_space_map.3
+    link=$(sed -n 's/^\.so //p' "$page")
+    [ -n "$link" ] && grep -q '^\.SS ".*dms_space_map (' \
+        "$stage/usr/share/man/$link" ||
+        fail "$page does not lead to a page documenting dms_space_map"
+elif grep -E '^/usr/share/(man|doc)/' "$work/files"; then
+    fail "documentation installed with -Ddocs=disabled"
 fi
 
 step "the installed library"

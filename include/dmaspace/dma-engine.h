@@ -33,6 +33,11 @@ typedef struct DmsIovec {
     size_t iov_len;
 } DmsIovec;
 
+/**
+ * DmsDmaRequest:
+ *
+ * One transfer of the engine, from dms_dma_submit() to its completion.
+ */
 typedef struct DmsDmaRequest DmsDmaRequest;
 
 /**
@@ -87,6 +92,8 @@ typedef void (*DmsDmaCompleteFunc)(DmsDmaRequest *req, uint64_t transferred,
  * @io: the I/O function
  * @complete: the completion
  * @data: passed to @io and @complete
+ *
+ * What dms_dma_submit() transfers and whom it calls.
  */
 typedef struct DmsDmaParams {
     size_t size;

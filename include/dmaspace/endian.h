@@ -26,11 +26,16 @@ extern "C" {
  * The byte order of a device's registers.
  */
 typedef enum DmsEndian {
-    DMS_ENDIAN_LITTLE = 0,
-    DMS_ENDIAN_BIG = 1,
-    DMS_ENDIAN_HOST = 2, /* whatever the host running the library uses */
+    DMS_ENDIAN_LITTLE = 0, /* least significant byte first */
+    DMS_ENDIAN_BIG = 1,    /* most significant byte first */
+    DMS_ENDIAN_HOST = 2,   /* whatever the host running the library uses */
 } DmsEndian;
 
+/**
+ * DMS_HOST_BIG_ENDIAN:
+ *
+ * 1 on a big-endian host, 0 on a little-endian one; usable in #if.
+ */
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
 #define DMS_HOST_BIG_ENDIAN 1
 #elif defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
@@ -39,11 +44,23 @@ typedef enum DmsEndian {
 #error "libdmaspace: cannot tell the host byte order"
 #endif
 
+/**
+ * dms_bswap16:
+ * @v: a value
+ *
+ * Returns: @v with its bytes in the reverse order.
+ */
 static inline uint16_t dms_bswap16(uint16_t v)
 {
     return (uint16_t)((v >> 8) | (v << 8));
 }
 
+/**
+ * dms_bswap32:
+ * @v: a value
+ *
+ * Returns: @v with its bytes in the reverse order.
+ */
 static inline uint32_t dms_bswap32(uint32_t v)
 {
 #if defined(__GNUC__) || defined(__clang__)
@@ -54,6 +71,12 @@ static inline uint32_t dms_bswap32(uint32_t v)
 #endif
 }
 
+/**
+ * dms_bswap64:
+ * @v: a value
+ *
+ * Returns: @v with its bytes in the reverse order.
+ */
 static inline uint64_t dms_bswap64(uint64_t v)
 {
 #if defined(__GNUC__) || defined(__clang__)
@@ -64,7 +87,11 @@ static inline uint64_t dms_bswap64(uint64_t v)
 #endif
 }
 
-/* Host order: memcpy keeps the access safe at any alignment. */
+/*
+ * Host-order loads and stores of 8, 16, 32 and 64 bits: a load returns
+ * the value at @p, a store stores @v there, in the host's byte order. @p
+ * may have any alignment: memcpy keeps the access safe.
+ */
 static inline uint8_t dms_ne8_load(const void *p)
 {
     return *(const uint8_t *)p;
@@ -112,6 +139,11 @@ static inline void dms_ne64_store(void *p, uint64_t v)
 #define DMS_BE_(bits, v) dms_bswap##bits(v)
 #endif
 
+/*
+ * Little-endian (le) and big-endian (be) loads and stores of 16, 32 and
+ * 64 bits: a load returns the value stored at @p in that byte order, a
+ * store stores @v at @p in it. @p may have any alignment.
+ */
 static inline uint16_t dms_le16_load(const void *p)
 {
     return DMS_LE_(16, dms_ne16_load(p));

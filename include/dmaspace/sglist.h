@@ -25,6 +25,11 @@
 extern "C" {
 #endif
 
+/**
+ * DmsSgList:
+ *
+ * A scatter-gather list: DmsSgEntry entries against one space.
+ */
 typedef struct DmsSgList DmsSgList;
 
 /**

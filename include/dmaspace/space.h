@@ -36,6 +36,11 @@ extern "C" {
 #endif
 
 typedef struct DmsSpace DmsSpace;
+/**
+ * DmsMapClient:
+ *
+ * A waiter for bounce budget, registered by dms_space_add_map_client().
+ */
 typedef struct DmsMapClient DmsMapClient;
 
 /* glib's main context, named without including glib. */
