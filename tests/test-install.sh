@@ -69,7 +69,11 @@ for h in "$src"/include/dmaspace/*.h; do
     grep -qx "$f" "$work/files" || fail "$f not installed"
     cmp -s "$h" "$stage$f" || fail "$f differs from the source"
 done
-if grep -E '(dms-private|rcu)\.h$' "$work/files"; then
+# The generated version header, saying what pkg-config says (checked
+# below against meson).
+grep -qx /usr/include/dmaspace/version.h "$work/files" ||
+    fail "/usr/include/dmaspace/version.h not installed"
+if grep -E '(dms-private|rcu)\.h$|\.h\.in$' "$work/files"; then
     fail "internal headers installed"
 fi
 
@@ -106,6 +110,9 @@ want_version=$("$meson" introspect --projectinfo "$work/build" |
     python3 -c 'import json, sys; print(json.load(sys.stdin)["version"])')
 [ "$version" = "$want_version" ] ||
     fail "pkg-config --modversion says '$version', meson '$want_version'"
+grep -qx "#define DMS_VERSION_STRING \"$want_version\"" \
+    "$stage/usr/include/dmaspace/version.h" ||
+    fail "the installed version.h does not say $want_version"
 
 cflags=$(run_pkg_config "$stage" --cflags dmaspace)
 libs=$(run_pkg_config "$stage" --libs dmaspace)
