@@ -136,6 +136,11 @@ void bench_check_idle(DmsSpace *space, const char *what);
 /* Adds a figure to the output (printed at once, kept for the plot). */
 void bench_report(const BenchOptions *o, const BenchResult *r);
 
+/* bench-output.c: the header (or JSON metadata record) before the first
+ * figure; the verdict on the targets and the plot after the last. */
+void bench_output_begin(const BenchOptions *o);
+void bench_output_end(const BenchOptions *o);
+
 /* Prints a line to stderr and exits with status 1. */
 G_GNUC_NORETURN void bench_fail(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
 

@@ -45,17 +45,11 @@ typedef enum ReqState {
     REQ_DONE,
 } ReqState;
 
-/* A position in the list: entry index and byte offset inside it. */
-typedef struct Cursor {
-    size_t entry;
-    uint64_t offset;
-} Cursor;
-
 /* One mapping of the batch, as dms_space_unmap() needs it back. */
 typedef struct Piece {
     void *ptr;
     size_t map_len; /* what dms_space_map() returned; iov_len may be less */
-    Cursor at;      /* list position of the piece's first byte */
+    DmsSgCursor at; /* list position of the piece's first byte */
 } Piece;
 
 struct DmsDmaRequest {
@@ -80,7 +74,7 @@ struct DmsDmaRequest {
      * one at a time on the context; the lock taken at the start of every
      * step orders them after the I/O thread's dms_dma_io_done().
      */
-    Cursor cursor; /* first byte not yet mapped */
+    DmsSgCursor cursor; /* first byte not yet mapped */
     Piece *pieces;
     DmsIovec *iov; /* what the I/O function sees: trimmed lengths */
     unsigned npieces;
@@ -224,10 +218,7 @@ static int map_batch(DmsDmaRequest *req)
     req->npieces = 0;
     req->batch_len = 0;
     while (req->cursor.entry < nr) {
-        const DmsSgEntry *e = dms_sglist_get_entry(req->sg, req->cursor.entry);
-        uint64_t left = e->len - req->cursor.offset;
-        size_t len;
-        void *ptr = NULL;
+        DmsSgCursor at = req->cursor;
         int r;
 
         if (req->npieces == req->max_iov || req->batch_len == SIZE_MAX)
@@ -235,23 +226,16 @@ static int map_batch(DmsDmaRequest *req)
         if (req->npieces == req->capacity && grow_pieces(req) < 0)
             return req->npieces > 0 ? STOP_FULL : -ENOMEM;
 
-        len = (size_t)MIN(left, (uint64_t)(SIZE_MAX - req->batch_len));
-        r = dms_space_map(req->space, e->addr + req->cursor.offset, &len,
-                          req->dir, req_attrs(req), &ptr);
+        r = dms__sglist_map_piece(req->sg, &req->cursor,
+                                  SIZE_MAX - req->batch_len, req->dir,
+                                  req_attrs(req), &req->iov[req->npieces]);
         if (r < 0)
             return r;
-        if (len == 0)
-            return -EIO; /* a map that succeeds maps something */
-
-        req->pieces[req->npieces] = (Piece){ptr, len, req->cursor};
-        req->iov[req->npieces] = (DmsIovec){ptr, len};
+        req->pieces[req->npieces] =
+            (Piece){req->iov[req->npieces].iov_base,
+                    req->iov[req->npieces].iov_len, at};
+        req->batch_len += req->iov[req->npieces].iov_len;
         req->npieces++;
-        req->batch_len += len;
-        req->cursor.offset += len;
-        if (req->cursor.offset == e->len) {
-            req->cursor.entry++;
-            req->cursor.offset = 0;
-        }
     }
     return 0;
 }

@@ -323,6 +323,23 @@ void dms__spaces_republish(void);
 void dms__sglist_hold(DmsSgList *sg);
 void dms__sglist_release(DmsSgList *sg);
 
+/* A position in a list: entry index and byte offset inside that entry. */
+typedef struct DmsSgCursor {
+    size_t entry;
+    uint64_t offset;
+} DmsSgCursor;
+
+/*
+ * sglist.c: maps up to @max bytes (at least 1) at @cursor, never past the
+ * end of its entry, into *@iov, and moves the cursor past them. Returns 0,
+ * or dms_space_map()'s error with the cursor unchanged. The cursor must be
+ * inside the list. The one mapping step of dms_sglist_map() and the
+ * engine.
+ */
+int dms__sglist_map_piece(DmsSgList *sg, DmsSgCursor *cursor, size_t max,
+                          DmsDirection dir, const DmsAttrs *attrs,
+                          DmsIovec *iov);
+
 /* Inclusive-bound helper: does [addr, addr + len) fit below 2^64? */
 static inline bool dms__range_ok(uint64_t addr, uint64_t len)
 {

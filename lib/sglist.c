@@ -174,6 +174,30 @@ void dms__sglist_release(DmsSgList *sg)
     atomic_fetch_sub_explicit(&sg->busy, 1, memory_order_acq_rel);
 }
 
+int dms__sglist_map_piece(DmsSgList *sg, DmsSgCursor *cursor, size_t max,
+                          DmsDirection dir, const DmsAttrs *attrs,
+                          DmsIovec *iov)
+{
+    const DmsSgEntry *e = &sg->entries[cursor->entry];
+    size_t len = (size_t)MIN(e->len - cursor->offset, (uint64_t)max);
+    void *ptr = NULL;
+    int r;
+
+    r = dms_space_map(sg->space, e->addr + cursor->offset, &len, dir, attrs,
+                      &ptr);
+    if (r < 0)
+        return r;
+    if (len == 0)
+        return -EIO; /* a map that succeeds maps something */
+    *iov = (DmsIovec){ptr, len};
+    cursor->offset += len;
+    if (cursor->offset == e->len) {
+        cursor->entry++;
+        cursor->offset = 0;
+    }
+    return 0;
+}
+
 /* ---- copies ---- */
 
 /*

@@ -37,6 +37,7 @@ PACKAGES=(
     gcc g++ clang libclang-rt-14-dev llvm
     libglib2.0-dev libcmocka-dev
     valgrind
+    gnuplot-nox
 )
 
 # The stages, in order. Each is a function stage_NAME below.

@@ -64,7 +64,7 @@ perl -0777 -ne '
     s{/\*.*?\*/}{}gs;
     s{//[^\n]*}{}g;
     while (/\bDMS_PUBLIC\b[^;(]*?\b(dms_\w+)\s*\(/g) { print "$1\n" }
-' "$incdir"/dmaspace/*.h | sort -u >"$tmp/headers"
+' "$incdir"/dmaspace/*.h "$incdir"/dmaspace/*.h.in | sort -u >"$tmp/headers"
 same_set "$tmp/headers" "$tmp/sym" "DMS_PUBLIC declarations" "$sym"
 
 # 3. The built library. nm prints versioned names as name@@VERSION; the

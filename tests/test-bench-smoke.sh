@@ -19,16 +19,19 @@ trap 'rm -rf "$tmp"' EXIT
 "$bench" --quick --json >"$tmp/out.json"
 
 "$python" - "$tmp/out.json" <<'PY'
-import json, math, sys
+import json, math, re, sys
 
-ALLOWED = {"bench", "size", "regions", "threads", "mode", "ns_per_op",
-           "gib_per_s", "msgs_per_op", "baseline_ns_per_op", "ratio"}
+ALLOWED = {"record", "run", "bench", "size", "regions", "threads", "mode",
+           "ns_per_op", "bytes_per_s", "msgs_per_op", "baseline",
+           "baseline_ns_per_op", "ratio"}
+META = {"record", "library_version", "commit", "run", "cpu_model", "cpus",
+        "date"}
 failures = []
 
 def fail(msg):
     failures.append(msg)
 
-figures = []
+records = []
 with open(sys.argv[1]) as f:
     for n, line in enumerate(f, 1):
         try:
@@ -37,25 +40,41 @@ with open(sys.argv[1]) as f:
             sys.exit(f"line {n} is not JSON: {e}: {line!r}")
         if not isinstance(obj, dict):
             sys.exit(f"line {n} is not a JSON object: {line!r}")
-        figures.append(obj)
-if not figures:
+        records.append(obj)
+if not records:
     sys.exit("no output")
+
+# The metadata record comes first, once, and says this was a quick run.
+meta, figures = records[0], records[1:]
+if meta.get("record") != "meta" or set(meta) != META:
+    fail(f"first record is not the metadata record: {meta!r}")
+for key in META - {"cpus"}:
+    if not isinstance(meta.get(key), str) or not meta.get(key):
+        fail(f"metadata {key} is empty or not text: {meta.get(key)!r}")
+if meta.get("run") != "quick":
+    fail(f"metadata says run {meta.get('run')!r}, not quick")
+if not re.fullmatch(r"\d+\.\d+\.\d+", meta.get("library_version", "")):
+    fail(f"library_version {meta.get('library_version')!r}")
+if not re.match(r"\d{4}-\d\d-\d\dT", meta.get("date", "")):
+    fail(f"date {meta.get('date')!r} is not ISO 8601")
 
 for obj in figures:
     name = f"{obj.get('bench')}/{obj.get('mode')}/{obj.get('size')}"
     extra = set(obj) - ALLOWED
     if extra:
         fail(f"{name}: unexpected keys {sorted(extra)}")
+    if obj.get("record") != "figure" or obj.get("run") != "quick":
+        fail(f"{name}: not a figure record of a quick run")
     if not isinstance(obj.get("bench"), str):
         fail(f"{name}: no bench name")
     ns = obj.get("ns_per_op")
     if not isinstance(ns, (int, float)) or not ns > 0 or math.isinf(ns):
         fail(f"{name}: ns_per_op {ns!r} is not a positive number")
         continue
-    if "gib_per_s" in obj:
-        want = obj["size"] / ns * 1e9 / 2**30
-        if not math.isclose(obj["gib_per_s"], want, rel_tol=1e-3):
-            fail(f"{name}: gib_per_s {obj['gib_per_s']} != size / time")
+    if "bytes_per_s" in obj:
+        want = obj["size"] / ns * 1e9
+        if not math.isclose(obj["bytes_per_s"], want, rel_tol=1e-3):
+            fail(f"{name}: bytes_per_s {obj['bytes_per_s']} != size / time")
     if ("ratio" in obj) != ("baseline_ns_per_op" in obj):
         fail(f"{name}: ratio without baseline or the other way round")
     if "ratio" in obj:
@@ -116,10 +135,33 @@ grep -q '^bench ' "$tmp/table.txt" || {
     cat "$tmp/table.txt" >&2
     exit 1
 }
+# A quick run says so, and judges no target.
+grep -q '^dms-bench .*QUICK' "$tmp/table.txt" || {
+    echo "the table does not say it is a quick run" >&2
+    exit 1
+}
+if grep -qE 'MISSED|target.* missed| ok$' "$tmp/table.txt"; then
+    echo "a quick run judged targets:" >&2
+    cat "$tmp/table.txt" >&2
+    exit 1
+fi
+grep -q '^quick run: targets not judged' "$tmp/table.txt" || {
+    echo "no 'targets not judged' line after a quick run" >&2
+    exit 1
+}
+# Times carry their unit, scaled: no bare "ns/op" column of raw numbers.
+grep -qE '^ram-read .* [0-9.]+ (ns|µs|ms) ' "$tmp/table.txt" || {
+    echo "no scaled time in the ram-read rows" >&2
+    exit 1
+}
 if command -v gnuplot >/dev/null 2>&1; then
     grep -q '<svg' "$tmp/plot.svg" || {
         echo "gnuplot is installed but no SVG was drawn:" >&2
         cat "$tmp/plot.err" >&2
+        exit 1
+    }
+    grep -q 'QUICK run' "$tmp/plot.svg" || {
+        echo "the plot of a quick run does not say so" >&2
         exit 1
     }
 else

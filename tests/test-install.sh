@@ -7,7 +7,9 @@
 # API) the way a user would, with pkg-config seeing only the staged copy:
 #   - dynamically, run against the staged libdmaspace.so.0;
 #   - statically against the staged libdmaspace.a, with pkg-config --static
-#     (this fails if Requires.private / Libs.private miss something).
+#     (this fails if Requires / Libs.private miss something);
+# and the README's build line, as written, on the README's example and on
+# a program that uses glib's GMainContext through the API.
 #
 # usage: test-install.sh MESON SOURCE_DIR      (CC from the environment)
 set -euo pipefail
@@ -75,7 +77,11 @@ for h in "$src"/include/dmaspace/*.h; do
     grep -qx "$f" "$work/files" || fail "$f not installed"
     cmp -s "$h" "$stage$f" || fail "$f differs from the source"
 done
-if grep -E '(dms-private|rcu)\.h$' "$work/files"; then
+# The generated version header, saying what pkg-config says (checked
+# below against meson).
+grep -qx /usr/include/dmaspace/version.h "$work/files" ||
+    fail "/usr/include/dmaspace/version.h not installed"
+if grep -E '(dms-private|rcu)\.h$|\.h\.in$' "$work/files"; then
     fail "internal headers installed"
 fi
 
@@ -110,14 +116,22 @@ if grep -E '\((RPATH|RUNPATH)\)' "$work/dynamic"; then
     fail "installed library keeps a build-time rpath"
 fi
 
-# pkg-config sees the staged .pc first, then the system's (for glib); the
-# sysroot maps the .pc's /usr paths into the stage. Nothing points at the
-# source or build trees.
+# pkg-config sees the staged .pc first, then the system's (for glib). The
+# staged .pc says prefix=/usr; a copy of it moved to the stage stands in
+# for it (a sysroot would move glib's paths into the stage too). Nothing
+# points at the source or build trees.
 sys_pc_path=$(pkg-config --variable pc_path pkg-config)
+pc_path_of() {
+    local dir=$work/pc-$(basename "$1")
+    mkdir -p "$dir"
+    sed "s|^prefix=/usr\$|prefix=$1/usr|" "$1$libdir/pkgconfig/dmaspace.pc" \
+        >"$dir/dmaspace.pc"
+    grep -q "^prefix=$1/usr\$" "$dir/dmaspace.pc" ||
+        fail "the staged dmaspace.pc does not say prefix=/usr"
+    echo "$dir:$sys_pc_path"
+}
 run_pkg_config() {
-    env -u PKG_CONFIG_PATH \
-        PKG_CONFIG_LIBDIR="$1$libdir/pkgconfig:$sys_pc_path" \
-        PKG_CONFIG_SYSROOT_DIR="$1" \
+    env -u PKG_CONFIG_PATH PKG_CONFIG_LIBDIR="$(pc_path_of "$1")" \
         pkg-config "${@:2}"
 }
 
@@ -126,6 +140,9 @@ want_version=$("$meson" introspect --projectinfo "$work/build" |
     python3 -c 'import json, sys; print(json.load(sys.stdin)["version"])')
 [ "$version" = "$want_version" ] ||
     fail "pkg-config --modversion says '$version', meson '$want_version'"
+grep -qx "#define DMS_VERSION_STRING \"$want_version\"" \
+    "$stage/usr/include/dmaspace/version.h" ||
+    fail "the installed version.h does not say $want_version"
 
 cflags=$(run_pkg_config "$stage" --cflags dmaspace)
 libs=$(run_pkg_config "$stage" --libs dmaspace)
@@ -144,9 +161,11 @@ for flags in "$cflags" "$libs"; do
     *"$src"* | *"$work/build"*) fail "pkg-config points into a build tree" ;;
     esac
 done
-# glib is private: a program using only dmaspace must not link it.
+# glib is public (GMainContext is part of the API): --libs must carry it,
+# or a program that passes a main context fails to link.
 case " $libs " in
-*glib*) fail "--libs leaks glib; it belongs in Requires.private" ;;
+*" -lglib-2.0 "*) ;;
+*) fail "--libs lacks -lglib-2.0: glib belongs in Requires" ;;
 esac
 
 step "build examples/simple-dma.c against the staged shared library"
@@ -159,6 +178,27 @@ grep -q "libdmaspace\.so\.0 => $stage$libdir/libdmaspace\.so\.0" \
     "$work/ldd" || { cat "$work/ldd" >&2; fail "not resolved to the stage"; }
 LD_LIBRARY_PATH=$stage$libdir "$work/simple-dma" ||
     fail "simple-dma failed against the staged shared library"
+
+# The README's own build line, word for word, on the README's own example
+# and on a program that uses a GMainContext (a map client fired on it).
+readme_line=$(grep -o 'cc demo\.c \$(pkg-config --cflags --libs dmaspace)' \
+    "$src/README.md") || fail "README.md lost its build line"
+awk '/^## Usage/ { u = 1 } u && /^```c$/ { c = 1; next }
+     c && /^```$/ { exit } c { print }' "$src/README.md" >"$work/demo.c"
+[ -s "$work/demo.c" ] || fail "no C example under README.md's Usage"
+cp "$src/tests/install-main-context.c" "$work/main-context.c"
+for prog in demo main-context; do
+    step "README build line on $prog.c: $readme_line"
+    line=${readme_line/demo.c/$prog.c}
+    line=${line#cc }
+    # The line as a user's shell runs it, with only the staged copy and
+    # the system's .pc files visible, and CC for cc.
+    (cd "$work" && env -u PKG_CONFIG_PATH \
+        PKG_CONFIG_LIBDIR="$(pc_path_of "$stage")" bash -c "$cc -o $prog $line") ||
+        fail "the README's build line fails on $prog.c"
+    LD_LIBRARY_PATH=$stage$libdir "$work/$prog" ||
+        fail "$prog built with the README's line failed"
+done
 
 step "build it statically against the staged libdmaspace.a"
 # A copy of the stage without the shared library, so that -ldmaspace can
@@ -177,5 +217,13 @@ if readelf -d "$work/simple-dma-static" | grep -q 'NEEDED.*libdmaspace'; then
     fail "the static build still needs libdmaspace.so"
 fi
 "$work/simple-dma-static" || fail "simple-dma failed, statically linked"
+
+step "README build line with --static on main-context.c"
+# The same line a static user writes; glib comes in through Requires.
+(cd "$work" && env -u PKG_CONFIG_PATH \
+    PKG_CONFIG_LIBDIR="$(pc_path_of "$static_stage")" bash -c "$cc -o main-context-static main-context.c \
+        \$(pkg-config --static --cflags --libs dmaspace)") ||
+    fail "the README's build line with --static fails on main-context.c"
+"$work/main-context-static" || fail "main-context failed, statically linked"
 
 echo "install ok: $libdir, pkg-config $version"

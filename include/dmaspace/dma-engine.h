@@ -20,20 +20,6 @@ extern "C" {
 #endif
 
 /**
- * DmsIovec:
- * @iov_base: host address of the piece
- * @iov_len: bytes
- *
- * One mapped piece of a batch. Laid out like POSIX struct iovec (the
- * library checks this where it is built), so an array can be passed to
- * preadv() and pwritev() with a cast.
- */
-typedef struct DmsIovec {
-    void *iov_base;
-    size_t iov_len;
-} DmsIovec;
-
-/**
  * DmsDmaRequest:
  *
  * One transfer of the engine, from dms_dma_submit() to its completion.

@@ -13,12 +13,13 @@
 #include <dmaspace/sglist.h>
 #include <dmaspace/space.h>
 #include <dmaspace/types.h>
+#include <dmaspace/version.h>
 
 /*
- * g_autoptr() support, for users who include glib before this header. The
- * header itself stays glib-free.
+ * g_autoptr() support, in C and C++, for users who include glib before
+ * this header. The header itself stays glib-free.
  */
-#if defined(G_DEFINE_AUTOPTR_CLEANUP_FUNC) && !defined(__cplusplus)
+#if defined(G_DEFINE_AUTOPTR_CLEANUP_FUNC)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(DmsRegion, dms_region_unref)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(DmsSpace, dms_space_unref)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(DmsMapClient, dms_map_client_unref)

@@ -194,6 +194,85 @@ DMS_PUBLIC int dms_sglist_write_relaxed(DmsSgList *sg, const void *buf,
                                         size_t len, const DmsAttrs *attrs,
                                         uint64_t *residual);
 
+/**
+ * DmsIovec:
+ * @iov_base: host address of the piece
+ * @iov_len: bytes
+ *
+ * One mapped piece of a batch. Laid out like POSIX struct iovec (the
+ * library checks this where it is built), so an array can be passed to
+ * preadv() and pwritev() with a cast.
+ */
+typedef struct DmsIovec {
+    void *iov_base;
+    size_t iov_len;
+} DmsIovec;
+
+/**
+ * dms_sglist_map:
+ * @sg: a list
+ * @offset: byte of the list to start at: 0, then where the previous batch
+ *   ended (@offset plus its *@mapped)
+ * @dir: the direction; never read-modify-write through one mapping
+ * @attrs: (nullable): used for the fills at map time and the write-backs
+ *   at unmap time; copied
+ * @iov: (out caller-allocates): room for *@iovcnt pieces
+ * @iovcnt: (inout): pieces @iov has room for (at least 1); on return,
+ *   pieces mapped
+ * @mapped: (out): bytes mapped, the sum of the pieces' lengths
+ *
+ * Maps the list from @offset on, in order, into host pointers: as much of
+ * it as fits in @iov and the space's bounce budget allows, like
+ * dms_space_map() on each entry (RAM in place, anything else bounced). The
+ * synchronous counterpart of dms_dma_submit(), for a device that does its
+ * I/O on the calling thread (vfu_sgl_get() in libvfio-user, the map loop
+ * of QEMU's dma-helpers).
+ *
+ * It follows the engine's rule: a caller that holds mappings never waits
+ * for budget. When budget runs out after some pieces were mapped, this
+ * returns those (do the I/O on them, unmap, then map again from @offset +
+ * *@mapped). -EAGAIN comes only when nothing could be mapped, with nothing
+ * held: register a map client (dms_space_add_map_client()) and call again
+ * with the same @offset when it fires. Any other map error likewise ends a
+ * batch that already has pieces and is returned by the next call, for the
+ * byte it starts at.
+ *
+ * Every piece stays mapped, with its region and budget, until
+ * dms_sglist_unmap(). The list may be changed meanwhile: the pieces do
+ * not refer to it. Finding @offset walks the entries before it.
+ * Thread-safe as far as the list is not changed concurrently.
+ *
+ * Returns: 0, with *@iovcnt >= 1 and *@mapped >= 1 bytes mapped, or both
+ * 0 when @offset is the end of the list; -EINVAL for NULL arguments, an
+ * *@iovcnt of 0, an unknown @dir or an @offset past the end; -EAGAIN as
+ * above; any other error of dms_space_map() for the byte at @offset.
+ */
+DMS_PUBLIC int dms_sglist_map(DmsSgList *sg, uint64_t offset, DmsDirection dir,
+                              const DmsAttrs *attrs, DmsIovec *iov,
+                              unsigned *iovcnt, size_t *mapped);
+
+/**
+ * dms_sglist_unmap:
+ * @sg: the list given to dms_sglist_map()
+ * @dir: the direction given to dms_sglist_map()
+ * @iov: the pieces dms_sglist_map() returned, unchanged
+ * @iovcnt: their number, as returned
+ * @access_len: bytes the device really accessed, counted from the first
+ *   byte of the first piece
+ *
+ * Ends every mapping of one dms_sglist_map() call, each with the part of
+ * @access_len that fell into it: a from-device bounce buffer writes back
+ * exactly the bytes the device produced, and RAM is marked dirty for
+ * them. Releases the budget and wakes map clients.
+ *
+ * Returns: 0; -EINVAL (with nothing unmapped) for NULL arguments or an
+ * @access_len larger than the pieces; the first error of a write-back or
+ * of dms_space_unmap() (every piece is released anyway).
+ */
+DMS_PUBLIC int dms_sglist_unmap(DmsSgList *sg, DmsDirection dir,
+                                const DmsIovec *iov, unsigned iovcnt,
+                                size_t access_len);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,351 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * dms_sglist_map()/dms_sglist_unmap(): a list mapped to an iovec in one
+ * call, as far as the iovec and the bounce budget allow, and unmapped in
+ * one call with the bytes really accessed. Public API only.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+/* cmocka.h needs the three above first */
+#include <cmocka.h>
+
+#include <errno.h>
+#include <glib.h>
+#include <string.h>
+
+#include <dmaspace/dmaspace.h>
+
+/*
+ * The space:
+ *   [0x0000, 0x4000)  RAM
+ *   [0x4000, 0x8000)  bulk message region over dev[]
+ *   [0x8000, 0x9000)  nothing
+ */
+#define RAM_BASE 0x0000u
+#define DEV_BASE 0x4000u
+#define HOLE_BASE 0x8000u
+#define BOUNCE_LIMIT 0x1000u
+
+typedef struct Fix {
+    uint8_t ram[0x4000];
+    uint8_t dev[0x4000];
+    unsigned dev_reads, dev_writes;
+    size_t dev_written; /* bytes written back */
+    DmsSpace *space;
+    DmsSgList *sg;
+} Fix;
+
+static int64_t dev_read(void *opaque, uint64_t off, void *buf, size_t len,
+                        const DmsAttrs *attrs)
+{
+    Fix *f = opaque;
+
+    f->dev_reads++;
+    memcpy(buf, f->dev + off, len);
+    return (int64_t)len;
+}
+
+static int64_t dev_write(void *opaque, uint64_t off, const void *buf,
+                         size_t len, const DmsAttrs *attrs)
+{
+    Fix *f = opaque;
+
+    f->dev_writes++;
+    f->dev_written += len;
+    memcpy(f->dev + off, buf, len);
+    return (int64_t)len;
+}
+
+static int fix_setup(void **state)
+{
+    static const DmsMessageOps ops = {
+        .size = sizeof(DmsMessageOps),
+        .read = dev_read,
+        .write = dev_write,
+    };
+    Fix *f = g_new0(Fix, 1);
+    DmsRegion *root, *ram, *dev;
+
+    for (size_t i = 0; i < sizeof(f->ram); i++) {
+        f->ram[i] = (uint8_t)i;
+        f->dev[i] = (uint8_t)(i * 7 + 1);
+    }
+    assert_int_equal(dms_region_new_container("root", DMS_SIZE_ALL, &root), 0);
+    assert_int_equal(
+        dms_region_new_ram("ram", f->ram, sizeof(f->ram), 0, NULL, NULL, &ram),
+        0);
+    assert_int_equal(
+        dms_region_new_message("dev", sizeof(f->dev), &ops, f, NULL, &dev), 0);
+    assert_int_equal(dms_region_add_subregion(root, RAM_BASE, ram, 0, 0), 0);
+    assert_int_equal(dms_region_add_subregion(root, DEV_BASE, dev, 0, 0), 0);
+    assert_int_equal(dms_space_new(root, "sg-map", &f->space), 0);
+    dms_space_set_bounce_limit(f->space, BOUNCE_LIMIT);
+    assert_int_equal(dms_sglist_new(f->space, 0, &f->sg), 0);
+    dms_region_unref(ram);
+    dms_region_unref(dev);
+    dms_region_unref(root);
+    *state = f;
+    return 0;
+}
+
+static int fix_teardown(void **state)
+{
+    Fix *f = *state;
+    DmsSpaceStats st = {.size = sizeof(st)};
+
+    /* Every test gives back all it mapped. */
+    assert_int_equal(dms_space_get_stats(f->space, &st), 0);
+    assert_int_equal(st.bounce_in_use, 0);
+    dms_sglist_unref(f->sg);
+    dms_space_unref(f->space);
+    g_free(f);
+    return 0;
+}
+
+static void add(Fix *f, uint64_t addr, uint64_t len)
+{
+    assert_int_equal(dms_sglist_add(f->sg, addr, len), 0);
+}
+
+/* RAM entries map in place, one piece each, in one call. */
+static void test_sg_map_ram_in_place(void **state)
+{
+    Fix *f = *state;
+    DmsIovec iov[4];
+    unsigned n = 4;
+    size_t mapped;
+
+    add(f, RAM_BASE + 0x100, 0x200);
+    add(f, RAM_BASE + 0x2000, 0x1000);
+    assert_int_equal(
+        dms_sglist_map(f->sg, 0, DMS_DIR_TO_DEVICE, NULL, iov, &n, &mapped),
+        0);
+    assert_int_equal(n, 2);
+    assert_int_equal(mapped, 0x1200);
+    assert_ptr_equal(iov[0].iov_base, f->ram + 0x100);
+    assert_int_equal(iov[0].iov_len, 0x200);
+    assert_ptr_equal(iov[1].iov_base, f->ram + 0x2000);
+    assert_int_equal(iov[1].iov_len, 0x1000);
+    assert_int_equal(
+        dms_sglist_unmap(f->sg, DMS_DIR_TO_DEVICE, iov, n, mapped), 0);
+
+    /* At the end of the list: nothing mapped, no error. */
+    n = 4;
+    assert_int_equal(dms_sglist_map(f->sg, 0x1200, DMS_DIR_TO_DEVICE, NULL,
+                                    iov, &n, &mapped),
+                     0);
+    assert_int_equal(n, 0);
+    assert_int_equal(mapped, 0);
+}
+
+/* An offset inside an entry starts there; the iovec's room bounds a batch. */
+static void test_sg_map_offset_and_iov_room(void **state)
+{
+    Fix *f = *state;
+    DmsIovec iov[2];
+    unsigned n = 2;
+    size_t mapped;
+
+    add(f, RAM_BASE, 0x100);
+    add(f, RAM_BASE + 0x1000, 0x100);
+    add(f, RAM_BASE + 0x2000, 0x100);
+    assert_int_equal(dms_sglist_map(f->sg, 0x80, DMS_DIR_FROM_DEVICE, NULL,
+                                    iov, &n, &mapped),
+                     0);
+    assert_int_equal(n, 2);
+    assert_int_equal(mapped, 0x180);
+    assert_ptr_equal(iov[0].iov_base, f->ram + 0x80);
+    assert_ptr_equal(iov[1].iov_base, f->ram + 0x1000);
+    assert_int_equal(
+        dms_sglist_unmap(f->sg, DMS_DIR_FROM_DEVICE, iov, n, mapped), 0);
+
+    n = 2;
+    assert_int_equal(dms_sglist_map(f->sg, 0x80 + mapped, DMS_DIR_FROM_DEVICE,
+                                    NULL, iov, &n, &mapped),
+                     0);
+    assert_int_equal(n, 1);
+    assert_int_equal(mapped, 0x100);
+    assert_ptr_equal(iov[0].iov_base, f->ram + 0x2000);
+    assert_int_equal(dms_sglist_unmap(f->sg, DMS_DIR_FROM_DEVICE, iov, n, 0),
+                     0);
+}
+
+/*
+ * Message memory bounces within the budget: a batch that the budget cuts
+ * short comes back as it is, and -EAGAIN only when nothing is held; the
+ * map client fires when the held batch is unmapped, and the next call
+ * resumes at the exact byte.
+ */
+static void fired_cb(DmsSpace *space, void *data)
+{
+    (*(int *)data)++;
+}
+
+static void test_sg_map_budget_never_held_while_waiting(void **state)
+{
+    Fix *f = *state;
+    DmsIovec iov[8], other[8];
+    unsigned n = 8, m = 8;
+    size_t mapped, other_mapped;
+    uint8_t got[0x1800];
+    int fired = 0;
+
+    add(f, DEV_BASE, 0x800);
+    add(f, RAM_BASE + 0x3000, 0x400);
+    add(f, DEV_BASE + 0x1000, 0x1000);
+    assert_int_equal(
+        dms_sglist_map(f->sg, 0, DMS_DIR_TO_DEVICE, NULL, iov, &n, &mapped),
+        0);
+    /* 0x800 bounced, 0x400 in place, then 0x800 of the 0x1000 budget. */
+    assert_int_equal(n, 3);
+    assert_int_equal(mapped, 0x800 + 0x400 + 0x800);
+    assert_memory_equal(iov[0].iov_base, f->dev, 0x800);
+    assert_ptr_equal(iov[1].iov_base, f->ram + 0x3000);
+    assert_memory_equal(iov[2].iov_base, f->dev + 0x1000, 0x800);
+    memcpy(got, iov[0].iov_base, 0x800);
+    memcpy(got + 0x800, iov[1].iov_base, 0x400);
+    memcpy(got + 0xc00, iov[2].iov_base, 0x800);
+
+    /* Budget gone: a second batch holds nothing and says -EAGAIN. */
+    assert_int_equal(dms_sglist_map(f->sg, mapped, DMS_DIR_TO_DEVICE, NULL,
+                                    other, &m, &other_mapped),
+                     -EAGAIN);
+    assert_int_equal(m, 0);
+    assert_int_equal(other_mapped, 0);
+    assert_int_equal(
+        dms_space_add_map_client(f->space, NULL, fired_cb, &fired, NULL), 0);
+    assert_int_equal(fired, 0);
+
+    assert_int_equal(
+        dms_sglist_unmap(f->sg, DMS_DIR_TO_DEVICE, iov, n, mapped), 0);
+    assert_int_equal(fired, 1);
+
+    m = 8;
+    assert_int_equal(dms_sglist_map(f->sg, mapped, DMS_DIR_TO_DEVICE, NULL,
+                                    other, &m, &other_mapped),
+                     0);
+    assert_int_equal(m, 1);
+    assert_int_equal(other_mapped, 0x800);
+    assert_memory_equal(other[0].iov_base, f->dev + 0x1800, 0x800);
+    assert_int_equal(
+        dms_sglist_unmap(f->sg, DMS_DIR_TO_DEVICE, other, m, other_mapped), 0);
+    assert_memory_equal(got, f->dev, 0x800);
+    assert_memory_equal(got + 0xc00, f->dev + 0x1000, 0x800);
+}
+
+/*
+ * From the device: access_len is spread over the pieces in order, so the
+ * bounce write-back carries exactly the bytes the device produced, and
+ * nothing past them reaches memory.
+ */
+static void test_sg_unmap_writes_back_access_len(void **state)
+{
+    Fix *f = *state;
+    uint8_t before[0x4000];
+    DmsIovec iov[4];
+    unsigned n = 4;
+    size_t mapped;
+
+    memcpy(before, f->dev, sizeof(before));
+    add(f, RAM_BASE + 0x100, 0x100);
+    add(f, DEV_BASE + 0x200, 0x300);
+    add(f, DEV_BASE + 0x800, 0x100);
+    assert_int_equal(
+        dms_sglist_map(f->sg, 0, DMS_DIR_FROM_DEVICE, NULL, iov, &n, &mapped),
+        0);
+    assert_int_equal(n, 3);
+    for (unsigned i = 0; i < n; i++)
+        memset(iov[i].iov_base, 0xa0 + (int)i, iov[i].iov_len);
+    /* The device produced the RAM piece and 0x180 bytes of the next. */
+    assert_int_equal(
+        dms_sglist_unmap(f->sg, DMS_DIR_FROM_DEVICE, iov, n, 0x280), 0);
+    assert_int_equal(f->dev_writes, 1);
+    assert_int_equal(f->dev_written, 0x180);
+    assert_int_equal(f->ram[0x100], 0xa0);
+    assert_int_equal(f->dev[0x200], 0xa1);
+    assert_int_equal(f->dev[0x37f], 0xa1);
+    assert_memory_equal(f->dev + 0x380, before + 0x380, 0x4000 - 0x380);
+}
+
+/*
+ * A map error after some pieces ends the batch with them; the next call
+ * reports the error for its first byte. An error at the first byte holds
+ * nothing.
+ */
+static void test_sg_map_error_after_pieces_comes_next(void **state)
+{
+    Fix *f = *state;
+    DmsIovec iov[4];
+    unsigned n = 4;
+    size_t mapped;
+
+    add(f, RAM_BASE, 0x100);
+    add(f, HOLE_BASE, 0x100);
+    add(f, RAM_BASE + 0x200, 0x100);
+    assert_int_equal(
+        dms_sglist_map(f->sg, 0, DMS_DIR_TO_DEVICE, NULL, iov, &n, &mapped),
+        0);
+    assert_int_equal(n, 1);
+    assert_int_equal(mapped, 0x100);
+    assert_int_equal(
+        dms_sglist_unmap(f->sg, DMS_DIR_TO_DEVICE, iov, n, mapped), 0);
+
+    n = 4;
+    assert_int_equal(dms_sglist_map(f->sg, 0x100, DMS_DIR_TO_DEVICE, NULL, iov,
+                                    &n, &mapped),
+                     -EFAULT);
+    assert_int_equal(n, 0);
+    assert_int_equal(mapped, 0);
+
+    /* Past the hole the list maps again. */
+    n = 4;
+    assert_int_equal(dms_sglist_map(f->sg, 0x200, DMS_DIR_TO_DEVICE, NULL, iov,
+                                    &n, &mapped),
+                     0);
+    assert_int_equal(mapped, 0x100);
+    assert_int_equal(dms_sglist_unmap(f->sg, DMS_DIR_TO_DEVICE, iov, n, 0), 0);
+}
+
+/* Bad arguments fail with -EINVAL and map nothing. */
+static void test_sg_map_bad_arguments(void **state)
+{
+    Fix *f = *state;
+    DmsIovec iov[2];
+    unsigned n = 2;
+    size_t mapped = 7;
+
+    add(f, DEV_BASE, 0x100);
+    /* An offset past the end may come from a device: no critical. */
+    assert_int_equal(dms_sglist_map(f->sg, 0x101, DMS_DIR_TO_DEVICE, NULL, iov,
+                                    &n, &mapped),
+                     -EINVAL);
+    assert_int_equal(n, 0);
+    assert_int_equal(mapped, 0);
+
+    n = 2;
+    assert_int_equal(
+        dms_sglist_map(f->sg, 0, DMS_DIR_TO_DEVICE, NULL, iov, &n, &mapped),
+        0);
+    /* access_len past the pieces: refused, all still mapped. */
+    assert_int_equal(
+        dms_sglist_unmap(f->sg, DMS_DIR_TO_DEVICE, iov, n, mapped + 1),
+        -EINVAL);
+    assert_int_equal(
+        dms_sglist_unmap(f->sg, DMS_DIR_TO_DEVICE, iov, n, mapped), 0);
+}
+
+int main(void)
+{
+#define T(name) cmocka_unit_test_setup_teardown(name, fix_setup, fix_teardown)
+    const struct CMUnitTest tests[] = {
+        T(test_sg_map_ram_in_place),
+        T(test_sg_map_offset_and_iov_room),
+        T(test_sg_map_budget_never_held_while_waiting),
+        T(test_sg_unmap_writes_back_access_len),
+        T(test_sg_map_error_after_pieces_comes_next),
+        T(test_sg_map_bad_arguments),
+    };
+#undef T
+    return cmocka_run_group_tests_name("sg-map", tests, NULL, NULL);
+}
