@@ -593,7 +593,7 @@ static int write_plot_files(const BenchOptions *o, const char *dir,
     fprintf(f,
             "\nset multiplot layout %u,1 title 'libdmaspace dms-bench %s: "
             "throughput by transfer size%s'\n"
-            "set logscale xy\nset grid\nset format y '%g'\n"
+            "set logscale xy\nset grid\nset format y '%%g'\n"
             "set key outside right top Left reverse font ',10'\n"
             "set xlabel 'bytes per operation'\nset ylabel 'GiB/s'\n"
             "set xtics ('8' 8, '64' 64, '512' 512, '4K' 4096, '64K' 65536, "
