@@ -140,7 +140,7 @@ want_version=$("$meson" introspect --projectinfo "$work/build" |
     python3 -c 'import json, sys; print(json.load(sys.stdin)["version"])')
 [ "$version" = "$want_version" ] ||
     fail "pkg-config --modversion says '$version', meson '$want_version'"
-grep -qx "#define DMS_VERSION_STRING \"$want_version\"" \
+grep -q "^#define DMS_VERSION_STRING \"$want_version\"" \
     "$stage/usr/include/dmaspace/version.h" ||
     fail "the installed version.h does not say $want_version"
 
