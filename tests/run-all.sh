@@ -11,7 +11,9 @@
 #   tsan      clang, TSan, -Dwerror=true: stress and unit
 #   valgrind  gcc, debug, -Dwerror=true: unit under valgrind memcheck
 #   fuzz      clang, libFuzzer + ASan + UBSan: each fuzz target for 60 s
-#   cross     Debian's cross gcc: unit under qemu-user, s390x and mipsel
+#   cross     Debian's cross gcc, examples on: unit (with the remote-dma
+#             demo and its protocol tests) and stress under qemu-user,
+#             s390x and mipsel
 #
 # It stops at the first failure and ends with the line "N passed, N failed",
 # counting test programs over every run (a failed configure or build
@@ -42,7 +44,7 @@ PACKAGES=(
 # The stages, in order. Each is a function stage_NAME below.
 STAGES=(gcc asan tsan valgrind)
 # ---- hook: later stages -------------------------------------------------
-# Fuzzing smoke runs, cross builds (s390x, i386) under qemu-user and a
+# Fuzzing smoke runs, cross builds (s390x, mipsel) under qemu-user and a
 # bench smoke run are added here: write stage_NAME with configure, build
 # and run_tests (see the existing stages), append NAME to STAGES, and add
 # the packages it needs (qemu-user, cross compilers...) to PACKAGES.
@@ -259,9 +261,11 @@ stage_fuzz() {
     [ "$rc" -eq 0 ] || exit 1
 }
 
-# cross: the unit suite built by Debian's cross compilers and run under
-# qemu-user, on s390x (64-bit big-endian) and mipsel (32-bit, no native
-# 64-bit atomics). .ci/cross-run.sh builds the sysroots and the library.
+# cross: the library, its tests and the examples built by Debian's cross
+# compilers and run under qemu-user, on s390x (64-bit big-endian) and
+# mipsel (32-bit, no native 64-bit atomics): the unit suite (with the
+# remote-dma demo and its protocol and stall tests) and the stress suite.
+# .ci/cross-run.sh builds the sysroots and the library.
 stage_cross() {
     local arch
     mkdir -p "$BUILD_ROOT"
@@ -276,7 +280,8 @@ stage_cross() {
         fi
         grep -iE 'warning|passed in|built in' \
             "$BUILD_ROOT/cross-$arch.log" || true
-        run_tests "cross/build-$arch" --suite unit --timeout-multiplier 4
+        run_tests "cross/build-$arch" --suite unit --suite stress \
+            --timeout-multiplier 4
     done
 }
 
