@@ -24,6 +24,10 @@
 #   DMS_BUILD_ROOT  where the build directories go (default ./_build-ci)
 #   DMS_STAGES      the stages to run, in order (default: all, see STAGES)
 #   DMS_JOBS        parallel compile and test jobs (default 2)
+#   DMS_FUZZ_SECONDS, DMS_FUZZ_SPACE_SECONDS  fuzzing time per target
+#                   (default 60; fuzz-space 240), see stage_fuzz
+#   DMS_CROSS_STRESS_PERCENT  the share of the stress tests' rounds the
+#                   cross stage runs under qemu-user (default 100)
 set -euo pipefail
 
 SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -308,7 +312,11 @@ stage_cross() {
         fi
         grep -iE 'warning|passed in|built in' \
             "$BUILD_ROOT/cross-$arch.log" || true
-        run_tests "cross/build-$arch" --suite unit --suite stress \
+        # The stress tests' rounds scale with DMS_STRESS_PERCENT
+        # (tests/stress-rounds.h): full counts take about 10 s per arch
+        # here; a slower machine can pass DMS_CROSS_STRESS_PERCENT=25.
+        DMS_STRESS_PERCENT=${DMS_CROSS_STRESS_PERCENT:-100} \
+            run_tests "cross/build-$arch" --suite unit --suite stress \
             --timeout-multiplier 4
     done
 }

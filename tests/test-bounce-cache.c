@@ -18,6 +18,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 /* cmocka.h needs the three above first */
+#include "stress-rounds.h"
 #include <cmocka.h>
 
 #include <errno.h>
@@ -873,7 +874,7 @@ static gpointer many_worker(gpointer data)
     Worker *w = data;
     GRand *rand = g_rand_new_with_seed(71 + w->id);
 
-    for (unsigned round = 0; round < MANY_ROUNDS; round++) {
+    for (unsigned round = 0; round < dms_stress_rounds(MANY_ROUNDS); round++) {
         for (unsigned i = 0; i < SPACES; i++) {
             many_one(w->ctx, w->id, rand, (w->id + round + i) % SPACES);
             many_drain(w->ctx, w->id);
@@ -949,8 +950,9 @@ static gpointer churn_worker(gpointer data)
     Churn *c = w->ctx;
     GRand *rand = g_rand_new_with_seed(81 + w->id);
 
-    for (unsigned n = 0; !atomic_load(&c->failed) &&
-                         (n < CHURN_OPS || !atomic_load(&c->swaps_done));
+    for (unsigned n = 0;
+         !atomic_load(&c->failed) &&
+         (n < dms_stress_rounds(CHURN_OPS) || !atomic_load(&c->swaps_done));
          n++) {
         DmsDirection dir = g_rand_boolean(rand) ? FROM : TO;
         size_t len = (size_t)g_rand_int_range(rand, 1, SMALL_MAX + 1);

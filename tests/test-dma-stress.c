@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 /* cmocka.h needs the three above first */
+#include "stress-rounds.h"
 #include <cmocka.h>
 
 #include "dms-private.h"
@@ -272,7 +273,8 @@ static gpointer noise_main(gpointer data)
 {
     Stress *s = data;
 
-    for (unsigned n = 0; n < NOISE_MAPS && !atomic_load(&s->done); n++) {
+    for (unsigned n = 0;
+         n < dms_stress_rounds(NOISE_MAPS) && !atomic_load(&s->done); n++) {
         size_t len = 512;
         void *ptr;
         int r = dms_space_map(s->space, NOISE_BASE + (n % 8) * 512, &len,
