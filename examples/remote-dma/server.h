@@ -76,8 +76,10 @@ typedef struct RdmaServerOptions {
  * Returns: 0 when the peer closed the connection between frames;
  * -ENOTCONN if it closed in the middle of a frame; -EBADMSG,
  * -EPROTONOSUPPORT or -EMSGSIZE for a frame that broke the protocol
- * (a reply op sent to the server is -EBADMSG); -ENOMEM; another negative
- * errno from the socket.
+ * (a reply op sent to the server is -EBADMSG); -ETIMEDOUT if the peer
+ * left a frame unfinished, or a reply untaken, for longer than
+ * RDMA_SERVER_DEFAULT_TIMEOUT_MS (the connection is shut down as for a
+ * bad frame); -ENOMEM; another negative errno from the socket.
  */
 int rdma_server_serve(int fd, uint8_t *mem, uint64_t mem_size,
                       RdmaServerStats *stats);
