@@ -10,8 +10,11 @@
 #   asan      clang, ASan + UBSan, -Dwerror=true: unit and stress
 #   tsan      clang, TSan, -Dwerror=true: stress and unit
 #   valgrind  gcc, debug, -Dwerror=true: unit under valgrind memcheck
-#   fuzz      clang, libFuzzer + ASan + UBSan: each fuzz target for 60 s
-#   cross     Debian's cross gcc: unit under qemu-user, s390x and mipsel
+#   fuzz      clang, libFuzzer + ASan + UBSan: fuzz-space for 240 s without
+#             a length ramp, the other four targets for 60 s each
+#   cross     Debian's cross gcc, examples on: unit (with the remote-dma
+#             demo and its protocol tests) and stress under qemu-user,
+#             s390x and mipsel
 #
 # It stops at the first failure and ends with the line "N passed, N failed",
 # counting test programs over every run (a failed configure or build
@@ -21,6 +24,10 @@
 #   DMS_BUILD_ROOT  where the build directories go (default ./_build-ci)
 #   DMS_STAGES      the stages to run, in order (default: all, see STAGES)
 #   DMS_JOBS        parallel compile and test jobs (default 2)
+#   DMS_FUZZ_SECONDS, DMS_FUZZ_SPACE_SECONDS  fuzzing time per target
+#                   (default 60; fuzz-space 240), see stage_fuzz
+#   DMS_CROSS_STRESS_PERCENT  the share of the stress tests' rounds the
+#                   cross stage runs under qemu-user (default 100)
 set -euo pipefail
 
 SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -43,7 +50,7 @@ PACKAGES=(
 # The stages, in order. Each is a function stage_NAME below.
 STAGES=(gcc asan tsan valgrind)
 # ---- hook: later stages -------------------------------------------------
-# Fuzzing smoke runs, cross builds (s390x, i386) under qemu-user and a
+# Fuzzing smoke runs, cross builds (s390x, mipsel) under qemu-user and a
 # bench smoke run are added here: write stage_NAME with configure, build
 # and run_tests (see the existing stages), append NAME to STAGES, and add
 # the packages it needs (qemu-user, cross compilers...) to PACKAGES.
@@ -217,12 +224,19 @@ stage_valgrind() {
 # ---- fuzz and cross (tests/fuzz/, .ci/cross-run.sh; doc/testing.md) ----
 
 # fuzz: the libFuzzer binaries of tests/fuzz/ (clang, ASan + UBSan), each
-# started from its committed seed corpus and run for DMS_FUZZ_SECONDS
-# (default 60), the targets side by side. Any crash, leak or model
-# difference fails; the input is kept under BUILD_ROOT/fuzz/artifacts-*.
+# started from its committed seed corpus, two at a time (one per core):
+# fuzz-space for DMS_FUZZ_SPACE_SECONDS (default 240) with no length ramp
+# (-len_control=0), so that it reaches programs of hundreds of operations
+# at once; the others for DMS_FUZZ_SECONDS each (default 60). Any crash,
+# leak or model difference fails; the input is kept under
+# BUILD_ROOT/fuzz/artifacts-*.
 stage_fuzz() {
     local dir=$BUILD_ROOT/fuzz secs=${DMS_FUZZ_SECONDS:-60}
-    local targets=(space proto) t pids=() rc=0 i
+    local space_secs=${DMS_FUZZ_SPACE_SECONDS:-240}
+    # fuzz-space first: it runs on one core while the rest take turns on
+    # the other.
+    local targets=(space proto sg dirty engine) t pids=() rc=0 i
+    local -A pid_of=()
 
     CC=clang CXX=clang++ configure fuzz --buildtype=debugoptimized \
         -Db_lundef=false -Dwerror=true -Dfuzzing=enabled \
@@ -233,39 +247,61 @@ stage_fuzz() {
         cat "$dir.build.log"
         fail_step "build"
     fi
-    for t in "${targets[@]}"; do
+
+    # fuzz_one TARGET SECONDS [LIBFUZZER FLAGS...]
+    fuzz_one() {
+        local t=$1 s=$2
+        shift 2
         # New inputs go to a scratch corpus; the committed one stays as is.
         rm -rf "$dir/corpus-$t" "$dir/artifacts-$t"
         mkdir -p "$dir/corpus-$t" "$dir/artifacts-$t"
-        echo "--- fuzz-$t for $secs s"
-        "$dir/tests/fuzz/fuzz-$t" -max_total_time="$secs" -max_len=4096 \
-            -timeout=30 -print_final_stats=1 \
+        echo "--- fuzz-$t for $s s $*"
+        "$dir/tests/fuzz/fuzz-$t" -max_total_time="$s" -max_len=4096 \
+            -timeout=30 -print_final_stats=1 "$@" \
             -artifact_prefix="$dir/artifacts-$t/" \
             "$dir/corpus-$t" "$SRC/tests/fuzz/corpus-$t" \
-            >"$dir/fuzz-$t.log" 2>&1 &
-        pids+=($!)
+            >"$dir/fuzz-$t.log" 2>&1
+    }
+    fuzz_one space "$space_secs" -len_control=0 &
+    pid_of[space]=$!
+    (
+        for t in "${targets[@]:1}"; do
+            fuzz_one "$t" "$secs" || exit 1
+        done
+    ) &
+    pid_of[rest]=$!
+
+    for i in space rest; do
+        wait "${pid_of[$i]}" || rc=1
     done
-    for i in "${!targets[@]}"; do
-        t=${targets[$i]}
-        if wait "${pids[$i]}"; then
+    for t in "${targets[@]}"; do
+        if [ -z "$(ls -A "$dir/artifacts-$t" 2>/dev/null)" ] &&
+            grep -q '^Done' "$dir/fuzz-$t.log" 2>/dev/null; then
             passed=$((passed + 1))
             grep -E '^(Done|stat::number_of_executed_units)' \
                 "$dir/fuzz-$t.log" | sed "s/^/fuzz-$t: /"
         else
             failed=$((failed + 1))
             rc=1
-            tail -n 60 "$dir/fuzz-$t.log"
-            echo "FAILED: fuzz-$t; the input is in $dir/artifacts-$t/;" \
-                "replay it with: $dir/tests/fuzz/fuzz-$t FILE" >&2
+            if [ -f "$dir/fuzz-$t.log" ]; then
+                tail -n 60 "$dir/fuzz-$t.log"
+                echo "FAILED: fuzz-$t; the input is in $dir/artifacts-$t/;" \
+                    "replay it with: $dir/tests/fuzz/fuzz-$t FILE" >&2
+            else
+                echo "NOT RUN: fuzz-$t (an earlier target failed)" >&2
+            fi
         fi
     done
-    stage_reports+=("fuzz: ${#targets[@]} targets, $secs s each, $rc failed")
+    stage_reports+=("fuzz: ${#targets[@]} targets (space $space_secs s, \
+the others $secs s each), $rc failed")
     [ "$rc" -eq 0 ] || exit 1
 }
 
-# cross: the unit suite built by Debian's cross compilers and run under
-# qemu-user, on s390x (64-bit big-endian) and mipsel (32-bit, no native
-# 64-bit atomics). .ci/cross-run.sh builds the sysroots and the library.
+# cross: the library, its tests and the examples built by Debian's cross
+# compilers and run under qemu-user, on s390x (64-bit big-endian) and
+# mipsel (32-bit, no native 64-bit atomics): the unit suite (with the
+# remote-dma demo and its protocol and stall tests) and the stress suite.
+# .ci/cross-run.sh builds the sysroots and the library.
 stage_cross() {
     local arch
     mkdir -p "$BUILD_ROOT"
@@ -280,7 +316,12 @@ stage_cross() {
         fi
         grep -iE 'warning|passed in|built in' \
             "$BUILD_ROOT/cross-$arch.log" || true
-        run_tests "cross/build-$arch" --suite unit --timeout-multiplier 4
+        # The stress tests' rounds scale with DMS_STRESS_PERCENT
+        # (tests/stress-rounds.h): full counts take about 10 s per arch
+        # here; a slower machine can pass DMS_CROSS_STRESS_PERCENT=25.
+        DMS_STRESS_PERCENT=${DMS_CROSS_STRESS_PERCENT:-100} \
+            run_tests "cross/build-$arch" --suite unit --suite stress \
+            --timeout-multiplier 4
     done
 }
 

@@ -12,6 +12,7 @@
  * wrong. Every test is bounded by counts. The rig is in bounce-rig.c.
  */
 #include "bounce-rig.h"
+#include "stress-rounds.h"
 
 enum {
     SPACES = 6,
@@ -74,7 +75,7 @@ static gpointer many_worker(gpointer data)
     Worker *w = data;
     GRand *rand = g_rand_new_with_seed(71 + w->id);
 
-    for (unsigned round = 0; round < MANY_ROUNDS; round++) {
+    for (unsigned round = 0; round < dms_stress_rounds(MANY_ROUNDS); round++) {
         for (unsigned i = 0; i < SPACES; i++) {
             many_one(w->ctx, w->id, rand, (w->id + round + i) % SPACES);
             many_drain(w->ctx, w->id);
@@ -152,8 +153,9 @@ static gpointer churn_worker(gpointer data)
     Churn *c = w->ctx;
     GRand *rand = g_rand_new_with_seed(81 + w->id);
 
-    for (unsigned n = 0; !atomic_load(&c->failed) &&
-                         (n < CHURN_OPS || !atomic_load(&c->swaps_done));
+    for (unsigned n = 0;
+         !atomic_load(&c->failed) &&
+         (n < dms_stress_rounds(CHURN_OPS) || !atomic_load(&c->swaps_done));
          n++) {
         DmsDirection dir = g_rand_boolean(rand) ? FROM : TO;
         size_t len = (size_t)g_rand_int_range(rand, 1, SMALL_MAX + 1);

@@ -7,6 +7,7 @@
  * complete exactly once with the right bytes, and the budget must be back
  * to zero at the end. Bounded by rounds, not time; run under TSan.
  */
+#include "stress-rounds.h"
 #include "tc.h"
 
 #define NREQ 16
@@ -235,7 +236,8 @@ static gpointer noise_main(gpointer data)
 {
     Stress *s = data;
 
-    for (unsigned n = 0; n < NOISE_MAPS && !atomic_load(&s->done); n++) {
+    for (unsigned n = 0;
+         n < dms_stress_rounds(NOISE_MAPS) && !atomic_load(&s->done); n++) {
         size_t len = 512;
         void *ptr;
         int r = dms_space_map(s->space, NOISE_BASE + (n % 8) * 512, &len,

@@ -20,6 +20,7 @@
 
 #include "bounce-impl.h"
 
+#include "stress-rounds.h"
 #include <pthread.h>
 
 enum {
@@ -165,7 +166,8 @@ static gpointer worker(gpointer data)
     while (atomic_load(&sh->workers_ready) < WORKERS)
         g_thread_yield();
 
-    for (unsigned req = 0; req < REQUESTS && !w->lost; req++) {
+    for (unsigned req = 0; req < dms_stress_rounds(REQUESTS) && !w->lost;
+         req++) {
         DmsDirection dir =
             g_rand_boolean(rand) ? DMS_DIR_FROM_DEVICE : DMS_DIR_TO_DEVICE;
         size_t want = (size_t)g_rand_int_range(rand, 1, MAX_REQUEST + 1);
@@ -274,7 +276,8 @@ static void test_tiny_budget_every_request_completes(void **state)
         }
         g_ptr_array_unref(w[i].decoys);
     }
-    assert_int_equal(atomic_load(&sh->requests_done), WORKERS * REQUESTS);
+    assert_int_equal(atomic_load(&sh->requests_done),
+                     WORKERS * dms_stress_rounds(REQUESTS));
     print_message("# waits %lu, decoys cancelled %lu, decoys run %lu\n",
                   atomic_load(&sh->waits), atomic_load(&sh->decoys_prevented),
                   atomic_load(&sh->decoys_ran));
@@ -354,7 +357,8 @@ static gpointer ping_pong(gpointer data)
 {
     PingPong *pp = data;
 
-    for (unsigned round = 0; round < PING_ROUNDS && !atomic_load(&pp->failed);
+    for (unsigned round = 0;
+         round < dms_stress_rounds(PING_ROUNDS) && !atomic_load(&pp->failed);
          round++) {
         if (!meet(pp)) {
             atomic_store(&pp->failed, 1);
@@ -455,7 +459,8 @@ static gpointer cached_small(gpointer data)
     PingPong *pp = &cr->pp;
     void *p[SMALL_MAPS];
 
-    for (unsigned round = 0; round < CACHED_ROUNDS; round++) {
+    for (unsigned round = 0; round < dms_stress_rounds(CACHED_ROUNDS);
+         round++) {
         for (unsigned i = 0; i < SMALL_MAPS; i++) {
             size_t len = SMALL;
 
@@ -496,7 +501,8 @@ static gpointer cached_big(gpointer data)
     CachedRace *cr = data;
     PingPong *pp = &cr->pp;
 
-    for (unsigned round = 0; round < CACHED_ROUNDS; round++) {
+    for (unsigned round = 0; round < dms_stress_rounds(CACHED_ROUNDS);
+         round++) {
         size_t len = CACHED_LIMIT, one = 1;
         void *p, *q;
 
@@ -543,10 +549,11 @@ static void test_registration_racing_a_cached_unmap_is_woken(void **state)
     g_thread_join(b);
 
     assert_int_equal(atomic_load(&cr->pp.failed), 0);
-    assert_int_equal(atomic_load(&cr->pp.waits), CACHED_ROUNDS);
+    assert_int_equal(atomic_load(&cr->pp.waits),
+                     dms_stress_rounds(CACHED_ROUNDS));
     assert_int_equal(dms_space_get_stats(cr->pp.space, &st), 0);
     assert_int_equal(st.bounce_in_use, 0);
-    assert_int_equal(st.map_clients_fired, CACHED_ROUNDS);
+    assert_int_equal(st.map_clients_fired, dms_stress_rounds(CACHED_ROUNDS));
 
     g_mutex_clear(&cr->pp.lock);
     g_cond_clear(&cr->pp.cond);

@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 /* cmocka.h needs the three above first */
+#include "stress-rounds.h"
 #include <cmocka.h>
 
 #include "dms-private.h"
@@ -117,7 +118,8 @@ static void test_readers_never_see_torn_or_freed_views(void **state)
     for (int i = 0; i < READERS; i++)
         threads[i] = g_thread_new("reader", reader, &sh);
 
-    for (int round = 0; round < WRITER_ROUNDS; round++) {
+    for (unsigned round = 0; round < dms_stress_rounds(WRITER_ROUNDS);
+         round++) {
         int i = round % SLOTS;
 
         /* Retire whatever the slot holds, then put a fresh region there,

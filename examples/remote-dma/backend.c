@@ -25,8 +25,9 @@ struct RdmaBackend {
      * DMS_MESSAGE_SERIALIZE would not do: it serialises one region only.
      */
     pthread_mutex_t lock;
-    uint32_t next_id;   /* under lock */
-    atomic_bool closed; /* set once, never cleared */
+    uint32_t next_id;    /* under lock */
+    unsigned timeout_ms; /* the deadline of one request */
+    atomic_bool closed;  /* set once, never cleared */
     /* A machine word: 32-bit hosts without 64-bit atomics (mipsel) need
      * no libatomic; there the count wraps after 2^32 messages. */
     atomic_ulong messages;
@@ -34,9 +35,15 @@ struct RdmaBackend {
 
 int rdma_backend_new(int fd, RdmaBackend **ret)
 {
+    return rdma_backend_new_full(fd, NULL, ret);
+}
+
+int rdma_backend_new_full(int fd, const RdmaBackendOptions *opts,
+                          RdmaBackend **ret)
+{
     RdmaBackend *b;
 
-    if (fd < 0 || !ret) {
+    if (fd < 0 || !ret || (opts && opts->size < sizeof(*opts))) {
         if (fd >= 0) {
             close(fd);
         }
@@ -51,6 +58,8 @@ int rdma_backend_new(int fd, RdmaBackend **ret)
     b->fd = fd;
     pthread_mutex_init(&b->lock, NULL);
     b->next_id = 1;
+    b->timeout_ms = opts && opts->timeout_ms ? opts->timeout_ms
+                                             : RDMA_BACKEND_DEFAULT_TIMEOUT_MS;
     atomic_init(&b->closed, false);
     atomic_init(&b->messages, 0);
     *ret = b;
@@ -106,11 +115,15 @@ static int transact(RdmaBackend *b, uint8_t op, uint64_t addr, uint32_t len,
     uint8_t hdr[RDMA_HEADER_SIZE];
     struct iovec iov[2];
     RdmaFrame reply;
+    int64_t deadline;
     int r;
 
     if (atomic_load(&b->closed)) {
         return -ENOTCONN;
     }
+    /* One deadline for the whole exchange: a server that trickles its
+     * reply a byte at a time cannot stretch it. */
+    deadline = rdma_deadline_after(b->timeout_ms);
     req.id = b->next_id++;
     rdma_header_encode(&req, hdr);
     iov[0].iov_base = hdr;
@@ -118,13 +131,13 @@ static int transact(RdmaBackend *b, uint8_t op, uint64_t addr, uint32_t len,
     iov[1].iov_base = (void *)wbuf;
     iov[1].iov_len = req.payload_len;
 
-    r = rdma_io_send(b->fd, iov, req.payload_len ? 2 : 1);
+    r = rdma_io_send_until(b->fd, iov, req.payload_len ? 2 : 1, deadline);
     if (r < 0) {
         goto fail;
     }
     atomic_fetch_add(&b->messages, 1);
 
-    r = rdma_io_recv(b->fd, hdr, sizeof(hdr), NULL);
+    r = rdma_io_recv_until(b->fd, hdr, sizeof(hdr), NULL, deadline);
     if (r < 0) {
         goto fail;
     }
@@ -145,7 +158,7 @@ static int transact(RdmaBackend *b, uint8_t op, uint64_t addr, uint32_t len,
     }
     if (reply.payload_len > 0) {
         /* The parser guarantees payload_len == len for an OK READ reply. */
-        r = rdma_io_recv(b->fd, rbuf, reply.payload_len, NULL);
+        r = rdma_io_recv_until(b->fd, rbuf, reply.payload_len, NULL, deadline);
         if (r < 0) {
             goto fail;
         }
@@ -154,8 +167,9 @@ static int transact(RdmaBackend *b, uint8_t op, uint64_t addr, uint32_t len,
 
 fail:
     rdma_backend_close(b);
-    /* A closed connection is reported the same way however it was seen. */
-    return r == -EPROTO ? r : -ENOTCONN;
+    /* A closed connection is reported the same way however it was seen;
+     * a broken protocol or a deadline says what closed it. */
+    return r == -EPROTO || r == -ETIMEDOUT ? r : -ENOTCONN;
 }
 
 static int64_t do_access(void *opaque, uint8_t op, uint64_t offset, void *rbuf,

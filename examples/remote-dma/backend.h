@@ -16,8 +16,11 @@
  *   -EPROTO    the server broke the protocol (malformed or oversized reply,
  *              wrong request id, op, address or length); the connection is
  *              closed
+ *   -ETIMEDOUT the reply did not come, whole, within the backend's
+ *              deadline (RdmaBackendOptions.timeout_ms) of starting to
+ *              send the request; the connection is closed
  *   -ENOTCONN  the connection is closed: the server went away, or an
- *              earlier -EPROTO closed it
+ *              earlier -EPROTO or -ETIMEDOUT closed it
  */
 #ifndef RDMA_BACKEND_H
 #define RDMA_BACKEND_H
@@ -28,15 +31,46 @@
 
 typedef struct RdmaBackend RdmaBackend;
 
+/* From sending a request to the last byte of its reply, at most this. */
+#define RDMA_BACKEND_DEFAULT_TIMEOUT_MS 10000u
+
+/**
+ * RdmaBackendOptions:
+ * @size: sizeof(RdmaBackendOptions), so that the struct can grow
+ * @timeout_ms: the deadline of one request: from starting to send it to
+ *   the last byte of its reply, in milliseconds; past it the request fails
+ *   with -ETIMEDOUT and the connection is closed. 0: the default,
+ *   RDMA_BACKEND_DEFAULT_TIMEOUT_MS.
+ */
+typedef struct RdmaBackendOptions {
+    size_t size;
+    unsigned timeout_ms;
+} RdmaBackendOptions;
+
 /**
  * rdma_backend_new:
  * @fd: a connected stream socket to a memory server; the backend owns it
  *   from now on (also when this call fails) and closes it when freed
  * @ret: (out): the new backend, one reference owned by the caller
  *
+ * rdma_backend_new_full() with the default options.
+ *
  * Returns: 0; -EINVAL for a negative @fd or NULL @ret; -ENOMEM.
  */
 int rdma_backend_new(int fd, RdmaBackend **ret);
+
+/**
+ * rdma_backend_new_full:
+ * @fd: as for rdma_backend_new(): owned by the backend from now on, also
+ *   when this call fails
+ * @opts: (nullable): options; NULL for the defaults
+ * @ret: (out): the new backend, one reference owned by the caller
+ *
+ * Returns: 0; -EINVAL for a negative @fd, NULL @ret or an @opts->size too
+ * small; -ENOMEM.
+ */
+int rdma_backend_new_full(int fd, const RdmaBackendOptions *opts,
+                          RdmaBackend **ret);
 
 /**
  * rdma_backend_ref:

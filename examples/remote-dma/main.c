@@ -7,8 +7,11 @@
  *   remote-dma-demo --quick         the same, small (run as a test)
  *   remote-dma-demo --piece-cap N   let the 8-byte mode move N bytes per
  *                                   size (default 128 KiB)
- *   remote-dma-demo --listen PATH   only the memory server, on PATH
+ *   remote-dma-demo --listen PATH   only the memory server, on PATH;
+ *                                   each client on a thread of its own
  *   remote-dma-demo --connect PATH  only the device model, to PATH
+ *   remote-dma-demo --timeout MS    the deadline of both sides (default
+ *                                   10 s): a frame begun, a reply awaited
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -53,16 +56,27 @@ static DemoConfig quick_config = {
     .block_count = 16,
 };
 
-static int serve_connection(int fd, uint8_t *mem)
-{
-    RdmaServerStats st;
-    int r = rdma_server_serve(fd, mem, MEM_SIZE, &st);
+/* The deadline of both sides, from --timeout; 0: their defaults. */
+static unsigned timeout_ms;
 
+static void print_server_stats(const RdmaServerStats *st, int r, void *opaque)
+{
+    (void)opaque;
     printf("memory server: %" PRIu64 " requests, %" PRIu64
            " bytes read, %" PRIu64 " bytes written, %" PRIu64
            " error replies%s%s\n",
-           st.requests, st.bytes_read, st.bytes_written, st.error_replies,
+           st->requests, st->bytes_read, st->bytes_written, st->error_replies,
            r < 0 ? "; connection dropped: " : "", r < 0 ? strerror(-r) : "");
+    fflush(stdout);
+}
+
+static int serve_connection(int fd, uint8_t *mem)
+{
+    RdmaServerOptions opts = {.size = sizeof(opts), .timeout_ms = timeout_ms};
+    RdmaServerStats st;
+    int r = rdma_server_serve_full(fd, mem, MEM_SIZE, &opts, &st);
+
+    print_server_stats(&st, r, NULL);
     return r;
 }
 
@@ -78,12 +92,17 @@ static int unix_address(const char *path, struct sockaddr_un *sa)
     return 0;
 }
 
-/* Serves one connection after another, until killed. */
+/* Serves every connection, each on a thread of its own, until killed. */
 static int run_listen(const char *path)
 {
+    RdmaServerOptions opts = {
+        .size = sizeof(opts),
+        .timeout_ms = timeout_ms,
+        .connection_done = print_server_stats,
+    };
     struct sockaddr_un sa;
     uint8_t *mem;
-    int lfd;
+    int lfd, r;
 
     if (unix_address(path, &sa) < 0) {
         return 1;
@@ -97,29 +116,19 @@ static int run_listen(const char *path)
     }
     printf("memory server: %" PRIu64 " MiB on %s\n", MEM_SIZE >> 20, path);
     fflush(stdout);
-    for (;;) {
-        int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-
-        if (fd < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            perror("accept");
-            return 1;
-        }
-        serve_connection(fd, mem);
-        fflush(stdout);
-        close(fd);
-    }
+    r = rdma_server_listen(lfd, mem, MEM_SIZE, &opts);
+    fprintf(stderr, "accept: %s\n", strerror(-r));
+    return 1;
 }
 
 static int run_device(int fd, const DemoConfig *cfg)
 {
+    RdmaBackendOptions opts = {.size = sizeof(opts), .timeout_ms = timeout_ms};
     RdmaBackend *backend;
     DemoDevice dev;
     int r;
 
-    r = rdma_backend_new(fd, &backend);
+    r = rdma_backend_new_full(fd, &opts, &backend);
     if (r < 0) {
         fprintf(stderr, "backend: %s\n", strerror(-r));
         return 1;
@@ -208,15 +217,19 @@ static int run_both(const DemoConfig *cfg)
 static void usage(FILE *f, const char *prog)
 {
     fprintf(f,
-            "usage: %s [--quick] [--piece-cap BYTES] "
+            "usage: %s [--quick] [--piece-cap BYTES] [--timeout MS] "
             "[--listen PATH | --connect PATH]\n"
             "  (no option)     fork a memory server and run the device "
             "model against it\n"
             "  --quick         a short run (smoke test)\n"
             "  --piece-cap N   bytes per size the 8-byte mode moves "
             "(default 128 KiB)\n"
+            "  --timeout MS    the deadline of a frame begun and of a reply "
+            "awaited,\n"
+            "                  on both sides (default 10000)\n"
             "  --listen PATH   run only the memory server, on a socket at "
-            "PATH\n"
+            "PATH;\n"
+            "                  each client is served on a thread of its own\n"
             "  --connect PATH  run only the device model, against PATH\n",
             prog);
 }
@@ -238,6 +251,15 @@ int main(int argc, char **argv)
                 usage(stderr, argv[0]);
                 return 2;
             }
+        } else if (strcmp(argv[i], "--timeout") == 0 && i + 1 < argc) {
+            char *end;
+            unsigned long ms = strtoul(argv[++i], &end, 0);
+
+            if (*end != '\0' || ms == 0 || ms > UINT32_MAX / 2) {
+                usage(stderr, argv[0]);
+                return 2;
+            }
+            timeout_ms = (unsigned)ms;
         } else if (strcmp(argv[i], "--listen") == 0 && i + 1 < argc) {
             listen_path = argv[++i];
         } else if (strcmp(argv[i], "--connect") == 0 && i + 1 < argc) {

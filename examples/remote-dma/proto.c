@@ -4,10 +4,12 @@
  * remote-dma protocol (doc/protocol.md).
  */
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdbool.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include <dmaspace/endian.h>
 
@@ -154,27 +156,73 @@ static int io_errno(int err)
     return -err;
 }
 
-/* Waits until @fd is ready, for a socket someone made non-blocking. */
-static int io_wait(int fd, short events)
+int64_t rdma_deadline_after(unsigned timeout_ms)
+{
+    struct timespec ts;
+
+    if (timeout_ms == 0) {
+        return RDMA_NO_DEADLINE;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec +
+           (int64_t)timeout_ms * 1000000;
+}
+
+/*
+ * Milliseconds until @deadline for poll(), rounded up so that a wait never
+ * ends before it: -1 for none, 0 once it has passed.
+ */
+static int ms_until(int64_t deadline)
+{
+    struct timespec ts;
+    int64_t now, left;
+
+    if (deadline == RDMA_NO_DEADLINE) {
+        return -1;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    now = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+    if (now >= deadline) {
+        return 0;
+    }
+    left = (deadline - now + 999999) / 1000000;
+    return left > INT_MAX ? INT_MAX : (int)left;
+}
+
+/*
+ * Waits until @fd is ready (for a non-blocking socket, or for one the
+ * caller gave a deadline), or until @deadline: then -ETIMEDOUT.
+ */
+static int io_wait(int fd, short events, int64_t deadline)
 {
     struct pollfd pfd = {.fd = fd, .events = events};
 
     for (;;) {
-        int n = poll(&pfd, 1, -1);
+        int timeout = ms_until(deadline);
+        int n;
 
-        if (n >= 0) {
+        if (timeout == 0) {
+            return -ETIMEDOUT;
+        }
+        n = poll(&pfd, 1, timeout);
+        if (n > 0) {
             return 0; /* ready, or hung up: the next call tells which */
         }
-        if (errno != EINTR) {
+        if (n < 0 && errno != EINTR) {
             return -errno;
         }
+        /* Timed out or interrupted: ms_until() decides which. */
     }
 }
 
-int rdma_io_send(int fd, const struct iovec *iov, int iovcnt)
+int rdma_io_send_until(int fd, const struct iovec *iov, int iovcnt,
+                       int64_t deadline)
 {
     struct iovec vec[IO_MAX_IOV];
     struct msghdr msg = {0};
+    /* With a deadline, never block in sendmsg(): wait in poll() instead. */
+    int flags =
+        MSG_NOSIGNAL | (deadline == RDMA_NO_DEADLINE ? 0 : MSG_DONTWAIT);
     int first = 0;
 
     if (iovcnt < 0 || iovcnt > IO_MAX_IOV) {
@@ -197,7 +245,7 @@ int rdma_io_send(int fd, const struct iovec *iov, int iovcnt)
         msg.msg_iov = vec + first;
         msg.msg_iovlen = (size_t)(iovcnt - first);
         /* MSG_NOSIGNAL: a closed peer is an error code, not a SIGPIPE. */
-        n = sendmsg(fd, &msg, MSG_NOSIGNAL);
+        n = sendmsg(fd, &msg, flags);
         if (n < 0) {
             int r;
 
@@ -207,7 +255,7 @@ int rdma_io_send(int fd, const struct iovec *iov, int iovcnt)
             if (errno != EAGAIN && errno != EWOULDBLOCK) {
                 return io_errno(errno);
             }
-            r = io_wait(fd, POLLOUT);
+            r = io_wait(fd, POLLOUT, deadline);
             if (r < 0) {
                 return r;
             }
@@ -233,15 +281,25 @@ int rdma_io_send(int fd, const struct iovec *iov, int iovcnt)
     }
 }
 
-int rdma_io_recv(int fd, void *buf, size_t len, size_t *got)
+int rdma_io_send(int fd, const struct iovec *iov, int iovcnt)
 {
+    return rdma_io_send_until(fd, iov, iovcnt, RDMA_NO_DEADLINE);
+}
+
+int rdma_io_recv_until(int fd, void *buf, size_t len, size_t *got,
+                       int64_t deadline)
+{
+    /*
+     * MSG_WAITALL: one call for a whole payload when nothing interrupts;
+     * the loop still handles whatever does. With a deadline, never block
+     * in recv(): wait in poll() instead.
+     */
+    int flags = deadline == RDMA_NO_DEADLINE ? MSG_WAITALL : MSG_DONTWAIT;
     size_t done = 0;
     int r = 0;
 
     while (done < len) {
-        /* MSG_WAITALL: one call for a whole payload when nothing
-         * interrupts; the loop still handles whatever does. */
-        ssize_t n = recv(fd, (uint8_t *)buf + done, len - done, MSG_WAITALL);
+        ssize_t n = recv(fd, (uint8_t *)buf + done, len - done, flags);
 
         if (n > 0) {
             done += (size_t)n;
@@ -258,7 +316,7 @@ int rdma_io_recv(int fd, void *buf, size_t len, size_t *got)
             r = io_errno(errno);
             break;
         }
-        r = io_wait(fd, POLLIN);
+        r = io_wait(fd, POLLIN, deadline);
         if (r < 0) {
             break;
         }
@@ -267,4 +325,9 @@ int rdma_io_recv(int fd, void *buf, size_t len, size_t *got)
         *got = done;
     }
     return r;
+}
+
+int rdma_io_recv(int fd, void *buf, size_t len, size_t *got)
+{
+    return rdma_io_recv_until(fd, buf, len, got, RDMA_NO_DEADLINE);
 }

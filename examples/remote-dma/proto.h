@@ -15,6 +15,7 @@
  *   -EPROTONOSUPPORT  a protocol version this code does not speak
  *   -EMSGSIZE         a length above RDMA_MAX_PAYLOAD
  *   -ENOTCONN         the peer closed the connection (EOF, EPIPE, reset)
+ *   -ETIMEDOUT        a deadline passed before the transfer was complete
  */
 #ifndef RDMA_PROTO_H
 #define RDMA_PROTO_H
@@ -152,5 +153,54 @@ int rdma_io_send(int fd, const struct iovec *iov, int iovcnt);
  * recv() or poll().
  */
 int rdma_io_recv(int fd, void *buf, size_t len, size_t *got);
+
+/*
+ * Deadlines of the I/O helpers: a CLOCK_MONOTONIC time in nanoseconds.
+ * RDMA_NO_DEADLINE never passes.
+ */
+#define RDMA_NO_DEADLINE INT64_MAX
+
+/**
+ * rdma_deadline_after:
+ * @timeout_ms: milliseconds from now; 0 for none
+ *
+ * Returns: the deadline @timeout_ms from now, or RDMA_NO_DEADLINE for 0.
+ */
+int64_t rdma_deadline_after(unsigned timeout_ms);
+
+/**
+ * rdma_io_send_until:
+ * @fd: a connected stream socket, blocking or not
+ * @iov: the bytes to send, in order
+ * @iovcnt: entries in @iov, at most 8
+ * @deadline: when to give up (rdma_deadline_after()), or RDMA_NO_DEADLINE
+ *
+ * rdma_io_send() with a deadline: a peer that stops reading cannot hold
+ * the caller past it. With a deadline the socket is never blocked on:
+ * the wait is in poll().
+ *
+ * Returns: as rdma_io_send(), or -ETIMEDOUT once @deadline has passed
+ * with bytes still unsent (how many went out is unknown: the stream is
+ * then out of step and the connection must be closed).
+ */
+int rdma_io_send_until(int fd, const struct iovec *iov, int iovcnt,
+                       int64_t deadline);
+
+/**
+ * rdma_io_recv_until:
+ * @fd: a connected stream socket, blocking or not
+ * @buf: (out caller-allocates): @len bytes
+ * @len: bytes to receive
+ * @got: (out) (optional): bytes received, also on failure
+ * @deadline: when to give up (rdma_deadline_after()), or RDMA_NO_DEADLINE
+ *
+ * rdma_io_recv() with a deadline: a peer that stops sending mid-frame
+ * cannot hold the caller past it.
+ *
+ * Returns: as rdma_io_recv(), or -ETIMEDOUT once @deadline has passed
+ * before @len bytes came.
+ */
+int rdma_io_recv_until(int fd, void *buf, size_t len, size_t *got,
+                       int64_t deadline);
 
 #endif /* RDMA_PROTO_H */

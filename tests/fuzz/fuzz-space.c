@@ -201,12 +201,27 @@ typedef enum Op {
     OP_COUNT,
 } Op;
 
+/*
+ * DMS_FUZZ_OPS=1: print each input's length and the operations it ran, to
+ * measure how long the programs a fuzzing run reaches are
+ * (doc/testing.md): replay a corpus with fuzz-space-corpus and count.
+ */
+static bool print_ops(void)
+{
+    static int on = -1;
+
+    if (on < 0)
+        on = g_getenv("DMS_FUZZ_OPS") != NULL;
+    return on;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     FuzzInput in = {data, size};
     Model *m = model_new(&in);
+    unsigned long ops = 0;
 
-    while (in.left > 0) {
+    for (; in.left > 0; ops++) {
         switch ((Op)(fuzz_u8(&in) % OP_COUNT)) {
         case OP_ADD_RAM:
             op_add_region(m, &in, OBJ_RAM);
@@ -271,5 +286,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         model_verify(m);
     }
     model_free(m);
+    if (print_ops())
+        fprintf(stderr, "fuzz-space: %zu bytes, %lu ops\n", size, ops);
     return 0;
 }
