@@ -34,10 +34,9 @@
  *   - the space loses its last reference (the banked holds go back, and
  *     from then on unmaps bank nothing: DmsCacheOwner.refs is 0).
  * Threads that exit, and caches evicted from a thread that uses more
- * spaces than it has entries, are drained by their owner. A drain returns
- * budget under cache_lock, so a waiter's own reclaim, which takes that
- * lock too, is ordered after it and sees the bytes: drains never need to
- * wake anyone.
+ * spaces than it has entries, are drained by their owner. Drains return
+ * budget under cache_lock and never wake anyone (doc/design.md,
+ * "Wake-ups", says why).
  *
  * Caches serve only while the limit is at least CACHE_MIN_LIMIT, take
  * budget in CACHE_BATCH steps only while that leaves at least half the

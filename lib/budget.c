@@ -11,9 +11,10 @@
  * if it changed, so no grant completes against a limit that is no longer
  * in force.
  *
- * Wake-ups (the proof is in doc/design.md, "Wake-ups"):
- *   release:  used -= n    (seq_cst)  then read waiting     (seq_cst)
- *   wait:     waiting = k  (seq_cst)  then read used, limit (seq_cst)
+ * Both halves of the wake-up protocol are here, and explained in
+ * doc/design.md, "Wake-ups": dms__budget_release() and
+ * dms__budget_set_limit() are the releasing half,
+ * dms__budget_set_waiting() and dms__budget_room() the waiting half.
  */
 #include "budget.h"
 

@@ -55,9 +55,7 @@ bool dms__budget_release(DmsBudget *bg, size_t n);
 
 /*
  * The waiting half: @n waiters now (called on every change, under the
- * waiters' own lock). After a rise, the caller reads dms__budget_room()
- * and fires if there is room: either that read sees the bytes freed by
- * a racing release, or that release sees the rise and wakes.
+ * waiters' own lock); after a rise, the caller checks dms__budget_room().
  */
 void dms__budget_set_waiting(DmsBudget *bg, unsigned n);
 bool dms__budget_waiting(const DmsBudget *bg);
