@@ -661,6 +661,9 @@ int main(int argc, char **argv)
                quick ? "quick (rough figures)" : "full", o.repeats,
                o.repeats > 1 ? "s" : "", o.sample_ns / 1e6);
     warm_cpu(quick ? 10e6 : 300e6);
+    /* Before anything uses a space; the group measures it again after. */
+    if (group_selected(only, "threads"))
+        bench_bounce_threads_fresh(&o);
     for (size_t i = 0; i < G_N_ELEMENTS(groups); i++) {
         if (group_selected(only, groups[i].name))
             groups[i].run(&o);

@@ -73,14 +73,6 @@ static inline BounceCache *cache_mine(DmsCaches *cs)
     return NULL;
 }
 
-bool dms__caches_on(DmsCaches *cs)
-{
-    /* Acquire: a drainer's writes to the cache come before its "on". */
-    return atomic_load_explicit(&cs->off, memory_order_acquire) == 0 &&
-           !dms__budget_waiting(cs->budget) &&
-           dms__budget_limit(cs->budget) >= CACHE_MIN_LIMIT;
-}
-
 bool dms__cache_take(DmsCaches *cs, DmsRegion *region, size_t want, Buf *buf,
                      CacheLater *later)
 {
@@ -204,7 +196,7 @@ bool dms__cache_uncount(DmsCaches *cs)
     return true;
 }
 
-bool dms__cache_later(DmsCaches *cs, CacheLater *later)
+bool dms__cache_later_slow(DmsCaches *cs, CacheLater *later)
 {
     bool wake = false;
 

@@ -138,9 +138,14 @@ bool dms__cache_uncount(DmsCaches *cs);
 /*
  * After the section: drops the region references and returns the budget
  * in @later. Returns true if map clients must be woken; leaves
- * later->drop_holds to the caller.
+ * later->drop_holds to the caller. Inline: mostly there is nothing to do.
  */
-bool dms__cache_later(DmsCaches *cs, CacheLater *later);
+bool dms__cache_later_slow(DmsCaches *cs, CacheLater *later);
+static inline bool dms__cache_later(DmsCaches *cs, CacheLater *later)
+{
+    return (later->unref || later->give_back) &&
+           dms__cache_later_slow(cs, later);
+}
 
 /*
  * Outside any section, no lock held: gives this thread a cache of @cs if
@@ -163,7 +168,16 @@ void dms__caches_sum(DmsCaches *cs, size_t *idle, unsigned long *maps);
 /* Keeps the caches out of a scarce budget (or lets them back in). */
 void dms__caches_set_tight(DmsCaches *cs, bool tight);
 bool dms__caches_tight(DmsCaches *cs);
-/* Could a thread's cache serve now (for the high-water mark)? */
-bool dms__caches_on(DmsCaches *cs);
+/*
+ * Could a thread's cache serve now? In a section, for the owners; also
+ * for the high-water mark.
+ */
+static inline bool dms__caches_on(DmsCaches *cs)
+{
+    /* Acquire: a drainer's writes to the cache come before its "on". */
+    return atomic_load_explicit(&cs->off, memory_order_acquire) == 0 &&
+           !dms__budget_waiting(cs->budget) &&
+           dms__budget_limit(cs->budget) >= CACHE_MIN_LIMIT;
+}
 
 #endif /* DMS_BOUNCE_CACHE_H */

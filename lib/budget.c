@@ -90,13 +90,6 @@ void dms__budget_set_waiting(DmsBudget *bg, unsigned n)
     atomic_store_explicit(&bg->waiting, n, memory_order_seq_cst);
 }
 
-bool dms__budget_waiting(const DmsBudget *bg)
-{
-    DmsBudget *b = (DmsBudget *)bg; /* loads only */
-
-    return atomic_load_explicit(&b->waiting, memory_order_seq_cst) != 0;
-}
-
 size_t dms__budget_room(const DmsBudget *bg)
 {
     DmsBudget *b = (DmsBudget *)bg; /* loads only */
@@ -106,18 +99,6 @@ size_t dms__budget_room(const DmsBudget *bg)
     if (limit == 0)
         return SIZE_MAX;
     return used < limit ? limit - used : 0;
-}
-
-size_t dms__budget_used(const DmsBudget *bg)
-{
-    return atomic_load_explicit(&((DmsBudget *)bg)->used,
-                                memory_order_relaxed);
-}
-
-size_t dms__budget_limit(const DmsBudget *bg)
-{
-    return atomic_load_explicit(&((DmsBudget *)bg)->limit,
-                                memory_order_relaxed);
 }
 
 bool dms__budget_set_limit(DmsBudget *bg, size_t limit)

@@ -12,6 +12,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "compiler.h"
 
@@ -58,7 +59,27 @@ bool dms__budget_release(DmsBudget *bg, size_t n);
  * waiters' own lock); after a rise, the caller checks dms__budget_room().
  */
 void dms__budget_set_waiting(DmsBudget *bg, unsigned n);
-bool dms__budget_waiting(const DmsBudget *bg);
+
+/* Inline: the thread caches' fast path reads these at every map. */
+static inline bool dms__budget_waiting(const DmsBudget *bg)
+{
+    DmsBudget *b = (DmsBudget *)bg; /* loads only */
+
+    return atomic_load_explicit(&b->waiting, memory_order_seq_cst) != 0;
+}
+
+/* Bytes charged now. */
+static inline size_t dms__budget_used(const DmsBudget *bg)
+{
+    return atomic_load_explicit(&((DmsBudget *)bg)->used,
+                                memory_order_relaxed);
+}
+
+static inline size_t dms__budget_limit(const DmsBudget *bg)
+{
+    return atomic_load_explicit(&((DmsBudget *)bg)->limit,
+                                memory_order_relaxed);
+}
 
 /*
  * Bytes a take could get now (limit - used, 0 when used up); SIZE_MAX
@@ -66,11 +87,6 @@ bool dms__budget_waiting(const DmsBudget *bg);
  * room is pointless.
  */
 size_t dms__budget_room(const DmsBudget *bg);
-
-/* Bytes charged now. */
-size_t dms__budget_used(const DmsBudget *bg);
-
-size_t dms__budget_limit(const DmsBudget *bg);
 
 /*
  * Sets the limit. Returns true if waiters must be woken (a raised limit

@@ -31,8 +31,8 @@ static PoolChunk *chunk_new(unsigned shift)
 
     if (!c)
         return NULL;
-    c->data = g_try_malloc(CHUNK_BYTES);
-    if (!c->data) {
+    /* Line-aligned: no two slots' buffers share a line. */
+    if (posix_memalign((void **)&c->data, DMS_CACHE_LINE, CHUNK_BYTES) != 0) {
         free(c);
         return NULL;
     }
@@ -53,7 +53,7 @@ static PoolChunk *chunk_new(unsigned shift)
 
 static void chunk_free(PoolChunk *c)
 {
-    g_free(c->data);
+    free(c->data);
     free(c);
 }
 
@@ -87,15 +87,6 @@ static void chunk_release(PoolChunk *c, unsigned slot)
     /* Release: our last reads of the buffer come before its next use. */
     atomic_fetch_or_explicit(&c->free[slot / WORD_BITS],
                              1UL << (slot % WORD_BITS), memory_order_release);
-}
-
-void dms__buf_of_slot(Buf *buf, PoolChunk *c, unsigned slot)
-{
-    buf->chunk = c;
-    buf->slot = slot;
-    buf->large = NULL;
-    buf->data = c->data + ((size_t)slot << c->shift);
-    buf->lent = &c->slots[slot].lent;
 }
 
 bool dms__pool_claim(DmsPool *b, unsigned shift, Buf *buf)

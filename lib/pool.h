@@ -104,7 +104,14 @@ int dms__buf_get(DmsPool *pool, size_t len, Buf *buf);
 /* A free slot of class @shift from the chunks there are; lock-free. */
 bool dms__pool_claim(DmsPool *pool, unsigned shift, Buf *buf);
 /* The pooled buffer of slot @slot of @chunk. */
-void dms__buf_of_slot(Buf *buf, PoolChunk *chunk, unsigned slot);
+static inline void dms__buf_of_slot(Buf *buf, PoolChunk *c, unsigned slot)
+{
+    buf->chunk = c;
+    buf->slot = slot;
+    buf->large = NULL;
+    buf->data = c->data + ((size_t)slot << c->shift);
+    buf->lent = &c->slots[slot].lent;
+}
 void dms__buf_put(Buf *buf);
 /* Makes @buf a live mapping of @len bytes in direction @dir. */
 void dms__buf_publish(DmsPool *pool, Buf *buf, size_t len, DmsDirection dir);
