@@ -112,8 +112,8 @@ static int buf_start(DmsBounce *b, DmsRegion *region, uint64_t offset,
  * mapping that is not (or no longer) live: to the calling thread's cache
  * if it takes them, else to the shared budget and pool.
  */
-static void give_back(DmsBounce *b, Buf *buf, size_t len, DmsRegion *region,
-                      DmsBounceDone *done)
+static inline void give_back(DmsBounce *b, Buf *buf, size_t len,
+                             DmsRegion *region, DmsBounceDone *done)
 {
     CacheLater later = {0};
     bool kept;
@@ -220,34 +220,34 @@ static int map_shared(DmsBounce *b, DmsRegion *region, uint64_t offset,
     return 0;
 }
 
-int dms__bounce_map(DmsBounce *b, DmsBounceLend *lend, DmsRegion *region,
-                    uint64_t offset, size_t want, DmsDirection dir,
-                    const DmsAttrs *attrs, size_t *len, void **ret,
+int dms__bounce_map(DmsBounce *b, DmsBounceLend *lend, const DmsTranslation *t,
+                    DmsDirection dir, const DmsAttrs *attrs,
                     DmsBounceDone *done)
 {
+    size_t want = (size_t)t->len;
     Buf buf;
     int r;
 
     if (lend->data) {
-        r = map_cached(b, lend, region, offset, want, dir, attrs, done);
+        r = map_cached(b, lend, t->region, t->offset, want, dir, attrs, done);
         if (r < 0) {
             dms__count(&b->counters->fail_backend);
             return r;
         }
-        *len = want;
-        *ret = lend->data;
+        lend->len = want;
         return 0;
     }
     /* The mapping's hold; the caller's reference keeps the space. */
     atomic_fetch_add_explicit(b->holds, 1, memory_order_relaxed);
-    r = map_shared(b, region, offset, want, dir, attrs, len, done, &buf);
+    r = map_shared(b, t->region, t->offset, want, dir, attrs, &lend->len, done,
+                   &buf);
     if (r < 0) {
-        dms_region_unref(region);
+        dms_region_unref(t->region);
         done->drop_holds++;
         return r;
     }
     dms__cache_create(&b->caches, want);
-    *ret = buf.data;
+    lend->data = buf.data;
     return 0;
 }
 

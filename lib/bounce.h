@@ -22,11 +22,13 @@ typedef struct DmsBounceDone {
 } DmsBounceDone;
 
 /*
- * Between the two halves of a bounce map (dms__bounce_lend_rcu(), then
- * dms__bounce_map()). On the caller's stack; only bounce.c reads it.
+ * A bounce map in two halves (dms__bounce_lend_rcu(), then
+ * dms__bounce_map()), on the caller's stack. @data and @len describe the
+ * mapping once made; the rest is for bounce.c alone.
  */
 typedef struct DmsBounceLend {
-    void *data; /* NULL: no buffer from the thread's cache */
+    void *data; /* before the second half: NULL if no cache lent */
+    size_t len;
     struct PoolChunk *chunk;
     unsigned slot;
     DmsRegion *unref;
@@ -58,19 +60,18 @@ bool dms__bounce_lend_rcu(DmsBounce *bounce, const DmsTranslation *t,
                           DmsBounceLend *lend);
 
 /*
- * Outside any section: makes a bounce mapping of up to @want bytes at
- * @offset of message region @region, filled (to-device) or zeroed
+ * Outside any section: makes a bounce mapping of up to t->len bytes at
+ * t->offset of message region t->region, filled (to-device) or zeroed
  * (from-device), with the buffer in @lend if dms__bounce_lend_rcu() found
  * one, else from the shared budget and pool. The caller hands over one
- * reference on @region (taken in its section if the cache lent nothing).
- * On success the mapping owns it and a space hold, and *@len, *@ret
- * describe it. On failure both are gone (see @done), and the failure is
- * counted.
+ * reference on t->region (taken in its section if the cache lent
+ * nothing). On success the mapping owns it and a space hold, and
+ * lend->data, lend->len describe it. On failure both are gone (see
+ * @done), and the failure is counted.
  */
-int dms__bounce_map(DmsBounce *bounce, DmsBounceLend *lend, DmsRegion *region,
-                    uint64_t offset, size_t want, DmsDirection dir,
-                    const DmsAttrs *attrs, size_t *len, void **ret,
-                    DmsBounceDone *done);
+int dms__bounce_map(DmsBounce *bounce, DmsBounceLend *lend,
+                    const DmsTranslation *t, DmsDirection dir,
+                    const DmsAttrs *attrs, DmsBounceDone *done);
 
 /*
  * Ends the bounce mapping at @ptr if @bounce lent one there with this

@@ -69,8 +69,11 @@ int dms_space_map(DmsSpace *space, uint64_t addr, size_t *len,
     if (t.region->kind != DMS_KIND_RAM) {
         DmsBounceDone done = {0};
 
-        r = dms__bounce_map(space->bounce, &lend, t.region, t.offset,
-                            (size_t)t.len, dir, attrs, len, ret, &done);
+        r = dms__bounce_map(space->bounce, &lend, &t, dir, attrs, &done);
+        if (r == 0) {
+            *len = lend.len;
+            *ret = lend.data;
+        }
         finish(space, &done);
         return r;
     }
