@@ -73,8 +73,8 @@ static inline BounceCache *cache_mine(DmsCaches *cs)
     return NULL;
 }
 
-bool dms__cache_take(DmsCaches *cs, DmsRegion *region, size_t want, Buf *buf,
-                     CacheLater *later)
+bool dms__cache_take(DmsCaches *cs, DmsRegion *region, size_t want,
+                     PoolChunk **chunk, unsigned *slot, CacheLater *later)
 {
     BounceCache *c;
     unsigned shift, cls;
@@ -105,13 +105,22 @@ bool dms__cache_take(DmsCaches *cs, DmsRegion *region, size_t want, Buf *buf,
     if (c->nfree[cls] > 0) {
         CacheSlot *s = &c->free[cls][--c->nfree[cls]];
 
-        dms__buf_of_slot(buf, s->chunk, s->slot);
-    } else if (!dms__pool_claim(cs->pool, shift, buf)) {
-        /* The pool must grow, which takes a lock: keep the budget. */
-        atomic_store_explicit(&c->idle, idle, memory_order_relaxed);
-        return false;
+        *chunk = s->chunk;
+        *slot = s->slot;
+    } else {
+        Buf buf;
+
+        if (!dms__pool_claim(cs->pool, shift, &buf)) {
+            /* The pool must grow, which takes a lock: keep the budget. */
+            atomic_store_explicit(&c->idle, idle, memory_order_relaxed);
+            return false;
+        }
+        *chunk = buf.chunk;
+        *slot = buf.slot;
     }
 
+    later->unref = NULL;
+    later->nunref = 0;
     if (c->bank != region || c->bank_refs == 0) {
         if (c->bank != region) {
             /* Dropped after the section: it may run a destroy notify. */

@@ -119,13 +119,13 @@ void dms__caches_clear(DmsCaches *cs);
 
 /*
  * In a read-side section, for the calling thread: lend from its cache a
- * slot for @want bytes, the budget for them, a reference on @region
- * (which the view holds throughout the section) and one owner hold. False,
- * with nothing taken, if it has no cache, caches are off, or it would
- * need a lock.
+ * pooled slot (*@chunk, *@slot) for @want bytes, the budget for them, a
+ * reference on @region (which the view holds throughout the section) and
+ * one owner hold; sets later->unref, nunref and idle. False, with nothing
+ * taken, if it has no cache, caches are off, or it would need a lock.
  */
-bool dms__cache_take(DmsCaches *cs, DmsRegion *region, size_t want, Buf *buf,
-                     CacheLater *later);
+bool dms__cache_take(DmsCaches *cs, DmsRegion *region, size_t want,
+                     PoolChunk **chunk, unsigned *slot, CacheLater *later);
 /*
  * In a read-side section: keep the slot, budget, region reference and
  * owner hold of a mapping that unmap has taken in the calling thread's

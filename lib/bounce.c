@@ -137,15 +137,13 @@ static inline void give_back(DmsBounce *b, Buf *buf, size_t len,
 bool dms__bounce_lend_rcu(DmsBounce *b, const DmsTranslation *t,
                           DmsBounceLend *lend)
 {
-    CacheLater later = {0};
-    Buf buf;
+    CacheLater later;
 
-    lend->data = NULL;
-    if (!dms__cache_take(&b->caches, t->region, (size_t)t->len, &buf, &later))
+    if (!dms__cache_take(&b->caches, t->region, (size_t)t->len, &lend->chunk,
+                         &lend->slot, &later)) {
+        lend->chunk = NULL;
         return false;
-    lend->data = buf.data;
-    lend->chunk = buf.chunk;
-    lend->slot = buf.slot;
+    }
     lend->unref = later.unref;
     lend->nunref = later.nunref;
     lend->idle = later.idle;
@@ -157,15 +155,12 @@ static int map_cached(DmsBounce *b, DmsBounceLend *lend, DmsRegion *region,
                       uint64_t offset, size_t want, DmsDirection dir,
                       const DmsAttrs *attrs, DmsBounceDone *done)
 {
-    CacheLater later = {
-        .unref = lend->unref,
-        .nunref = lend->nunref,
-    };
     Buf buf;
     int r;
 
-    if (dms__cache_later(&b->caches, &later))
-        done->wake = true;
+    /* The bank the thread's cache let go of: it may run a destroy notify. */
+    if (lend->unref && lend->nunref)
+        dms__region_unref_n(lend->unref, lend->nunref);
     /*
      * Lent bytes are what is charged less what caches hold idle; other
      * threads' idle budget is not known here, so with several caching
@@ -183,8 +178,10 @@ static int map_cached(DmsBounce *b, DmsBounceLend *lend, DmsRegion *region,
             atomic_fetch_sub_explicit(&b->counters->bounced_maps, 1,
                                       memory_order_relaxed);
         give_back(b, &buf, want, region, done);
+        return r;
     }
-    return r;
+    lend->data = buf.data;
+    return 0;
 }
 
 /* A map that the thread's cache could not serve. */
@@ -228,7 +225,7 @@ int dms__bounce_map(DmsBounce *b, DmsBounceLend *lend, const DmsTranslation *t,
     Buf buf;
     int r;
 
-    if (lend->data) {
+    if (lend->chunk) {
         r = map_cached(b, lend, t->region, t->offset, want, dir, attrs, done);
         if (r < 0) {
             dms__count(&b->counters->fail_backend);

@@ -27,9 +27,9 @@ typedef struct DmsBounceDone {
  * mapping once made; the rest is for bounce.c alone.
  */
 typedef struct DmsBounceLend {
-    void *data; /* before the second half: NULL if no cache lent */
+    void *data;
     size_t len;
-    struct PoolChunk *chunk;
+    struct PoolChunk *chunk; /* NULL: the thread's cache lent nothing */
     unsigned slot;
     DmsRegion *unref;
     unsigned nunref;
@@ -54,7 +54,7 @@ void dms__bounce_free(DmsBounce *bounce);
  * holds t->region): if the calling thread's cache can lend a buffer for
  * all t->len bytes, takes it, with a reference on t->region and a space
  * hold, into @lend and returns true. Otherwise returns false, with
- * nothing taken and lend->data NULL.
+ * nothing taken.
  */
 bool dms__bounce_lend_rcu(DmsBounce *bounce, const DmsTranslation *t,
                           DmsBounceLend *lend);
