@@ -166,6 +166,9 @@ void bench_lookup(const BenchOptions *o);
 void bench_ram(const BenchOptions *o);
 void bench_map_direct(const BenchOptions *o);
 void bench_bounce(const BenchOptions *o);
+/* Two threads of bounce maps: in a process that used no space yet, and
+ * after other spaces were used and freed. */
+void bench_bounce_threads_fresh(const BenchOptions *o);
 void bench_bounce_threads(const BenchOptions *o);
 void bench_message(const BenchOptions *o);
 void bench_message_threads(const BenchOptions *o);

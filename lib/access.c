@@ -429,16 +429,3 @@ int dms_space_check(DmsSpace *space, uint64_t addr, uint64_t len,
     dms__rcu_read_unlock();
     return ret;
 }
-
-int dms__space_translate(DmsSpace *space, uint64_t addr, uint64_t len,
-                         DmsTranslation *t)
-{
-    int ret;
-
-    dms__rcu_read_lock();
-    ret = dms__space_translate_rcu(space, addr, len, t);
-    if (ret == 0)
-        dms_region_ref(t->region);
-    dms__rcu_read_unlock();
-    return ret;
-}

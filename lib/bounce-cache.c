@@ -1,43 +1,49 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Per-thread bounce caches: what makes a small bounce map+unmap cheaper
- * than g_malloc0() + copy + g_free().
+ * than g_malloc0() + copy + g_free(), and lets two threads bounce on one
+ * space without meeting on a shared word.
  *
  * Without them a map+unmap of 64 bytes makes about ten atomic
  * read-modify-writes on shared words (budget, slot bitmap, region and
- * space references, counters), each dearer than all of glibc's malloc
+ * space hold counts, counters), each dearer than all of glibc's malloc
  * fast path. A thread that bounces small buffers on a space therefore
  * keeps, for that space, a cache of
  *   - budget already charged to the space but not lent ("idle"),
  *   - free pool slots of the classes up to 4 KiB, already claimed,
  *   - a bank of references on the region it mapped last,
+ *   - a bank of holds on the space (DmsCacheOwner),
  *   - its count of maps,
  * and a map or unmap that the cache can serve touches only the cache and
  * the slot's own state word (one CAS at unmap, which keeps the
- * double-unmap check exact).
+ * double-unmap check exact). Each cache sits on lines of its own.
  *
  * The owner uses its cache only inside an RCU read-side section, and only
- * while DmsBounce.cache_off is 0. Anyone else who must empty the caches
- * (dms__caches_reclaim) raises cache_off, waits for a grace period (after
- * which no owner is inside a section that saw it 0, and none will enter
- * one that does), drains every cache under cache_lock, and lowers it
- * again. So owners need no lock and no atomic read-modify-write, and
- * drainers still see a quiet cache. Reclaims happen when
+ * while DmsCaches.off is 0 and no map client waits. Anyone else who must
+ * empty the caches (dms__caches_reclaim) raises off, waits for a grace
+ * period (after which no owner is inside a section that saw it 0, and
+ * none will enter one that does), drains every cache under cache_lock,
+ * and lowers it again. So owners need no lock and no atomic
+ * read-modify-write, and drainers still see a quiet cache. Reclaims
+ * happen when
  *   - the topology changes (the bank must not outlive a region's removal,
  *     or its destroy notify would wait for the thread's next map),
  *   - a map client waits (its wake-up needs every freed byte to go
- *     through the shared budget, which notifies), or the limit changes,
+ *     through the shared budget), or the limit changes,
  *   - a map would come up short while caches hold idle budget,
- *   - the space loses its last user reference.
+ *   - the space loses its last reference (the banked holds go back, and
+ *     from then on unmaps bank nothing: DmsCacheOwner.refs is 0).
  * Threads that exit, and caches evicted from a thread that uses more
- * spaces than it has entries, are drained by their owner.
+ * spaces than it has entries, are drained by their owner. Drains return
+ * budget under cache_lock and never wake anyone (doc/design.md,
+ * "Wake-ups", says why).
  *
  * Caches serve only while the limit is at least CACHE_MIN_LIMIT, take
  * budget in CACHE_BATCH steps only while that leaves at least half the
- * limit to the shared pool, and keep at most CACHE_IDLE_MAX: a small or
+ * limit to the shared budget, and keep at most CACHE_IDLE_MAX: a small or
  * scarce budget is shared exactly as without them.
  */
-#include "bounce-impl.h"
+#include "bounce-cache.h"
 
 #include <pthread.h>
 
@@ -51,63 +57,193 @@ static GMutex cache_lock;
 static pthread_key_t exit_key;
 static pthread_once_t key_once = PTHREAD_ONCE_INIT;
 
-/* Charges CACHE_BATCH more to the shared budget for @c, if it may. */
-bool dms__cache_refill(BounceCache *c)
+/*
+ * The calling thread's cache of @cs, or NULL. Others change the entries
+ * only under the cache lock and only for spaces being freed, so any
+ * caller with a live @cs may look.
+ */
+static inline BounceCache *cache_mine(DmsCaches *cs)
 {
-    DmsBounce *b = c->b;
-    size_t limit = atomic_load_explicit(&b->limit, memory_order_seq_cst);
-    size_t used = atomic_load_explicit(&b->used, memory_order_relaxed);
-
-    do {
-        /* Leave half the limit to the shared budget; never when dying. */
-        if ((used & USED_DEAD) || used + CACHE_BATCH > limit / 2)
-            return false;
-    } while (!atomic_compare_exchange_weak_explicit(
-        &b->used, &used, used + CACHE_BATCH, memory_order_seq_cst,
-        memory_order_relaxed));
-    /*
-     * As in budget_take(): a limit changed meanwhile may not allow this;
-     * the change reclaims the caches, so undo it at once ourselves.
-     */
-    if (atomic_load_explicit(&b->limit, memory_order_seq_cst) != limit) {
-        atomic_fetch_sub_explicit(&b->used, CACHE_BATCH, memory_order_seq_cst);
-        return false;
+    for (unsigned i = 0; i < THREAD_CACHES; i++) {
+        if (atomic_load_explicit(&dms__my_caches.entry[i].cs,
+                                 memory_order_relaxed) == cs)
+            return atomic_load_explicit(&dms__my_caches.entry[i].cache,
+                                        memory_order_relaxed);
     }
+    return NULL;
+}
+
+bool dms__cache_take(DmsCaches *cs, DmsRegion *region, size_t want,
+                     PoolChunk **chunk, unsigned *slot, CacheLater *later)
+{
+    BounceCache *c;
+    unsigned shift, cls;
+    size_t idle;
+
+    if (want > CACHE_MAX_LEN || !dms__caches_on(cs))
+        return false;
+    c = cache_mine(cs);
+    if (!c)
+        return false;
+    if (dms__budget_used(cs->budget) > dms__budget_limit(cs->budget))
+        return false; /* limit lowered below what is out: share exactly */
+    idle = atomic_load_explicit(&c->idle, memory_order_relaxed);
+    if (idle < want) {
+        bool wake = false;
+
+        /*
+         * No wake-up can be due: the take gives back only if the limit
+         * changed, and that change reclaims the caches after our section
+         * and wakes the waiters itself.
+         */
+        if (!dms__budget_take_spare(cs->budget, CACHE_BATCH, &wake))
+            return false;
+        idle += CACHE_BATCH;
+    }
+    shift = dms__pool_shift(want);
+    cls = shift - POOL_MIN_SHIFT;
+    if (c->nfree[cls] > 0) {
+        CacheSlot *s = &c->free[cls][--c->nfree[cls]];
+
+        *chunk = s->chunk;
+        *slot = s->slot;
+    } else {
+        Buf buf;
+
+        if (!dms__pool_claim(cs->pool, shift, &buf)) {
+            /* The pool must grow, which takes a lock: keep the budget. */
+            atomic_store_explicit(&c->idle, idle, memory_order_relaxed);
+            return false;
+        }
+        *chunk = buf.chunk;
+        *slot = buf.slot;
+    }
+
+    later->unref = NULL;
+    later->nunref = 0;
+    if (c->bank != region || c->bank_refs == 0) {
+        if (c->bank != region) {
+            /* Dropped after the section: it may run a destroy notify. */
+            later->unref = c->bank;
+            later->nunref = c->bank_refs;
+            c->bank = region;
+            c->bank_refs = 0;
+        }
+        /* The view holds @region throughout our section. */
+        dms__region_ref_n(region, CACHE_BANK_BATCH);
+        c->bank_refs = CACHE_BANK_BATCH;
+    }
+    c->bank_refs--;
+    if (c->bank_holds == 0) {
+        /* The caller's reference keeps the owner: adding is safe. */
+        atomic_fetch_add_explicit(cs->owner.holds, CACHE_BANK_BATCH,
+                                  memory_order_relaxed);
+        c->bank_holds = CACHE_BANK_BATCH;
+    }
+    c->bank_holds--;
+
+    idle -= want;
+    atomic_store_explicit(&c->idle, idle, memory_order_relaxed);
+    later->idle = idle;
+    /* Counted here; dms__cache_uncount() uncounts a map whose fill fails. */
     atomic_store_explicit(
-        &c->idle,
-        atomic_load_explicit(&c->idle, memory_order_relaxed) + CACHE_BATCH,
+        &c->maps, atomic_load_explicit(&c->maps, memory_order_relaxed) + 1,
         memory_order_relaxed);
     return true;
 }
 
-void dms__cache_later_slow(DmsBounce *b, CacheLater *later)
+bool dms__cache_give(DmsCaches *cs, Buf *buf, size_t len, DmsRegion *region,
+                     CacheLater *later)
 {
+    BounceCache *c;
+    unsigned cls;
+    size_t idle;
+
+    if (!buf->chunk || buf->chunk->shift > CACHE_MAX_SHIFT ||
+        !dms__caches_on(cs) ||
+        atomic_load_explicit(cs->owner.refs, memory_order_relaxed) == 0)
+        return false;
+    c = cache_mine(cs);
+    if (!c)
+        return false;
+    cls = buf->chunk->shift - POOL_MIN_SHIFT;
+    if (c->nfree[cls] < CACHE_DEPTH)
+        c->free[cls][c->nfree[cls]++] = (CacheSlot){buf->chunk, buf->slot};
+    else
+        dms__buf_put(buf);
+
+    idle = atomic_load_explicit(&c->idle, memory_order_relaxed) + len;
+    if (idle > CACHE_IDLE_MAX) {
+        later->give_back = idle - CACHE_BATCH;
+        idle = CACHE_BATCH;
+    }
+    atomic_store_explicit(&c->idle, idle, memory_order_relaxed);
+
+    if (c->bank == region && c->bank_refs < CACHE_BANK_MAX) {
+        c->bank_refs++;
+    } else {
+        later->unref = region;
+        later->nunref = 1;
+    }
+    if (c->bank_holds < CACHE_BANK_MAX)
+        c->bank_holds++;
+    else
+        later->drop_holds = 1;
+    return true;
+}
+
+bool dms__cache_uncount(DmsCaches *cs)
+{
+    BounceCache *c = cache_mine(cs);
+
+    /* Only this thread writes its cache's count. */
+    if (!c)
+        return false;
+    atomic_store_explicit(
+        &c->maps, atomic_load_explicit(&c->maps, memory_order_relaxed) - 1,
+        memory_order_relaxed);
+    return true;
+}
+
+bool dms__cache_later_slow(DmsCaches *cs, CacheLater *later)
+{
+    bool wake = false;
+
     if (later->unref && later->nunref)
         dms__region_unref_n(later->unref, later->nunref);
     if (later->give_back)
-        dms__budget_release(b, later->give_back);
+        wake = dms__budget_release(cs->budget, later->give_back);
+    return wake;
 }
 
 /*
- * Empties @c into its space's pool and into @later (budget, references),
- * under cache_lock, with the owner known to be outside its sections.
+ * Empties @c into its space's pool and budget and into @later (region
+ * references, owner holds), under cache_lock, with the owner known to be
+ * outside its sections.
  */
 static void cache_drain(BounceCache *c, CacheLater *later)
 {
+    size_t idle = atomic_load_explicit(&c->idle, memory_order_relaxed);
+
     for (unsigned cls = 0; cls < CACHE_CLASSES; cls++) {
         while (c->nfree[cls] > 0) {
             CacheSlot *s = &c->free[cls][--c->nfree[cls]];
-            Buf buf = {.chunk = s->chunk, .slot = s->slot};
+            Buf buf;
 
+            dms__buf_of_slot(&buf, s->chunk, s->slot);
             dms__buf_put(&buf);
         }
     }
-    later->give_back += atomic_load_explicit(&c->idle, memory_order_relaxed);
+    /* Under the lock: see the top of the file. */
+    if (idle)
+        dms__budget_release(c->cs->budget, idle);
     atomic_store_explicit(&c->idle, 0, memory_order_relaxed);
     later->unref = c->bank;
     later->nunref = c->bank_refs;
+    later->drop_holds += c->bank_holds;
     c->bank = NULL;
     c->bank_refs = 0;
+    c->bank_holds = 0;
 }
 
 /* Unlinks @c from its space and its thread and frees it; cache_lock. */
@@ -115,15 +251,28 @@ static void cache_free(BounceCache *c)
 {
     BounceCache **p;
 
-    for (p = &c->b->caches; *p != c; p = &(*p)->next)
+    for (p = &c->cs->list; *p != c; p = &(*p)->next)
         ;
     *p = c->next;
-    c->b->retired_maps += atomic_load_explicit(&c->maps, memory_order_relaxed);
-    atomic_store_explicit(&c->owner->entry[c->entry].b, NULL,
+    c->cs->retired_maps +=
+        atomic_load_explicit(&c->maps, memory_order_relaxed);
+    atomic_store_explicit(&c->owner->entry[c->entry].cs, NULL,
                           memory_order_relaxed);
     atomic_store_explicit(&c->owner->entry[c->entry].cache, NULL,
                           memory_order_relaxed);
-    g_free(c);
+    free(c);
+}
+
+/*
+ * After a drain, outside cache_lock: drops the region references, then
+ * the owner holds, which may free the owner (and @cs with it).
+ */
+static void drained(const DmsCacheOwner *owner, CacheLater *later)
+{
+    if (later->unref && later->nunref)
+        dms__region_unref_n(later->unref, later->nunref);
+    if (later->drop_holds)
+        owner->release(owner->owner, later->drop_holds);
 }
 
 /* Thread exit: the owner drains and frees its own caches. */
@@ -132,15 +281,15 @@ static void thread_exit(void *arg)
     ThreadCaches *tc = arg;
 
     /*
-     * Releasing budget below may run map-client callbacks and destroy
-     * notifies here, and later destructors may map: neither may give
-     * this thread a cache again, which nothing would drain.
+     * Releasing below may run destroy notifies here, and later
+     * destructors may map: neither may give this thread a cache again,
+     * which nothing would drain.
      */
     tc->exiting = true;
     for (unsigned i = 0; i < THREAD_CACHES; i++) {
         CacheLater later = {0};
+        DmsCacheOwner owner;
         BounceCache *c;
-        DmsBounce *b;
 
         g_mutex_lock(&cache_lock);
         c = atomic_load_explicit(&tc->entry[i].cache, memory_order_relaxed);
@@ -148,15 +297,12 @@ static void thread_exit(void *arg)
             g_mutex_unlock(&cache_lock);
             continue;
         }
-        b = c->b;
+        owner = c->cs->owner;
         cache_drain(c, &later);
         cache_free(c);
         g_mutex_unlock(&cache_lock);
-        /*
-         * The idle budget we hold keeps the space alive until this
-         * returns it (and frees the space if it was the last).
-         */
-        dms__cache_later(b, &later);
+        /* The holds we banked keep the space alive until we drop them. */
+        drained(&owner, &later);
     }
 }
 
@@ -166,43 +312,45 @@ static void key_init(void)
         g_error("libdmaspace: cannot create a thread key");
 }
 
-void dms__cache_create(DmsBounce *b)
+void dms__cache_create(DmsCaches *cs, size_t want)
 {
     ThreadCaches *tc = &dms__my_caches;
-    BounceCache *c = g_try_new0(BounceCache, 1), *old;
+    BounceCache *c, *old;
     CacheLater later = {0};
-    DmsBounce *old_b = NULL;
+    DmsCacheOwner old_owner = {0};
     unsigned e = THREAD_CACHES;
 
+    /* A thread that bounces small buffers gets a cache for next time. */
+    if (want > CACHE_MAX_LEN || tc->exiting || !dms__caches_on(cs) ||
+        cache_mine(cs))
+        return;
+    /* On lines of its own: its owner writes it at every map and unmap. */
+    c = dms__lines_alloc0(sizeof(*c));
     if (!c)
         return; /* no cache: every map takes the shared path */
-    if (tc->exiting) {
-        g_free(c);
-        return;
-    }
     if (!tc->key_set) {
         pthread_once(&key_once, key_init);
         /* Only for the destructor: the value must be non-NULL. */
         pthread_setspecific(exit_key, tc);
         tc->key_set = true;
     }
-    c->b = b;
+    c->cs = cs;
     c->owner = tc;
     atomic_init(&c->idle, 0);
     atomic_init(&c->maps, 0);
 
     g_mutex_lock(&cache_lock);
     for (unsigned i = 0; i < THREAD_CACHES; i++) {
-        DmsBounce *eb =
-            atomic_load_explicit(&tc->entry[i].b, memory_order_relaxed);
+        DmsCaches *ecs =
+            atomic_load_explicit(&tc->entry[i].cs, memory_order_relaxed);
 
-        if (eb == b) {
+        if (ecs == cs) {
             /* Created meanwhile (a callback of ours mapped): keep it. */
             g_mutex_unlock(&cache_lock);
-            g_free(c);
+            free(c);
             return;
         }
-        if (!eb && e == THREAD_CACHES)
+        if (!ecs && e == THREAD_CACHES)
             e = i;
     }
     if (e == THREAD_CACHES) {
@@ -210,37 +358,33 @@ void dms__cache_create(DmsBounce *b)
         e = tc->victim;
         tc->victim = (tc->victim + 1) % THREAD_CACHES;
         old = atomic_load_explicit(&tc->entry[e].cache, memory_order_relaxed);
-        old_b = old->b;
+        old_owner = old->cs->owner;
         cache_drain(old, &later);
         cache_free(old);
     }
     c->entry = e;
-    c->next = b->caches;
-    b->caches = c;
+    c->next = cs->list;
+    cs->list = c;
     atomic_store_explicit(&tc->entry[e].cache, c, memory_order_relaxed);
-    atomic_store_explicit(&tc->entry[e].b, b, memory_order_relaxed);
+    atomic_store_explicit(&tc->entry[e].cs, cs, memory_order_relaxed);
     g_mutex_unlock(&cache_lock);
-    if (old_b)
-        dms__cache_later(old_b, &later);
+    if (old_owner.release)
+        drained(&old_owner, &later);
 }
 
-void dms__caches_hold(DmsBounce *b)
-{
-    atomic_fetch_add_explicit(&b->cache_off, CACHE_OFF_HOLD,
-                              memory_order_seq_cst);
-}
-
-void dms__caches_drain(DmsBounce *b)
+void dms__caches_reclaim(DmsCaches *cs)
 {
     CacheLater total = {0};
     GPtrArray *unrefs = NULL;
 
+    atomic_fetch_add_explicit(&cs->off, CACHE_OFF_HOLD, memory_order_seq_cst);
+    dms__rcu_synchronize();
     g_mutex_lock(&cache_lock);
-    for (BounceCache *c = b->caches; c; c = c->next) {
+    for (BounceCache *c = cs->list; c; c = c->next) {
         CacheLater later = {0};
 
         cache_drain(c, &later);
-        total.give_back += later.give_back;
+        total.drop_holds += later.drop_holds;
         if (later.unref && later.nunref) {
             if (!unrefs)
                 unrefs = g_ptr_array_new();
@@ -250,8 +394,7 @@ void dms__caches_drain(DmsBounce *b)
     }
     g_mutex_unlock(&cache_lock);
     /* Release: the drained caches come before their owners' next use. */
-    atomic_fetch_sub_explicit(&b->cache_off, CACHE_OFF_HOLD,
-                              memory_order_release);
+    atomic_fetch_sub_explicit(&cs->off, CACHE_OFF_HOLD, memory_order_release);
     if (unrefs) {
         for (guint i = 0; i < unrefs->len; i += 2)
             dms__region_unref_n(
@@ -259,36 +402,29 @@ void dms__caches_drain(DmsBounce *b)
                 GPOINTER_TO_UINT(g_ptr_array_index(unrefs, i + 1)));
         g_ptr_array_free(unrefs, TRUE);
     }
-    /* Last: it may free a dying space. */
-    if (total.give_back)
-        dms__budget_release(b, total.give_back);
+    /* The caller holds the owner: this never frees it. */
+    if (total.drop_holds)
+        cs->owner.release(cs->owner.owner, total.drop_holds);
 }
 
-void dms__caches_reclaim(DmsBounce *b)
-{
-    dms__caches_hold(b);
-    dms__rcu_synchronize();
-    dms__caches_drain(b);
-}
-
-bool dms__caches_exist(DmsBounce *b)
+bool dms__caches_exist(DmsCaches *cs)
 {
     bool any;
 
     g_mutex_lock(&cache_lock);
-    any = b->caches != NULL;
+    any = cs->list != NULL;
     g_mutex_unlock(&cache_lock);
     return any;
 }
 
-void dms__caches_sum(DmsBounce *b, size_t *idle, unsigned long *maps)
+void dms__caches_sum(DmsCaches *cs, size_t *idle, unsigned long *maps)
 {
     size_t i = 0;
     unsigned long m;
 
     g_mutex_lock(&cache_lock);
-    m = b->retired_maps;
-    for (BounceCache *c = b->caches; c; c = c->next) {
+    m = cs->retired_maps;
+    for (BounceCache *c = cs->list; c; c = c->next) {
         i += atomic_load_explicit(&c->idle, memory_order_relaxed);
         m += atomic_load_explicit(&c->maps, memory_order_relaxed);
     }
@@ -298,13 +434,41 @@ void dms__caches_sum(DmsBounce *b, size_t *idle, unsigned long *maps)
         *maps = m;
 }
 
-void dms__caches_free(DmsBounce *b)
+void dms__caches_set_tight(DmsCaches *cs, bool tight)
+{
+    if (tight)
+        atomic_fetch_or_explicit(&cs->off, CACHE_OFF_TIGHT,
+                                 memory_order_seq_cst);
+    else
+        atomic_fetch_and_explicit(&cs->off, ~CACHE_OFF_TIGHT,
+                                  memory_order_relaxed);
+}
+
+bool dms__caches_tight(DmsCaches *cs)
+{
+    return atomic_load_explicit(&cs->off, memory_order_relaxed) &
+           CACHE_OFF_TIGHT;
+}
+
+void dms__caches_init(DmsCaches *cs, DmsPool *pool, DmsBudget *budget,
+                      const DmsCacheOwner *owner)
+{
+    cs->pool = pool;
+    cs->budget = budget;
+    cs->owner = *owner;
+    atomic_init(&cs->off, 0);
+    cs->list = NULL;
+    cs->retired_maps = 0;
+}
+
+void dms__caches_clear(DmsCaches *cs)
 {
     g_mutex_lock(&cache_lock);
-    while (b->caches) {
-        /* Drained when the space died; nothing can have refilled it. */
-        g_warn_if_fail(atomic_load(&b->caches->idle) == 0);
-        cache_free(b->caches);
+    while (cs->list) {
+        /* Drained when the space lost its last reference. */
+        g_warn_if_fail(atomic_load(&cs->list->idle) == 0 &&
+                       cs->list->bank_holds == 0);
+        cache_free(cs->list);
     }
     g_mutex_unlock(&cache_lock);
 }

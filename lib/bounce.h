@@ -1,114 +1,116 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * Between map.c and bounce.c / map-client.c / space.c: the bounce half of
- * dms_space_map() and dms_space_unmap(), and what the budget tells the
- * rest. Never installed.
+ * Bounce mappings, for map.c, map-client.c and space.c: the bounce half of
+ * dms_space_map() and dms_space_unmap(), and the budget as its users see
+ * it. bounce.c combines the budget (budget.c), the pool (pool.c) and the
+ * thread caches (bounce-cache.c). Never installed.
+ *
+ * Every bounce mapping holds one unit of its space's hold count (see
+ * space.c). A bounce call never drops one itself, because the last one
+ * frees the space: it tells its caller in a DmsBounceDone, and so it does
+ * with wake-ups, because map clients live above it.
  */
 #ifndef DMS_BOUNCE_H
 #define DMS_BOUNCE_H
 
 #include "dms-private.h"
 
-typedef struct PoolChunk PoolChunk; /* bounce-impl.h */
-typedef struct LargeBuf LargeBuf;
-typedef struct Lent Lent;
+/* What a bounce call leaves its caller to do, in this order. */
+typedef struct DmsBounceDone {
+    bool wake;         /* budget freed while clients wait: notify them */
+    size_t drop_holds; /* then release this many space holds */
+} DmsBounceDone;
 
-/* One lent buffer while map or unmap works on it. */
-typedef struct Buf {
-    uint8_t *data;
-    PoolChunk *chunk; /* pooled: its chunk and slot */
+/*
+ * A bounce map in two halves (dms__bounce_lend_rcu(), then
+ * dms__bounce_map()), on the caller's stack. @data and @len describe the
+ * mapping once made; the rest is for bounce.c alone.
+ */
+typedef struct DmsBounceLend {
+    void *data;
+    size_t len;
+    struct PoolChunk *chunk; /* NULL: the thread's cache lent nothing */
     unsigned slot;
-    LargeBuf *large; /* otherwise */
-    Lent *lent;
-} Buf;
-
-/* Work a cache call leaves for after the read-side section. */
-typedef struct CacheLater {
-    DmsRegion *unref; /* drop @nunref references on it */
+    DmsRegion *unref;
     unsigned nunref;
-    size_t give_back; /* budget to return */
-} CacheLater;
+    size_t idle;
+} DmsBounceLend;
 
 /*
- * Lends a bounce buffer for up to @want bytes at @offset of message region
- * @region, filled (to-device) or zeroed (from-device). On success the
- * mapping owns the caller's reference on @region and *@len, *@ret describe
- * it; the mapping's budget keeps @space alive (no space reference). On
- * failure the caller keeps its reference and the failure is counted.
+ * @refs is the space's reference count: thread caches bank holds only
+ * while it is above 0. @holds is its hold count, to which bounce
+ * mappings add; @release(@owner, n) drops n holds (and may free the
+ * space). @counters are the space's.
  */
-int dms__bounce_map(DmsSpace *space, DmsRegion *region, uint64_t offset,
-                    size_t want, DmsDirection dir, const DmsAttrs *attrs,
-                    size_t *len, void **ret);
+int dms__bounce_new(DmsSpaceCounters *counters, const atomic_int *refs,
+                    atomic_size_t *holds,
+                    void (*release)(void *owner, size_t n), void *owner,
+                    DmsBounce **ret);
+/* All mappings ended, all caches drained (dms__bounce_reclaim()). */
+void dms__bounce_free(DmsBounce *bounce);
 
 /*
- * The fast path of the above. Called inside the read-side section in
- * which @t was looked up (so the view holds t->region), and ends it. If
- * the calling thread's cache can serve all of t->len bytes, lends from it
- * and returns what dms_space_map() returns. Otherwise returns
- * DMS__NOT_CACHED holding a reference on t->region, for
- * dms__bounce_map().
+ * In the caller's read-side section, in which @t was looked up (the view
+ * holds t->region): if the calling thread's cache can lend a buffer for
+ * all t->len bytes, takes it, with a reference on t->region and a space
+ * hold, into @lend and returns true. Otherwise returns false, with
+ * nothing taken.
  */
-#define DMS__NOT_CACHED 1
-int dms__bounce_map_rcu(DmsSpace *space, const DmsTranslation *t,
-                        DmsDirection dir, const DmsAttrs *attrs, size_t *len,
-                        void **ret);
+bool dms__bounce_lend_rcu(DmsBounce *bounce, const DmsTranslation *t,
+                          DmsBounceLend *lend);
 
 /*
- * Ends the bounce mapping at @ptr if @space lent one there with this @len
- * and @dir: writes back @access_len bytes (from-device), returns buffer and
- * budget, wakes map clients and drops the region reference. The returned
- * budget may be the last thing keeping @space alive: do not touch @space
- * after this returns with *@found true.
- * Returns the write-back's result and sets *@found; if @ptr is not such a
- * mapping, sets *@found to false and touches nothing outside @space.
+ * Outside any section: makes a bounce mapping of up to t->len bytes at
+ * t->offset of message region t->region, filled (to-device) or zeroed
+ * (from-device), with the buffer in @lend if dms__bounce_lend_rcu() found
+ * one, else from the shared budget and pool. The caller hands over one
+ * reference on t->region (taken in its section if the cache lent
+ * nothing). On success the mapping owns it and a space hold, and
+ * lend->data, lend->len describe it. On failure both are gone (see
+ * @done), and the failure is counted.
  */
-int dms__bounce_unmap(DmsSpace *space, void *ptr, size_t len, DmsDirection dir,
-                      size_t access_len, bool *found);
+int dms__bounce_map(DmsBounce *bounce, DmsBounceLend *lend,
+                    const DmsTranslation *t, DmsDirection dir,
+                    const DmsAttrs *attrs, DmsBounceDone *done);
 
 /*
- * Bytes a bounce map could get now (limit - used, 0 when used up), for
- * deciding whether a waiting map client should retry; SIZE_MAX when the
- * limit is 0, since the retry then fails with the final -ENOBUFS and must
- * not wait. Sequentially consistent, for the wake-up protocol in
- * map-client.c.
+ * Ends the bounce mapping at @ptr if @bounce lent one there with this
+ * @len and @dir: writes back @access_len bytes (from-device), returns
+ * buffer and budget, drops the region reference; the mapping's space hold
+ * is in @done unless a thread cache banked it. Returns the write-back's
+ * result and sets *@found; if @ptr is not such a mapping, sets *@found to
+ * false and changes nothing.
+ */
+int dms__bounce_unmap(DmsBounce *bounce, void *ptr, size_t len,
+                      DmsDirection dir, size_t access_len, bool *found,
+                      DmsBounceDone *done);
+
+/*
+ * Empties every thread cache of @bounce into the shared budget and pool
+ * and drops the region references and space holds they banked (the
+ * caller holds the space); waits for a grace period. For a space that
+ * lost its last reference, and after a topology change (a removed
+ * region's destroy notify must not wait for some thread's next map).
+ * Outside any section, no lock held.
+ */
+void dms__bounce_reclaim(DmsBounce *bounce);
+
+/* Sets the limit; true if map clients must be woken. */
+bool dms__bounce_set_limit(DmsBounce *bounce, size_t limit);
+size_t dms__bounce_limit(const DmsBounce *bounce);
+
+/*
+ * For map clients: the waiting half of the wake-up protocol (budget.h).
+ * Bytes a bounce map could get now; @n waiters now, on every change;
+ * before the first room check of a new waiter, unstash: return what
+ * thread caches hold idle to the shared budget (may wait for a grace
+ * period).
  */
 size_t dms__bounce_room(const DmsBounce *bounce);
+void dms__bounce_set_waiting(DmsBounce *bounce, unsigned n);
+void dms__bounce_unstash(DmsBounce *bounce);
 
 /* Bytes lent now (not counting what caches hold idle); maps counted. */
 void dms__bounce_stats(DmsBounce *bounce, size_t *in_use, unsigned long *maps);
-
-/*
- * Map clients wait (or no longer do): thread caches are bypassed while
- * they wait, so that every freed byte goes through the notifying path.
- * Called by map-client.c under its lock, on every change of "waiting".
- */
-void dms__bounce_waiters(DmsBounce *bounce, bool waiting);
-
-/*
- * dms__spaces_republish(): thread caches bank region references, which
- * must not outlive a view. Hold before the grace period that retires the
- * old views, drain after it.
- */
-void dms__caches_hold(DmsBounce *bounce); /* bounce-cache.c */
-void dms__caches_drain(DmsBounce *bounce);
-
-/*
- * Returns budget that thread caches hold idle to the shared budget, for
- * a map client that starts waiting; may wait for a grace period.
- */
-void dms__bounce_unstash(DmsBounce *bounce);
-
-/*
- * The space lost its last user reference: no more maps. True if no bounce
- * mapping is live either, so the caller frees the space now; otherwise
- * the last unmap does.
- */
-bool dms__bounce_retire(DmsBounce *bounce);
-
-/*
- * dms_space_ref() brought the space back from no reference (its caller
- * holds a live mapping): undo dms__bounce_retire().
- */
-void dms__bounce_revive(DmsBounce *bounce);
 
 #endif /* DMS_BOUNCE_H */

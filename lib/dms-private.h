@@ -2,22 +2,7 @@
 /*
  * Internal declarations shared by the files of lib/. Never installed.
  *
- * Map of lib/:
- *   rcu.c         read-side critical sections and grace periods
- *   region.c      DmsRegion objects, containers, aliases, topology lock
- *   flatview.c    rendering a region tree into a sorted, indexed view
- *   space.c       DmsSpace lifecycle, view publication, stats
- *   access.c      read/write/check over a view and into one leaf region
- *   dirty.c       dirty log of RAM regions
- *   bounce.c      bounce budget, bounce map/unmap, bounce lifetime
- *                 (bounce.h: its interface to map.c, map-client.c and
- *                 space.c; bounce-impl.h: shared with the next two)
- *   pool.c        bounce buffers: the slab pool and large buffers
- *   bounce-cache.c  per-thread caches of budget, slots and references
- *   map.c         dms_space_map()/dms_space_unmap()
- *   map-client.c  retry callbacks when budget frees up
- *   sglist.c      scatter-gather lists and copies
- *   dma-engine.c  asynchronous scatter-gather engine
+ * The files of lib/ and which calls which: see the top of doc/design.md.
  */
 #ifndef DMS_PRIVATE_H
 #define DMS_PRIVATE_H
@@ -27,6 +12,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 
+#include "compiler.h"
 #include "dmaspace/dmaspace.h"
 #include "rcu.h"
 
@@ -190,11 +176,8 @@ static inline void dms__count(atomic_ulong *counter)
 }
 
 typedef struct DmsBounce DmsBounce;         /* bounce.c */
-typedef struct DmsDirectMaps DmsDirectMaps; /* map.c */
+typedef struct DmsDirectMaps DmsDirectMaps; /* direct.c */
 typedef struct DmsMapClients DmsMapClients; /* map-client.c */
-
-/* Padding unit that keeps written and read-mostly fields apart. */
-#define DMS_CACHE_LINE 64
 
 struct DmsSpace {
     /* Read-mostly: read by every access and map. */
@@ -208,13 +191,16 @@ struct DmsSpace {
     DmsMapClients *clients;
 
     /*
-     * Written by every map and unmap (each mapping holds a reference, and
-     * is counted): on cache lines of their own, so that accesses on other
-     * threads keep the line with the view pointer in their caches.
+     * Written by maps and unmaps that no thread cache serves (see space.c
+     * for what each counts): on cache lines of their own, so that
+     * accesses on other threads keep the line with the view pointer in
+     * their caches.
      */
     char pad_refcount[DMS_CACHE_LINE];
     atomic_int refcount;
-    char pad_counters[DMS_CACHE_LINE - sizeof(atomic_int)];
+    atomic_size_t holds;
+    char pad_counters[DMS_CACHE_LINE - sizeof(atomic_int) -
+                      sizeof(atomic_size_t)];
     DmsSpaceCounters counters;
 };
 
@@ -231,9 +217,10 @@ typedef struct DmsTranslation {
 
 /* access.c */
 /*
- * Inside a read-side section: like dms__space_translate(), but takes no
- * reference; t->region is held by the view until the section ends.
- * Inline: the map path does one per call.
+ * Inside a read-side section: looks @addr up in the current view and
+ * fills @t, or returns -EFAULT. Takes no reference: t->region is held by
+ * the view until the section ends. Inline: the map path does one per
+ * call.
  */
 static inline int dms__space_translate_rcu(DmsSpace *space, uint64_t addr,
                                            uint64_t len, DmsTranslation *t)
@@ -252,12 +239,6 @@ static inline int dms__space_translate_rcu(DmsSpace *space, uint64_t addr,
 }
 
 /*
- * Looks @addr up in the current view. Returns 0 and fills @t (taking a
- * region reference), or -EFAULT.
- */
-int dms__space_translate(DmsSpace *space, uint64_t addr, uint64_t len,
-                         DmsTranslation *t);
-/*
  * Reads or writes @len bytes at @offset of leaf region @r, splitting only
  * where the backend needs it. The caller holds a reference on @r and no
  * RCU read lock. @done (optional) gets the bytes moved before an error.
@@ -271,17 +252,38 @@ int dms__region_write(DmsRegion *r, uint64_t offset, const void *buf,
 void dms__dirty_mark(DmsRegion *r, uint64_t offset, uint64_t len);
 void dms__dirty_free(DmsDirtyLog *log);
 
-/* bounce.c, map.c, map-client.c: per-space state, created with the space. */
-int dms__bounce_new(DmsSpace *space, DmsBounce **ret);
-void dms__bounce_free(DmsBounce *bounce);
+/* direct.c: the registry of a space's live direct mappings. */
 int dms__direct_maps_new(DmsDirectMaps **ret);
 void dms__direct_maps_free(DmsDirectMaps *direct);
-int dms__map_clients_new(DmsBounce *bounce, DmsMapClients **ret);
+/* Records one more live mapping; it owns one reference on @region. */
+int dms__direct_add(DmsDirectMaps *d, void *ptr, size_t len, DmsDirection dir,
+                    DmsRegion *region, uint64_t offset);
+/*
+ * Ends one live mapping at @ptr with this @len and @dir, handing its
+ * region reference to the caller. Returns false if there is none.
+ */
+bool dms__direct_take(DmsDirectMaps *d, void *ptr, size_t len,
+                      DmsDirection dir, DmsRegion **region, uint64_t *offset);
+
+/*
+ * map-client.c: the waiting clients of @space, whose budget is @bounce's.
+ * A fired client holds a space reference, taken and dropped through @ref
+ * and @unref (space.c's, which sits above).
+ */
+int dms__map_clients_new(DmsSpace *space, DmsBounce *bounce,
+                         DmsSpace *(*ref)(DmsSpace *),
+                         DmsSpace *(*unref)(DmsSpace *), DmsMapClients **ret);
 /* Cancels every waiting client without calling it. */
 void dms__map_clients_free(DmsMapClients *clients);
 /*
+ * The space lost its last reference: cancels every waiting client without
+ * calling it, unless *@refs shows that a caller with a live mapping took
+ * a reference again meanwhile (its own last unref will cancel then).
+ */
+void dms__map_clients_cancel(DmsMapClients *clients, const atomic_int *refs);
+/*
  * Budget was freed or the limit raised: fire waiting clients. Callers
- * hold no library lock. Cheap when nobody waits.
+ * hold the space and no library lock. Cheap when nobody waits.
  */
 void dms__map_clients_notify(DmsSpace *space);
 /*
@@ -299,20 +301,14 @@ int dms__space_add_map_client_min(DmsSpace *space, struct _GMainContext *ctx,
 void dms__region_ref_n(DmsRegion *r, unsigned n);
 void dms__region_unref_n(DmsRegion *r, unsigned n);
 
-/* map-client.c: do clients wait? One load; no lock. */
-bool dms__map_clients_waiting(DmsSpace *space);
-/* The space lost its last user reference: cancel waiting clients. */
-void dms__map_clients_cancel(DmsMapClients *clients);
-
 /* space.c */
-/* A reference if the space still has one (it is not being retired). */
-bool dms__space_tryref(DmsSpace *space);
 /*
- * Frees a space with no user reference and no live mapping, after a grace
- * period (releasers may still read it in their sections). Outside any
- * section.
+ * Drops @n holds (see space.c); the last frees the space, so the caller
+ * touches it no more. Outside any section.
  */
-void dms__space_destroy(DmsSpace *space);
+void dms__space_release(DmsSpace *space, size_t n);
+/* A hold, if the space still has one (it is not being freed). */
+bool dms__space_tryhold(DmsSpace *space);
 /* Re-renders every stale space; called by the outermost topology unlock. */
 void dms__spaces_republish(void);
 

@@ -7,22 +7,15 @@
  * whenever budget is free; they race fairly for it, the oldest first, so
  * a large request is not starved by a stream of small ones (QEMU wakes the
  * newest first). An internal waiter may ask for a minimum (the SG engine
- * with an alignment): it stays queued until that much is free. doc/map.md
- * argues why no wake-up is lost; in short:
+ * with an alignment): it stays queued until that much is free.
  *
- *   releaser:   used -= n  (seq_cst)   then  read nwaiting (seq_cst)
- *   registrant: nwaiting++ (seq_cst)   then  read used, limit (seq_cst)
- *
- * In the single order of seq_cst operations one of the two reads comes
- * after the other side's write, so at least one side goes on to fire.
- * The firing itself re-checks the budget under the lock.
- *
- * Thread caches (bounce-cache.c) return budget without that release, so
- * while anyone waits they are off (dms__bounce_waiters(), set before the
- * count rises), and the registrant empties what they hold idle into the
- * shared budget before its read, waiting out a grace period: a cache
- * that saw them on has finished by then, one that starts later sees
- * them off.
+ * No wake-up is lost: the budget (budget.c) owns both halves of the
+ * protocol, explained once in doc/design.md, "Wake-ups". This file keeps
+ * the count of waiters there (dms__bounce_set_waiting(), on every change,
+ * under its lock), and a new waiter unstashes what thread caches hold
+ * idle before its first look at the room. Whoever frees budget is told to
+ * wake and calls dms__map_clients_notify(); the firing re-checks the room
+ * under the lock.
  *
  * Life cycle of a client (state under DmsMapClients.lock):
  *   WAITING -> FIRED -> RUNNING -> DONE
@@ -54,9 +47,11 @@ struct DmsMapClients {
      */
     unsigned cancellers_waiting;
     GQueue waiting; /* of DmsMapClient, oldest first; refs held */
-    /* waiting.length, readable without the lock by the releasers */
-    atomic_uint nwaiting;
-    DmsBounce *bounce; /* the space's; valid while any client waits */
+    /* The space's; valid while any client waits. */
+    DmsSpace *space;
+    DmsBounce *bounce;
+    DmsSpace *(*space_ref)(DmsSpace *);
+    DmsSpace *(*space_unref)(DmsSpace *);
 };
 
 struct DmsMapClient {
@@ -106,26 +101,15 @@ static void clients_unref(DmsMapClients *cs)
     g_free(cs);
 }
 
-/* Under the lock: every change of nwaiting goes through here. */
-static void set_waiting(DmsMapClients *cs, unsigned n)
+/* Under the lock: every change of the queue's length goes through here. */
+static void set_waiting(DmsMapClients *cs)
 {
-    unsigned old = atomic_load_explicit(&cs->nwaiting, memory_order_relaxed);
-
-    if (n > 0 && old == 0)
-        dms__bounce_waiters(cs->bounce, true);
-    atomic_store_explicit(&cs->nwaiting, n, memory_order_seq_cst);
-    if (n == 0 && old > 0)
-        dms__bounce_waiters(cs->bounce, false);
+    dms__bounce_set_waiting(cs->bounce, cs->waiting.length);
 }
 
-bool dms__map_clients_waiting(DmsSpace *space)
-{
-    /* seq_cst: this load follows the caller's seq_cst release of budget. */
-    return atomic_load_explicit(&space->clients->nwaiting,
-                                memory_order_seq_cst) != 0;
-}
-
-int dms__map_clients_new(DmsBounce *bounce, DmsMapClients **ret)
+int dms__map_clients_new(DmsSpace *space, DmsBounce *bounce,
+                         DmsSpace *(*ref)(DmsSpace *),
+                         DmsSpace *(*unref)(DmsSpace *), DmsMapClients **ret)
 {
     DmsMapClients *cs = g_try_new0(DmsMapClients, 1);
 
@@ -136,8 +120,10 @@ int dms__map_clients_new(DmsBounce *bounce, DmsMapClients **ret)
     g_mutex_init(&cs->lock);
     g_cond_init(&cs->finished);
     g_queue_init(&cs->waiting);
-    atomic_init(&cs->nwaiting, 0);
+    cs->space = space;
     cs->bounce = bounce;
+    cs->space_ref = ref;
+    cs->space_unref = unref;
     *ret = cs;
     return 0;
 }
@@ -161,24 +147,27 @@ DmsMapClient *dms_map_client_unref(DmsMapClient *client)
     return NULL;
 }
 
-void dms__map_clients_cancel(DmsMapClients *clients)
+void dms__map_clients_cancel(DmsMapClients *clients, const atomic_int *refs)
 {
     GQueue cancelled = G_QUEUE_INIT;
     GList *link;
 
     /*
-     * The space lost its last user reference: nothing but unmaps can free
+     * The space lost its last reference: nothing but unmaps can free
      * budget any more, and no one could use it. Fired clients hold a
-     * space reference, so there are none.
+     * space reference, so there are none. Registering takes a reference
+     * and our lock, so a client registered after a reference came back
+     * is seen here with *refs above 0.
      */
     g_mutex_lock(&clients->lock);
-    while ((link = g_queue_pop_head_link(&clients->waiting)) != NULL) {
+    while ((!refs || atomic_load_explicit(refs, memory_order_acquire) == 0) &&
+           (link = g_queue_pop_head_link(&clients->waiting)) != NULL) {
         DmsMapClient *c = link->data;
 
         c->state = CLIENT_CANCELLED;
         g_queue_push_tail_link(&cancelled, link);
     }
-    set_waiting(clients, 0);
+    set_waiting(clients);
     g_mutex_unlock(&clients->lock);
     /* Unref outside the lock: the last unref frees what holds the lock. */
     while ((link = g_queue_pop_head_link(&cancelled)) != NULL)
@@ -189,7 +178,7 @@ void dms__map_clients_free(DmsMapClients *clients)
 {
     if (!clients)
         return;
-    dms__map_clients_cancel(clients);
+    dms__map_clients_cancel(clients, NULL);
     clients_unref(clients);
 }
 
@@ -253,7 +242,8 @@ static void client_source_gone(gpointer data)
     if (source)
         g_source_unref(source);
     dms_map_client_unref(c);
-    dms_space_unref(space);
+    /* Last: it may free the space, and @cs with it. */
+    cs->space_unref(space);
 }
 
 /*
@@ -273,12 +263,12 @@ static void clients_fire(DmsSpace *space)
      * check calls us again and waits for the lock, so it sees the
      * clients we leave waiting.
      */
-    room = dms__bounce_room(space->bounce);
+    room = dms__bounce_room(cs->bounce);
     if (room == 0) {
         g_mutex_unlock(&cs->lock);
         return;
     }
-    limit = dms_space_get_bounce_limit(space);
+    limit = dms__bounce_limit(cs->bounce);
     for (link = cs->waiting.head; link; link = next) {
         DmsMapClient *c = link->data;
 
@@ -303,14 +293,14 @@ static void clients_fire(DmsSpace *space)
         g_source_set_priority(c->source, G_PRIORITY_DEFAULT);
         g_source_set_callback(c->source, client_dispatch, c,
                               client_source_gone);
-        dms_space_ref(space);
+        cs->space_ref(space);
         g_mutex_lock(&handoff_lock);
         g_source_attach(c->source, c->ctx);
         g_mutex_unlock(&handoff_lock);
         g_queue_push_tail_link(&attached, link);
         dms_map_client_ref(c);
     }
-    set_waiting(cs, cs->waiting.length);
+    set_waiting(cs);
     g_mutex_unlock(&cs->lock);
 
     /*
@@ -332,20 +322,16 @@ static void clients_fire(DmsSpace *space)
     }
     if (g_queue_is_empty(&batch))
         return;
-    dms_space_ref(space);
+    cs->space_ref(space);
     while ((link = g_queue_pop_head_link(&batch)) != NULL) {
         client_run(link->data);
         dms_map_client_unref(link->data);
     }
-    dms_space_unref(space);
+    cs->space_unref(space);
 }
 
 void dms__map_clients_notify(DmsSpace *space)
 {
-    /* seq_cst: this load follows the caller's seq_cst release of budget. */
-    if (atomic_load_explicit(&space->clients->nwaiting,
-                             memory_order_seq_cst) == 0)
-        return;
     clients_fire(space);
 }
 
@@ -388,13 +374,13 @@ int dms__space_add_map_client_min(DmsSpace *space, struct _GMainContext *ctx,
     c->state = CLIENT_WAITING;
     g_queue_push_tail_link(&cs->waiting, &c->link);
     /* seq_cst, then the budget check below: see the top of the file. */
-    set_waiting(cs, cs->waiting.length);
+    set_waiting(cs);
     g_mutex_unlock(&cs->lock);
-    dms__bounce_unstash(space->bounce);
+    dms__bounce_unstash(cs->bounce);
 
     /* Not c->min_room: once queued, c may fire and go at any moment. */
-    room = dms__bounce_room(space->bounce);
-    limit = dms_space_get_bounce_limit(space);
+    room = dms__bounce_room(cs->bounce);
+    limit = dms__bounce_limit(cs->bounce);
     if (room > 0 && room >= MIN(need, limit ? limit : need))
         clients_fire(space);
     return 0;
@@ -413,7 +399,7 @@ int dms_map_client_cancel(DmsMapClient *client)
     switch (client->state) {
     case CLIENT_WAITING:
         g_queue_unlink(&cs->waiting, &client->link);
-        set_waiting(cs, cs->waiting.length);
+        set_waiting(cs);
         client->state = CLIENT_CANCELLED;
         g_mutex_unlock(&cs->lock);
         dms_map_client_unref(client); /* the queue's reference */

@@ -11,6 +11,8 @@
  * budget) until it goes; beyond that, and for larger buffers, a buffer is
  * allocated for the mapping alone. Thread caches (bounce-cache.c) hold
  * claimed slots of their own; to the bitmap those are simply in use.
+ * Chunk headers and slots are line-aligned (dms__lines_alloc0()): the
+ * slots of one chunk are written by whichever threads lend them.
  *
  * Exact unmap checks. A pointer is only ever dereferenced after it was
  * found to be ours: pooled pointers by an address-range test against the
@@ -18,20 +20,20 @@
  * direction and a generation) that unmap claims with a CAS, so two racing
  * unmaps of one buffer cannot both win; other buffers by a hash table.
  */
-#include "bounce-impl.h"
+#include "pool.h"
 
 #include <string.h>
 
 static PoolChunk *chunk_new(unsigned shift)
 {
     unsigned nslots = (unsigned)(CHUNK_BYTES >> shift);
-    PoolChunk *c = g_try_malloc0(sizeof(*c) + nslots * sizeof(PoolSlot));
+    PoolChunk *c = dms__lines_alloc0(sizeof(*c) + nslots * sizeof(PoolSlot));
 
     if (!c)
         return NULL;
-    c->data = g_try_malloc(CHUNK_BYTES);
-    if (!c->data) {
-        g_free(c);
+    /* Line-aligned: no two slots' buffers share a line. */
+    if (posix_memalign((void **)&c->data, DMS_CACHE_LINE, CHUNK_BYTES) != 0) {
+        free(c);
         return NULL;
     }
     c->shift = shift;
@@ -51,8 +53,8 @@ static PoolChunk *chunk_new(unsigned shift)
 
 static void chunk_free(PoolChunk *c)
 {
-    g_free(c->data);
-    g_free(c);
+    free(c->data);
+    free(c);
 }
 
 /* Claims a free slot of @c; false if all are lent. Lock-free. */
@@ -87,16 +89,7 @@ static void chunk_release(PoolChunk *c, unsigned slot)
                              1UL << (slot % WORD_BITS), memory_order_release);
 }
 
-static void buf_set_slot(Buf *buf, PoolChunk *c, unsigned slot)
-{
-    buf->chunk = c;
-    buf->slot = slot;
-    buf->large = NULL;
-    buf->data = c->data + ((size_t)slot << c->shift);
-    buf->lent = &c->slots[slot].lent;
-}
-
-bool dms__pool_claim(DmsBounce *b, unsigned shift, Buf *buf)
+bool dms__pool_claim(DmsPool *b, unsigned shift, Buf *buf)
 {
     unsigned cls = shift - POOL_MIN_SHIFT;
     unsigned n = atomic_load_explicit(&b->nclass[cls], memory_order_acquire);
@@ -106,7 +99,7 @@ bool dms__pool_claim(DmsBounce *b, unsigned shift, Buf *buf)
         PoolChunk *c = b->class_chunk[cls][i];
 
         if (chunk_claim(c, &slot)) {
-            buf_set_slot(buf, c, slot);
+            dms__buf_of_slot(buf, c, slot);
             return true;
         }
     }
@@ -117,7 +110,7 @@ bool dms__pool_claim(DmsBounce *b, unsigned shift, Buf *buf)
  * A slot of class @shift, growing the pool if needed. -ENOSPC when the
  * pool has reached its size and every slot of the class is lent; -ENOMEM.
  */
-static int pool_get(DmsBounce *b, unsigned shift, Buf *buf)
+static int pool_get(DmsPool *b, unsigned shift, Buf *buf)
 {
     unsigned cls = shift - POOL_MIN_SHIFT;
 
@@ -159,13 +152,13 @@ static int pool_get(DmsBounce *b, unsigned shift, Buf *buf)
         b->class_chunk[cls][n] = c;
         atomic_store_explicit(&b->nclass[cls], n + 1, memory_order_release);
         g_mutex_unlock(&b->grow_lock);
-        buf_set_slot(buf, c, 0);
+        dms__buf_of_slot(buf, c, 0);
         return 0;
     }
 }
 
 /* The chunk whose buffers contain @ptr, or NULL. Reads only our memory. */
-static PoolChunk *pool_find(DmsBounce *b, const void *ptr)
+static PoolChunk *pool_find(DmsPool *b, const void *ptr)
 {
     unsigned n = atomic_load_explicit(&b->nchunks, memory_order_acquire);
 
@@ -176,7 +169,7 @@ static PoolChunk *pool_find(DmsBounce *b, const void *ptr)
     return NULL;
 }
 
-int dms__buf_get(DmsBounce *b, size_t len, Buf *buf)
+int dms__buf_get(DmsPool *b, size_t len, Buf *buf)
 {
     unsigned shift = dms__pool_shift(len);
     int r = -ENOSPC;
@@ -208,7 +201,7 @@ void dms__buf_put(Buf *buf)
         g_free(buf->large);
 }
 
-void dms__buf_publish(DmsBounce *b, Buf *buf, size_t len, DmsDirection dir)
+void dms__buf_publish(DmsPool *b, Buf *buf, size_t len, DmsDirection dir)
 {
     if (buf->chunk) {
         PoolSlot *s = &buf->chunk->slots[buf->slot];
@@ -233,7 +226,7 @@ void dms__buf_publish(DmsBounce *b, Buf *buf, size_t len, DmsDirection dir)
  * Nothing is dereferenced before @ptr is known to lie in one of our
  * chunks, at a slot boundary.
  */
-static bool pool_take(DmsBounce *b, void *ptr, size_t len, DmsDirection dir,
+static bool pool_take(DmsPool *b, void *ptr, size_t len, DmsDirection dir,
                       Buf *buf)
 {
     PoolChunk *c = pool_find(b, ptr);
@@ -261,11 +254,11 @@ static bool pool_take(DmsBounce *b, void *ptr, size_t len, DmsDirection dir,
             &s->state, &state, state & ~SLOT_LIVE, memory_order_acq_rel,
             memory_order_relaxed))
         return false;
-    buf_set_slot(buf, c, (unsigned)(off >> c->shift));
+    dms__buf_of_slot(buf, c, (unsigned)(off >> c->shift));
     return true;
 }
 
-static bool large_take(DmsBounce *b, void *ptr, size_t len, DmsDirection dir,
+static bool large_take(DmsPool *b, void *ptr, size_t len, DmsDirection dir,
                        Buf *buf)
 {
     LargeBuf *lb;
@@ -289,14 +282,14 @@ static bool large_take(DmsBounce *b, void *ptr, size_t len, DmsDirection dir,
     return true;
 }
 
-bool dms__buf_take(DmsBounce *b, void *ptr, size_t len, DmsDirection dir,
+bool dms__buf_take(DmsPool *b, void *ptr, size_t len, DmsDirection dir,
                    Buf *buf)
 {
     return pool_take(b, ptr, len, dir, buf) ||
            large_take(b, ptr, len, dir, buf);
 }
 
-int dms__pool_new(DmsBounce *b)
+void dms__pool_init(DmsPool *b)
 {
     atomic_init(&b->nchunks, 0);
     for (unsigned i = 0; i < POOL_CLASSES; i++)
@@ -305,10 +298,9 @@ int dms__pool_new(DmsBounce *b)
     g_mutex_init(&b->grow_lock);
     g_mutex_init(&b->large_lock);
     b->large = g_hash_table_new(NULL, NULL);
-    return 0;
 }
 
-void dms__pool_free(DmsBounce *b)
+void dms__pool_clear(DmsPool *b)
 {
     unsigned n = atomic_load_explicit(&b->nchunks, memory_order_acquire);
 

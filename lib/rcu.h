@@ -14,18 +14,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 
-/*
- * Thread-locals of the library use the initial-exec model: a fixed offset
- * from the thread pointer instead of a __tls_get_addr() call on every
- * access (5% of a bounce map+unmap in the shared library). The few dozen
- * bytes fit glibc's static TLS reserve, so dlopen() still works.
- */
-#if defined(__GNUC__) || defined(__clang__)
-#define DMS_THREAD_LOCAL                                                      \
-    _Thread_local __attribute__((tls_model("initial-exec")))
-#else
-#define DMS_THREAD_LOCAL _Thread_local
-#endif
+#include "compiler.h"
 
 typedef struct DmsRcuReader {
     /*

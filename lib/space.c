@@ -1,6 +1,20 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * DmsSpace lifecycle and view publication.
+ * DmsSpace lifecycle and view publication. This file alone decides when a
+ * space is freed.
+ *
+ * Two counts keep a space:
+ *   refcount  references: callers, direct mappings, fired map clients;
+ *   holds     one for all references while there are any, plus one per
+ *             bounce mapping, plus those that thread caches bank for the
+ *             bounce mappings they will lend.
+ * The space is freed when holds reaches 0. Every rise of refcount from 0
+ * takes a hold (only a caller with a live bounce mapping, whose hold
+ * keeps the space, may do that) and every fall to 0 drops one, after
+ * cancelling the waiting map clients and emptying the thread caches.
+ * Rises and falls pair up, so however they interleave, the hold count
+ * never reaches 0 while any of them has work left. Bounce mappings take
+ * and bank holds in bounce.c, but only this file drops the last one.
  *
  * Every space is on one process-wide list, guarded by the topology lock.
  * A topology change re-renders every space: spaces are few (one per
@@ -8,6 +22,8 @@
  * makes bulk changes cost one render.
  */
 #include "bounce.h"
+
+static void release_cb(void *space, size_t n);
 
 static GList *all_spaces; /* of DmsSpace *, topology lock */
 
@@ -24,14 +40,17 @@ int dms_space_new(DmsRegion *root, const char *name, DmsSpace **ret)
     if (!s)
         return -ENOMEM;
     atomic_init(&s->refcount, 1);
+    atomic_init(&s->holds, 1); /* the references' */
     s->name = g_strdup(name ? name : "");
     s->root = dms_region_ref(root);
 
-    r = dms__bounce_new(s, &s->bounce);
+    r = dms__bounce_new(&s->counters, &s->refcount, &s->holds, release_cb, s,
+                        &s->bounce);
     if (r == 0)
         r = dms__direct_maps_new(&s->direct);
     if (r == 0)
-        r = dms__map_clients_new(s->bounce, &s->clients);
+        r = dms__map_clients_new(s, s->bounce, dms_space_ref, dms_space_unref,
+                                 &s->clients);
     if (r == 0) {
         DmsFlatView *fv;
 
@@ -63,37 +82,35 @@ DmsSpace *dms_space_ref(DmsSpace *space)
 {
     /*
      * From 0 only through a live bounce mapping (anything else is a
-     * use-after-free by the caller): the space was retired, bring it back.
+     * use-after-free by the caller), whose hold keeps the space: the
+     * references hold it again.
      */
     if (space && atomic_fetch_add_explicit(&space->refcount, 1,
                                            memory_order_acq_rel) == 0)
-        dms__bounce_revive(space->bounce);
+        atomic_fetch_add_explicit(&space->holds, 1, memory_order_relaxed);
     return space;
 }
 
-bool dms__space_tryref(DmsSpace *space)
+bool dms__space_tryhold(DmsSpace *space)
 {
-    int n = atomic_load_explicit(&space->refcount, memory_order_relaxed);
+    size_t n = atomic_load_explicit(&space->holds, memory_order_relaxed);
 
     do {
         if (n == 0)
             return false;
     } while (!atomic_compare_exchange_weak_explicit(
-        &space->refcount, &n, n + 1, memory_order_relaxed,
-        memory_order_relaxed));
+        &space->holds, &n, n + 1, memory_order_relaxed, memory_order_relaxed));
     return true;
 }
 
-void dms__space_destroy(DmsSpace *s)
+/*
+ * No reference and no bounce mapping left: nothing can reach the space.
+ * No grace period either: whoever reads the space in a read-side section
+ * holds a reference or a hold on it, and drops it only after the section.
+ */
+static void space_destroy(DmsSpace *s)
 {
     DmsFlatView *fv;
-
-    /*
-     * No user reference and no mapping is left, so nobody can start an
-     * access or a map here; but whoever released the last bounce budget
-     * may still be reading the space in its read-side section.
-     */
-    dms__rcu_synchronize();
 
     dms__topology_lock();
     all_spaces = g_list_remove(all_spaces, s);
@@ -109,19 +126,31 @@ void dms__space_destroy(DmsSpace *s)
     g_free(s);
 }
 
+void dms__space_release(DmsSpace *space, size_t n)
+{
+    if (atomic_fetch_sub_explicit(&space->holds, n, memory_order_acq_rel) == n)
+        space_destroy(space);
+}
+
+static void release_cb(void *space, size_t n)
+{
+    dms__space_release(space, n);
+}
+
 DmsSpace *dms_space_unref(DmsSpace *space)
 {
     if (space && atomic_fetch_sub_explicit(&space->refcount, 1,
                                            memory_order_acq_rel) == 1) {
         /*
-         * Direct mappings and fired map clients hold references; bounce
-         * mappings hold budget instead, and the last of them frees the
-         * space if any is still live. Waiting clients could only wait
-         * for those: they are cancelled now.
+         * Our hold (the references') keeps the space until the end.
+         * Waiting clients could only wait for unmaps: they are cancelled
+         * (unless a caller with a live mapping took a reference again
+         * meanwhile). Thread caches give back the holds they banked and
+         * bank none from now on.
          */
-        dms__map_clients_cancel(space->clients);
-        if (dms__bounce_retire(space->bounce))
-            dms__space_destroy(space);
+        dms__map_clients_cancel(space->clients, &space->refcount);
+        dms__bounce_reclaim(space->bounce);
+        dms__space_release(space, 1);
     }
     return NULL;
 }
@@ -132,15 +161,15 @@ const char *dms_space_get_name(const DmsSpace *space)
     return space->name;
 }
 
-static void space_unref_cb(gpointer space)
+static void space_release_one(gpointer space)
 {
-    dms_space_unref(space);
+    dms__space_release(space, 1);
 }
 
 void dms__spaces_republish(void)
 {
     GPtrArray *old = g_ptr_array_new();
-    GPtrArray *held = g_ptr_array_new_with_free_func(space_unref_cb);
+    GPtrArray *held = g_ptr_array_new_with_free_func(space_release_one);
 
     dms__topology_lock();
     for (GList *l = all_spaces; l; l = l->next) {
@@ -148,14 +177,12 @@ void dms__spaces_republish(void)
         DmsFlatView *fv;
 
         /*
-         * Our reference keeps the space until its caches are drained
-         * below. A space with no reference left is only waiting for its
-         * last bounce unmaps: it has drained its caches for good, but
-         * still gets the new view, so that its old one does not keep
-         * removed regions. It cannot be freed while we hold the topology
-         * lock, and we do not touch it after.
+         * Our hold keeps the space until its caches are drained below. A
+         * space with no reference left but live bounce mappings still
+         * gets the new view, so that its old one does not keep removed
+         * regions.
          */
-        if (dms__space_tryref(s))
+        if (dms__space_tryhold(s))
             g_ptr_array_add(held, s);
 
         /*
@@ -174,22 +201,20 @@ void dms__spaces_republish(void)
     dms__topology_unlock();
 
     if (old->len > 0) {
-        /*
-         * Thread caches bank references on regions of the old views:
-         * drain them in the same grace period, or a removed region's
-         * destroy notify would wait for some thread's next map.
-         */
-        for (guint i = 0; i < held->len; i++)
-            dms__caches_hold(((DmsSpace *)g_ptr_array_index(held, i))->bounce);
         dms__rcu_synchronize();
         for (guint i = 0; i < old->len; i++)
             dms__flatview_free(g_ptr_array_index(old, i));
+        /*
+         * Thread caches bank references on regions of the old views:
+         * drain them, or a removed region's destroy notify would wait
+         * for some thread's next map.
+         */
         for (guint i = 0; i < held->len; i++)
-            dms__caches_drain(
+            dms__bounce_reclaim(
                 ((DmsSpace *)g_ptr_array_index(held, i))->bounce);
     }
     g_ptr_array_free(old, TRUE);
-    /* Outside the topology lock: the last reference retires a space. */
+    /* Outside the topology lock: the last hold frees a space. */
     g_ptr_array_free(held, TRUE);
 }
 
@@ -211,7 +236,7 @@ int dms_space_get_stats(DmsSpace *space, DmsSpaceStats *stats)
     dms__bounce_stats(space->bounce, &in_use, &maps);
     all.bounce_in_use = in_use;
     all.bounce_high_water = LOAD(bounce_high_water);
-    all.bounce_limit = dms_space_get_bounce_limit(space);
+    all.bounce_limit = dms__bounce_limit(space->bounce);
     all.direct_maps = LOAD(direct_maps);
     all.bounced_maps = LOAD(bounced_maps) + maps;
     all.fail_unassigned = LOAD(fail_unassigned);

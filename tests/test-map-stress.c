@@ -615,7 +615,7 @@ static void test_map_in_a_late_thread_destructor_leaves_no_cache(void **state)
     assert_non_null(late_tls);
 
     /* All quiet now: no cache of the space belongs to the dead thread. */
-    for (BounceCache *c = late_space->bounce->caches; c; c = c->next)
+    for (BounceCache *c = late_space->bounce->caches.list; c; c = c->next)
         orphans += (const void *)c->owner == late_tls;
     assert_int_equal(orphans, 0);
 

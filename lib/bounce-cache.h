@@ -1,0 +1,183 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Per-thread bounce caches of one space, for bounce.c; the protocol is at
+ * the top of bounce-cache.c. Never installed.
+ */
+#ifndef DMS_BOUNCE_CACHE_H
+#define DMS_BOUNCE_CACHE_H
+
+#include "budget.h"
+#include "pool.h"
+
+enum {
+    /* Thread caches serve classes up to 4 KiB. */
+    CACHE_MAX_SHIFT = 12,
+    CACHE_CLASSES = CACHE_MAX_SHIFT - POOL_MIN_SHIFT + 1,
+    CACHE_DEPTH = 8,       /* free slots kept per class */
+    CACHE_BANK_BATCH = 32, /* references taken at once */
+    CACHE_BANK_MAX = 64,   /* references kept at most */
+};
+
+#define CACHE_MAX_LEN ((size_t)1 << CACHE_MAX_SHIFT)
+/* Budget a cache takes at once, keeps at most, and needs the limit at. */
+#define CACHE_BATCH ((size_t)16 << 10)
+#define CACHE_IDLE_MAX ((size_t)32 << 10)
+#define CACHE_MIN_LIMIT ((size_t)128 << 10)
+
+/* DmsCaches.off: caches are bypassed while it is non-zero. */
+#define CACHE_OFF_TIGHT 1u /* a map came up short: budget is scarce */
+#define CACHE_OFF_HOLD 2u  /* added by every reclaim in progress */
+
+typedef struct BounceCache BounceCache;
+
+/*
+ * What the caches bank for their owner (the space): units of its hold
+ * count, one per mapping they lend. They take units by adding to @holds;
+ * they give units back only through @release (which may free the owner),
+ * or by handing them to their caller; and they bank only while @refs is
+ * above 0, so that an owner whose last reference went gets every unit
+ * back from its last reclaim on.
+ */
+typedef struct DmsCacheOwner {
+    const atomic_int *refs;
+    atomic_size_t *holds;
+    void (*release)(void *owner, size_t n);
+    void *owner;
+} DmsCacheOwner;
+
+/* The thread caches of one space. */
+typedef struct DmsCaches {
+    DmsPool *pool;
+    DmsBudget *budget;
+    DmsCacheOwner owner;
+    atomic_uint off; /* CACHE_OFF_* */
+    /* Under the process-wide cache lock. */
+    BounceCache *list;
+    unsigned long retired_maps; /* maps counted by caches now gone */
+} DmsCaches;
+
+/* Work a cache call leaves for after the read-side section. */
+typedef struct CacheLater {
+    DmsRegion *unref; /* drop @nunref references on it */
+    unsigned nunref;
+    size_t give_back;  /* budget to return */
+    size_t drop_holds; /* owner holds the caller must release */
+    size_t idle;       /* dms__cache_take(): idle left, for high water */
+} CacheLater;
+
+/*
+ * The caches themselves: private to bounce-cache.c, here only so that
+ * tests can check which thread owns which.
+ */
+enum { THREAD_CACHES = 4 }; /* spaces a thread caches at once */
+
+typedef struct CacheSlot {
+    PoolChunk *chunk;
+    unsigned slot;
+} CacheSlot;
+
+typedef struct ThreadCaches ThreadCaches;
+
+struct BounceCache {
+    DmsCaches *cs;
+    BounceCache *next; /* in cs->list, cache_lock */
+    ThreadCaches *owner;
+    unsigned entry; /* owner->entry[entry] points here */
+    /*
+     * Written by the owner in a section, or by a drainer; read by
+     * dms__caches_sum() at any time, hence atomic (but never RMW).
+     */
+    atomic_size_t idle;
+    atomic_ulong maps;
+    /* The owner's, or a drainer's: see the top of the file. */
+    DmsRegion *bank;
+    unsigned bank_refs;
+    unsigned bank_holds;
+    unsigned nfree[CACHE_CLASSES];
+    CacheSlot free[CACHE_CLASSES][CACHE_DEPTH];
+};
+
+typedef struct CacheEntry {
+    /* Written under cache_lock, by the owner or a space's final free. */
+    DmsCaches *_Atomic cs;
+    BounceCache *_Atomic cache;
+} CacheEntry;
+
+struct ThreadCaches {
+    CacheEntry entry[THREAD_CACHES];
+    unsigned victim; /* next entry to evict, round robin */
+    bool key_set;
+    bool exiting; /* its exit destructor ran: no new caches */
+};
+
+extern DMS_THREAD_LOCAL ThreadCaches dms__my_caches;
+
+void dms__caches_init(DmsCaches *cs, DmsPool *pool, DmsBudget *budget,
+                      const DmsCacheOwner *owner);
+/* The space is being freed: drop every cache (all drained before). */
+void dms__caches_clear(DmsCaches *cs);
+
+/*
+ * In a read-side section, for the calling thread: lend from its cache a
+ * pooled slot (*@chunk, *@slot) for @want bytes, the budget for them, a
+ * reference on @region (which the view holds throughout the section) and
+ * one owner hold; sets later->unref, nunref and idle. False, with nothing
+ * taken, if it has no cache, caches are off, or it would need a lock.
+ */
+bool dms__cache_take(DmsCaches *cs, DmsRegion *region, size_t want,
+                     PoolChunk **chunk, unsigned *slot, CacheLater *later);
+/*
+ * In a read-side section: keep the slot, budget, region reference and
+ * owner hold of a mapping that unmap has taken in the calling thread's
+ * cache. False if it cannot; the caller then returns them itself.
+ */
+bool dms__cache_give(DmsCaches *cs, Buf *buf, size_t len, DmsRegion *region,
+                     CacheLater *later);
+/* Uncounts a map that dms__cache_take() counted and that then failed. */
+bool dms__cache_uncount(DmsCaches *cs);
+/*
+ * After the section: drops the region references and returns the budget
+ * in @later. Returns true if map clients must be woken; leaves
+ * later->drop_holds to the caller. Inline: mostly there is nothing to do.
+ */
+bool dms__cache_later_slow(DmsCaches *cs, CacheLater *later);
+static inline bool dms__cache_later(DmsCaches *cs, CacheLater *later)
+{
+    return (later->unref || later->give_back) &&
+           dms__cache_later_slow(cs, later);
+}
+
+/*
+ * Outside any section, no lock held: gives this thread a cache of @cs if
+ * a map of @want bytes could use one and it has none.
+ */
+void dms__cache_create(DmsCaches *cs, size_t want);
+
+/*
+ * Empties every cache of @cs into the budget and the pool, and releases
+ * the owner holds they banked: turns them off, waits for a grace period,
+ * drains, turns them back on. Outside any section, no lock held; the
+ * caller holds the owner alive. Never needs a wake-up: the budget goes
+ * back before the waiters' own reclaim can finish.
+ */
+void dms__caches_reclaim(DmsCaches *cs);
+/* Does @cs have a cache at all? */
+bool dms__caches_exist(DmsCaches *cs);
+/* Budget idle in all caches, and maps they counted (@maps may be NULL). */
+void dms__caches_sum(DmsCaches *cs, size_t *idle, unsigned long *maps);
+/* Keeps the caches out of a scarce budget (or lets them back in). */
+void dms__caches_set_tight(DmsCaches *cs, bool tight);
+bool dms__caches_tight(DmsCaches *cs);
+/*
+ * Could a thread's cache serve now? In a section, for the owners; also
+ * for the high-water mark.
+ */
+static inline bool dms__caches_on(DmsCaches *cs)
+{
+    /* Acquire: a drainer's writes to the cache come before its "on". */
+    return atomic_load_explicit(&cs->off, memory_order_acquire) == 0 &&
+           !dms__budget_waiting(cs->budget) &&
+           dms__budget_limit(cs->budget) >= CACHE_MIN_LIMIT;
+}
+
+#endif /* DMS_BOUNCE_CACHE_H */
