@@ -138,3 +138,100 @@ void dms__rcu_synchronize(void)
     }
     pthread_mutex_unlock(&registry_lock);
 }
+
+/* ---- deferred reclamation ---- */
+
+/*
+ * One reclaimer thread, started by the first call: it takes everything
+ * queued, waits one grace period for all of it, and runs the callbacks.
+ * Under a stream of changes the queue fills while it waits, so one grace
+ * period serves many changes and the writers never wait at all.
+ */
+static pthread_mutex_t queue_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t queue_cond = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t done_cond = PTHREAD_COND_INITIALIZER;
+static DmsRcuHead *queue_head;
+static DmsRcuHead **queue_tail = &queue_head;
+static uint64_t queued;  /* callbacks queued so far */
+static uint64_t retired; /* of those, callbacks that have run */
+static bool reclaimer_started;
+static DMS_THREAD_LOCAL bool on_reclaimer;
+
+static void *reclaimer_main(void *unused)
+{
+    (void)unused;
+    on_reclaimer = true;
+    pthread_mutex_lock(&queue_lock);
+    for (;;) {
+        DmsRcuHead *batch;
+        uint64_t upto;
+
+        while (!queue_head)
+            pthread_cond_wait(&queue_cond, &queue_lock);
+        batch = queue_head;
+        queue_head = NULL;
+        queue_tail = &queue_head;
+        upto = queued;
+        pthread_mutex_unlock(&queue_lock);
+
+        /* Everything in @batch was unlinked before it was queued. */
+        dms__rcu_synchronize();
+        while (batch) {
+            DmsRcuHead *next = batch->next;
+
+            batch->func(batch);
+            batch = next;
+        }
+
+        pthread_mutex_lock(&queue_lock);
+        retired = upto;
+        pthread_cond_broadcast(&done_cond);
+    }
+    return NULL;
+}
+
+void dms__rcu_call(DmsRcuHead *head, DmsRcuFunc func)
+{
+    head->next = NULL;
+    head->func = func;
+    pthread_mutex_lock(&queue_lock);
+    if (!reclaimer_started) {
+        pthread_attr_t attr;
+        pthread_t thread;
+
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        if (pthread_create(&thread, &attr, reclaimer_main, NULL) != 0) {
+            /*
+             * No thread: reclaim here, the old way. Rare enough (thread
+             * limits) that waiting beats failing the change.
+             */
+            pthread_attr_destroy(&attr);
+            pthread_mutex_unlock(&queue_lock);
+            dms__rcu_synchronize();
+            func(head);
+            return;
+        }
+        pthread_attr_destroy(&attr);
+        reclaimer_started = true;
+    }
+    *queue_tail = head;
+    queue_tail = &head->next;
+    queued++;
+    pthread_cond_signal(&queue_cond);
+    pthread_mutex_unlock(&queue_lock);
+}
+
+int dms__rcu_barrier(void)
+{
+    uint64_t target;
+
+    if (on_reclaimer)
+        return -EDEADLK;
+    pthread_mutex_lock(&queue_lock);
+    target = queued;
+    while (retired < target)
+        pthread_cond_wait(&done_cond, &queue_lock);
+    pthread_mutex_unlock(&queue_lock);
+    return 0;
+}

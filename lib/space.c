@@ -1,15 +1,44 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * DmsSpace lifecycle and view publication.
+ * DmsSpace lifecycle.
  *
- * Every space is on one process-wide list, guarded by the topology lock.
- * A topology change re-renders every space: spaces are few (one per
- * device), the render is O(n log n), and batching with dms_update_begin()
- * makes bulk changes cost one render.
+ * Views are kept by topology.c, which each space joins at creation; the
+ * hooks below are what a space does when topology.c retires nodes of its
+ * view.
  */
 #include "bounce.h"
 
-static GList *all_spaces; /* of DmsSpace *, topology lock */
+/*
+ * Thread caches bank references on regions of the old view: they are
+ * held off before the grace period that retires its nodes and drained
+ * after it, or a removed region's destroy notify would wait for some
+ * thread's next map. Our reference keeps the space until then. A space
+ * with no reference left is only waiting for its last bounce unmaps: it
+ * has drained its caches for good, and is left alone.
+ */
+static bool space_before_grace(void *opaque)
+{
+    DmsSpace *s = opaque;
+
+    if (!dms__space_tryref(s))
+        return false;
+    dms__caches_hold(s->bounce);
+    return true;
+}
+
+static void space_after_grace(void *opaque)
+{
+    DmsSpace *s = opaque;
+
+    dms__caches_drain(s->bounce);
+    /* The last reference retires the space: we hold no lock. */
+    dms_space_unref(s);
+}
+
+static const DmsTopoHooks space_hooks = {
+    .before_grace = space_before_grace,
+    .after_grace = space_after_grace,
+};
 
 int dms_space_new(DmsRegion *root, const char *name, DmsSpace **ret)
 {
@@ -32,17 +61,9 @@ int dms_space_new(DmsRegion *root, const char *name, DmsSpace **ret)
         r = dms__direct_maps_new(&s->direct);
     if (r == 0)
         r = dms__map_clients_new(s->bounce, &s->clients);
-    if (r == 0) {
-        DmsFlatView *fv;
-
-        dms__topology_lock();
-        r = dms__flatview_render(root, &fv);
-        if (r == 0) {
-            atomic_store_explicit(&s->view, fv, memory_order_release);
-            all_spaces = g_list_prepend(all_spaces, s);
-        }
-        dms__topology_unlock();
-    }
+    if (r == 0)
+        r = dms__topology_add_space(root, &s->view, &space_hooks, s, s->name,
+                                    &s->topo);
     if (r < 0) {
         if (s->clients)
             dms__map_clients_free(s->clients);
@@ -95,9 +116,7 @@ void dms__space_destroy(DmsSpace *s)
      */
     dms__rcu_synchronize();
 
-    dms__topology_lock();
-    all_spaces = g_list_remove(all_spaces, s);
-    dms__topology_unlock();
+    dms__topology_remove_space(s->topo);
 
     fv = atomic_exchange_explicit(&s->view, NULL, memory_order_acq_rel);
     dms__map_clients_free(s->clients);
@@ -130,67 +149,6 @@ const char *dms_space_get_name(const DmsSpace *space)
 {
     g_return_val_if_fail(space != NULL, NULL);
     return space->name;
-}
-
-static void space_unref_cb(gpointer space)
-{
-    dms_space_unref(space);
-}
-
-void dms__spaces_republish(void)
-{
-    GPtrArray *old = g_ptr_array_new();
-    GPtrArray *held = g_ptr_array_new_with_free_func(space_unref_cb);
-
-    dms__topology_lock();
-    for (GList *l = all_spaces; l; l = l->next) {
-        DmsSpace *s = l->data;
-        DmsFlatView *fv;
-
-        /*
-         * Our reference keeps the space until its caches are drained
-         * below. A space with no reference left is only waiting for its
-         * last bounce unmaps: it has drained its caches for good, but
-         * still gets the new view, so that its old one does not keep
-         * removed regions. It cannot be freed while we hold the topology
-         * lock, and we do not touch it after.
-         */
-        if (dms__space_tryref(s))
-            g_ptr_array_add(held, s);
-
-        /*
-         * On allocation failure the space keeps its old view: accesses
-         * see the previous topology rather than nothing at all. The next
-         * change tries again.
-         */
-        if (dms__flatview_render(s->root, &fv) < 0) {
-            g_warning("libdmaspace: out of memory rendering space '%s'",
-                      s->name);
-            continue;
-        }
-        g_ptr_array_add(
-            old, atomic_exchange_explicit(&s->view, fv, memory_order_acq_rel));
-    }
-    dms__topology_unlock();
-
-    if (old->len > 0) {
-        /*
-         * Thread caches bank references on regions of the old views:
-         * drain them in the same grace period, or a removed region's
-         * destroy notify would wait for some thread's next map.
-         */
-        for (guint i = 0; i < held->len; i++)
-            dms__caches_hold(((DmsSpace *)g_ptr_array_index(held, i))->bounce);
-        dms__rcu_synchronize();
-        for (guint i = 0; i < old->len; i++)
-            dms__flatview_free(g_ptr_array_index(old, i));
-        for (guint i = 0; i < held->len; i++)
-            dms__caches_drain(
-                ((DmsSpace *)g_ptr_array_index(held, i))->bounce);
-    }
-    g_ptr_array_free(old, TRUE);
-    /* Outside the topology lock: the last reference retires a space. */
-    g_ptr_array_free(held, TRUE);
 }
 
 int dms_space_get_stats(DmsSpace *space, DmsSpaceStats *stats)

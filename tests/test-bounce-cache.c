@@ -146,6 +146,7 @@ static void rig_fini(Rig *rig)
 {
     rig->space = dms_space_unref(rig->space);
     rig_drop_regions(rig);
+    assert_int_equal(dms_update_barrier(), 0);
     assert_int_equal(atomic_load(&rig->msg.notified), 1);
     assert_int_equal(atomic_load(&rig->msg.bad), 0);
     g_free(rig->msg.mem);
@@ -505,9 +506,10 @@ static void test_thread_exit_returns_cache(void **state)
  * A helper maps and unmaps, in the region, then in a second one, then in
  * the first again, and parks, with one mapping still live if @live. The
  * main thread then removes the region (or drops the space, whose root
- * alone holds the regions): the region's notify must run before that
- * call returns, or, with a live mapping, when the helper unmaps it, and
- * the unmap still writes back.
+ * alone holds the regions): the region's notify must run once the old
+ * views are reclaimed (dms_update_barrier() waits for that), or, with a
+ * live mapping, when the helper unmaps it, and the unmap still writes
+ * back.
  */
 static void drop_with_parked_helper(bool drop_space, bool live)
 {
@@ -552,12 +554,14 @@ static void drop_with_parked_helper(bool drop_space, bool live)
         assert_int_equal(dms_space_map(rig.space, 0, &len, TO, NULL, &p),
                          -EFAULT);
     }
+    assert_int_equal(dms_update_barrier(), 0);
     assert_int_equal(atomic_load(&rig.msg.notified), live ? 0 : 1);
 
     if (live) {
         /* On the helper, which stays alive: the unmap releases it. */
         helper_call(h, item_unmap_job, &l);
         assert_true(l.ok);
+        assert_int_equal(dms_update_barrier(), 0);
         assert_int_equal(atomic_load(&rig.msg.notified), 1);
         for (size_t k = 0; k <= l.len; k++)
             assert_int_equal(
@@ -574,6 +578,7 @@ static void drop_with_parked_helper(bool drop_space, bool live)
         assert_int_equal(stats_of(rig.space).bounce_in_use, 0);
     helper_stop(h);
     rig_fini(&rig); /* the notify ran once, not twice */
+    assert_int_equal(dms_update_barrier(), 0);
     assert_int_equal(atomic_load(&side.notified), 1);
     g_free(side_mem);
 }
@@ -1015,12 +1020,14 @@ static void test_churn_region_and_limit_while_mapping(void **state)
      */
     assert_int_equal(atomic_load(&c->rig.msg.notified), 0);
     c->rig.region = dms_region_unref(c->rig.region);
+    assert_int_equal(dms_update_barrier(), 0);
     assert_int_equal(atomic_load(&c->rig.msg.notified), 1);
     for (unsigned k = 0; k < CHURN_SWAPS - 1; k++)
         assert_int_equal(atomic_load(&c->inc[k].notified), 1);
     assert_int_equal(atomic_load(&c->inc[CHURN_SWAPS - 1].notified), 0);
     assert_int_equal(dms_region_remove_subregion(c->rig.root, cur), 0);
     cur = dms_region_unref(cur);
+    assert_int_equal(dms_update_barrier(), 0);
     assert_int_equal(atomic_load(&c->inc[CHURN_SWAPS - 1].notified), 1);
 
     /* Every write-back arrived, in its thread's area, intact. */

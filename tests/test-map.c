@@ -188,6 +188,7 @@ static int teardown(void **state)
     dms_region_unref(f->rom_r);
     dms_region_unref(f->msg_r);
     dms_region_unref(f->root);
+    assert_int_equal(dms_update_barrier(), 0);
     assert_int_equal(f->ram_notified, 1);
     assert_int_equal(f->msg_b->notified, 1);
     backend_free(f->msg_b);
@@ -825,8 +826,10 @@ static void test_direct_regions_sharing_host_memory_keep_counts(void **state)
     /* Each mapping still holds its own region. */
     assert_int_equal(notified_a + notified_b, 0);
     assert_int_equal(dms_space_unmap(s, pa, 256, TO, 0), 0);
+    assert_int_equal(dms_update_barrier(), 0);
     assert_int_equal(notified_a + notified_b, 1);
     assert_int_equal(dms_space_unmap(s, pb, 256, TO, 0), 0);
+    assert_int_equal(dms_update_barrier(), 0);
     assert_int_equal(notified_a, 1);
     assert_int_equal(notified_b, 1);
 
@@ -860,6 +863,7 @@ static void test_region_removed_during_bounce_dma_gets_its_data(void **state)
     assert_int_equal(b->mem[0x10], 0x42);
     assert_int_equal(b->mem[0x8f], 0x42);
     assert_int_equal(b->mem[0x90], (uint8_t)(0x90 * 7 + 1));
+    assert_int_equal(dms_update_barrier(), 0);
     assert_int_equal(b->notified, 1); /* exactly once, after the unmap */
     backend_free(b);
 }
@@ -905,6 +909,7 @@ static void test_removing_a_region_releases_the_space_reference(void **state)
     dms_region_unref(ram);
     assert_int_equal(notified, 0);
     assert_int_equal(dms_region_remove_subregion(f->root, ram), 0);
+    assert_int_equal(dms_update_barrier(), 0);
     assert_int_equal(notified, 1);
 }
 

@@ -210,6 +210,7 @@ static void test_removed_region_is_released_by_the_space(void **state)
     assert_int_equal(tag_at(s, 0), 'A');
     /* the seed's reference-leak fix: after removal nothing holds it */
     assert_int_equal(dms_region_remove_subregion(root, ra), 0);
+    assert_int_equal(dms_update_barrier(), 0);
     assert_int_equal(notified, 1);
     assert_int_equal(tag_at(s, 0), '.');
     dms_space_unref(s);

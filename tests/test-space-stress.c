@@ -181,6 +181,7 @@ static void test_readers_never_see_torn_or_freed_views(void **state)
         dms_region_unref(msg[i]);
     }
     /* every region ever created was released exactly once */
+    assert_int_equal(dms_update_barrier(), 0);
     {
         int total = atomic_load(&msgs_notified);
         for (int i = 0; i < SLOTS; i++)

@@ -350,6 +350,30 @@ DMS_PUBLIC void dms_update_begin(void);
  */
 DMS_PUBLIC void dms_update_commit(void);
 
+/**
+ * dms_update_barrier:
+ *
+ * Waits until everything that topology changes made before this call left
+ * for later is done: old views freed, and the references they held on
+ * regions dropped, so that the destroy notify of a region removed (or of
+ * a space released) before this call has run, unless something else still
+ * holds it (a mapping, an access in flight, a reference of the caller).
+ *
+ * Topology changes do not wait for accesses running on other threads:
+ * they publish the new view and leave the old one to be freed once no
+ * access can still be reading it, on a thread of the library. A removed
+ * region's destroy notify therefore runs a little after
+ * dms_region_remove_subregion() returns, on that thread, with no library
+ * lock held. Call this where the notify must have run, for example
+ * before checking for leaks at exit.
+ *
+ * Must not be called with a batch open or from a destroy notify.
+ *
+ * Returns: 0; -EDEADLK inside a dms_update_begin() batch or from a
+ * destroy notify (the wait would never end).
+ */
+DMS_PUBLIC int dms_update_barrier(void);
+
 #ifdef __cplusplus
 }
 #endif
