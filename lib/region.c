@@ -418,6 +418,12 @@ int dms_region_set_size(DmsRegion *region, uint64_t size)
         r = -EINVAL;
         goto out;
     }
+    /* An alias's window must stay below 2^64 in its target too. */
+    if (region->kind == DMS_KIND_ALIAS &&
+        region->alias_offset > UINT64_MAX - last) {
+        r = -EINVAL;
+        goto out;
+    }
     if (last < region->last) {
         /* The bytes given up, told while they are still ours. */
         dms__topology_changed(region, last + 1, region->last);

@@ -252,6 +252,8 @@ typedef struct Pending {
     GArray *added;
 } Pending;
 
+static void pending_free(Pending *p);
+
 static GMutex deliver_lock;
 static GCond deliver_cond;
 static GQueue pending = G_QUEUE_INIT; /* of Pending *, deliver_lock */
@@ -335,6 +337,11 @@ static void queue_diff(const GPtrArray *listeners, GArray *before,
             append_ranges(p->added, n, 1);
             j++;
         }
+    }
+    /* A span re-rendered to what it was is no change. */
+    if (p->removed->len == 0 && p->added->len == 0) {
+        pending_free(p);
+        return;
     }
     g_mutex_lock(&deliver_lock);
     g_queue_push_tail(&pending, p);
