@@ -295,6 +295,10 @@ static void print_json(const BenchResult *r)
         ADD_NUM("baseline_ns_per_op", r->baseline_ns);
         ADD_NUM("ratio", r->baseline_ns / r->ns_per_op);
     }
+    if (r->bytes_per_region > 0)
+        ADD_NUM("bytes_per_region", r->bytes_per_region);
+    if (r->rss_per_region > 0)
+        ADD_NUM("rss_bytes_per_region", r->rss_per_region);
 #undef ADD_NUM
     g_string_append_c(s, '}');
     puts(s->str);
@@ -304,7 +308,7 @@ static void print_json(const BenchResult *r)
 static void print_row(const BenchResult *r)
 {
     char size[32] = "", count[16] = "", gib[16] = "", msgs[16] = "";
-    char base[16] = "", ratio[16] = "", target[128];
+    char base[16] = "", ratio[16] = "", target[128], rss[64] = "";
 
     if (!table_header_printed) {
         printf("%-15s %-18s %7s %5s %10s %7s %8s  %-22s %10s %7s  %s\n",
@@ -328,10 +332,13 @@ static void print_row(const BenchResult *r)
         snprintf(base, sizeof(base), "%.4g", r->baseline_ns);
         snprintf(ratio, sizeof(ratio), "%.3gx", r->baseline_ns / r->ns_per_op);
     }
-    printf("%-15s %-18s %7s %5s %10.4g %7s %8s  %-22s %10s %7s  %s\n",
+    if (r->bytes_per_region > 0)
+        snprintf(rss, sizeof(rss), "  [heap %.0f, RSS %.0f B/region]",
+                 r->bytes_per_region, r->rss_per_region);
+    printf("%-15s %-18s %7s %5s %10.4g %7s %8s  %-22s %10s %7s  %s%s\n",
            r->bench, r->mode ? r->mode : "", size, count, r->ns_per_op, gib,
            msgs, r->baseline_ns > 0 && r->baseline ? r->baseline : "", base,
-           ratio, target_text(r, target, sizeof(target), NULL));
+           ratio, target_text(r, target, sizeof(target), NULL), rss);
     fflush(stdout);
 }
 
@@ -600,6 +607,7 @@ static const Group groups[] = {
     {"map", bench_map_direct},          {"bounce", bench_bounce},
     {"message", bench_message},         {"threads", bench_bounce_threads},
     {"threads", bench_message_threads}, {"sg", bench_sg},
+    {"topology", bench_topology},
 };
 
 static bool group_selected(char **only, const char *name)
@@ -613,6 +621,7 @@ int main(int argc, char **argv)
     gboolean quick = FALSE, json = FALSE;
     char *plot_path = NULL, *only_text = NULL;
     char **only = NULL;
+    gint topology_baseline = 0, topology_baseline_fill = 0;
     GOptionEntry entries[] = {
         {"quick", 'q', 0, G_OPTION_ARG_NONE, &quick,
          "Short run for smoke testing (figures are rough)", NULL},
@@ -622,8 +631,14 @@ int main(int argc, char **argv)
          "Draw throughput against size into FILE.svg (needs gnuplot)",
          "FILE.svg"},
         {"only", 'o', 0, G_OPTION_ARG_STRING, &only_text,
-         "Run only these groups: lookup,ram,map,bounce,message,threads,sg",
+         "Run only these groups: lookup,ram,map,bounce,message,threads,sg,"
+         "topology",
          "LIST"},
+        /* The topology group's baseline, run as a child: bench-topology.c */
+        {"topology-baseline", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_INT,
+         &topology_baseline, NULL, NULL},
+        {"topology-baseline-fill", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_INT,
+         &topology_baseline_fill, NULL, NULL},
         {NULL, 0, 0, 0, NULL, NULL, NULL},
     };
     GOptionContext *ctx =
@@ -636,6 +651,11 @@ int main(int argc, char **argv)
     g_option_context_free(ctx);
     if (argc > 1)
         bench_fail("unexpected argument '%s' (see --help)", argv[1]);
+    if (topology_baseline > 0) {
+        bench_topology_baseline((unsigned)topology_baseline,
+                                (unsigned)MAX(topology_baseline_fill, 0));
+        return 0;
+    }
     if (only_text) {
         only = g_strsplit(only_text, ",", -1);
         for (char **g = only; *g; g++) {
@@ -668,8 +688,10 @@ int main(int argc, char **argv)
     if (!json)
         printf("\n%u target%s missed\n", targets_missed,
                targets_missed == 1 ? "" : "s");
-    if (plot_path)
+    if (plot_path) {
         plot(plot_path);
+        bench_topology_plot(plot_path);
+    }
 
     g_array_unref(results);
     g_strfreev(only);

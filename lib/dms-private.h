@@ -216,8 +216,8 @@ DmsFlatView *dms__flatview_new_empty(void);
 /*
  * Renders the whole of @root from scratch into a sorted array of merged
  * ranges, without region references: the reference the incremental views
- * are checked against (fuzz-topology) and the bench's baseline. Walks
- * every subregion of every container.
+ * are checked against (fuzz-topology and tests). Walks every subregion
+ * of every container. Topology lock held.
  */
 int dms__flatview_render_reference(DmsRegion *root, GArray **ret);
 /* Every range of @fv in order, without references. */
@@ -238,7 +238,8 @@ typedef struct DmsViewTxn {
 /*
  * Renders addresses [first, last] of @root (a space's root, at address 0)
  * into @out, sorted and merged, without references. Finds the subregions
- * of a container that a span touches in logarithmic time.
+ * of a container that a span touches in logarithmic time. Topology lock
+ * held.
  */
 int dms__flatview_render_span(DmsRegion *root, uint64_t first, uint64_t last,
                               GArray *out);

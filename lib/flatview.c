@@ -30,6 +30,8 @@
 typedef struct Render {
     GTree *claimed; /* start address -> DmsFlatRange *, disjoint */
     bool reference; /* walk every subregion (the reference render) */
+    /* Subregions to render, a stack: each container its own top part. */
+    GPtrArray *subs;
     int error;
 } Render;
 
@@ -116,15 +118,18 @@ static gboolean gather_all(gpointer key, gpointer value, gpointer data)
  * the span render looks, per priority, only at subregions starting in
  * [first - max_last, last], found in logarithmic time.
  */
-static GPtrArray *subregions_meeting(const Render *rd, DmsRegion *c,
-                                     uint64_t first, uint64_t last)
+static void subregions_meeting(const Render *rd, DmsRegion *c, uint64_t first,
+                               uint64_t last)
 {
-    GPtrArray *subs = g_ptr_array_new();
+    GPtrArray *subs = rd->subs;
 
     if (rd->reference) {
+        guint from = subs->len;
+
         g_tree_foreach(c->children, gather_all, subs);
-        g_ptr_array_sort(subs, compare_render_order);
-        return subs;
+        qsort(subs->pdata + from, subs->len - from, sizeof(gpointer),
+              compare_render_order);
+        return;
     }
     for (guint g = c->prios->len; g-- > 0;) {
         const DmsPriorityGroup *pg =
@@ -149,7 +154,6 @@ static GPtrArray *subregions_meeting(const Render *rd, DmsRegion *c,
             qsort(subs->pdata + from, subs->len - from, sizeof(gpointer),
                   compare_render_order);
     }
-    return subs;
 }
 
 /*
@@ -175,10 +179,12 @@ static void render(Render *rd, DmsRegion *r, uint64_t first, uint64_t last,
                a);
         break;
     case DMS_KIND_CONTAINER: {
-        GPtrArray *subs = subregions_meeting(rd, r, first, last);
+        guint from = rd->subs->len, to;
 
-        for (guint i = 0; i < subs->len && !rd->error; i++) {
-            DmsRegion *s = g_ptr_array_index(subs, i);
+        subregions_meeting(rd, r, first, last);
+        to = rd->subs->len;
+        for (guint i = from; i < to && !rd->error; i++) {
+            DmsRegion *s = g_ptr_array_index(rd->subs, i);
             uint64_t s_first = s->offset;
             uint64_t s_last = s->offset + s->last;
             uint64_t lo, hi;
@@ -189,7 +195,7 @@ static void render(Render *rd, DmsRegion *r, uint64_t first, uint64_t last,
             hi = MIN(last, s_last);
             render(rd, s, lo - s->offset, hi - s->offset, a + (lo - first));
         }
-        g_ptr_array_free(subs, TRUE);
+        g_ptr_array_set_size(rd->subs, from);
         break;
     }
     }
@@ -228,13 +234,19 @@ static gboolean collect(gpointer key, gpointer value, gpointer data)
 static int render_into(DmsRegion *root, uint64_t first, uint64_t last,
                        bool reference, GArray *out)
 {
+    /* Callers hold the topology lock: one render at a time. */
+    static GPtrArray *subs;
     Render rd = {.reference = reference};
 
+    if (!subs)
+        subs = g_ptr_array_sized_new(64);
+    rd.subs = subs;
     rd.claimed = g_tree_new_full(compare_addr, NULL, NULL, g_free);
     render(&rd, root, first, last, first);
     if (rd.error == 0)
         g_tree_foreach(rd.claimed, collect, out);
     g_tree_destroy(rd.claimed);
+    g_ptr_array_set_size(subs, 0);
     return rd.error;
 }
 
@@ -596,7 +608,12 @@ DmsViewNode *dms__view_replace(DmsViewTxn *t, DmsViewNode *root,
                                uint64_t first, uint64_t last,
                                const GArray *ranges)
 {
-    GArray *old = g_array_new(FALSE, FALSE, sizeof(DmsFlatRange));
+    /* Callers hold the topology lock. */
+    static GArray *old;
+
+    if (!old)
+        old = g_array_sized_new(FALSE, FALSE, sizeof(DmsFlatRange), 16);
+    g_array_set_size(old, 0);
 
     dms__view_collect(root, first, last, old);
     for (guint i = 0; i < old->len; i++) {
@@ -618,7 +635,6 @@ DmsViewNode *dms__view_replace(DmsViewTxn *t, DmsViewNode *root,
             root = tree_insert(t, root, &part);
         }
     }
-    g_array_free(old, TRUE);
     for (guint i = 0; i < ranges->len; i++)
         root = tree_insert(t, root, &g_array_index(ranges, DmsFlatRange, i));
     if (first > 0)

@@ -56,6 +56,7 @@ static DMS_THREAD_LOCAL GSList *inline_retired;
 
 typedef struct Retire Retire;
 static void retire_cb(DmsRcuHead *head);
+static bool full_render_mode(void);
 
 /* ---- the lock and batches ---- */
 
@@ -194,26 +195,25 @@ void dms__topology_changed(DmsRegion *region, uint64_t first, uint64_t last)
 /* What one publication leaves for after the grace period. */
 struct Retire {
     DmsRcuHead head;
-    GPtrArray *nodes;   /* replaced nodes */
-    GPtrArray *unrefs;  /* references of ranges that left the view */
     DmsFlatView *whole; /* a view replaced entirely, or NULL */
     DmsTopoHooks hooks;
     void *opaque;
-    bool hooked; /* hooks.after_grace is owed */
+    bool hooked;   /* hooks.after_grace is owed */
+    guint nnodes;  /* replaced nodes: item[0, nnodes) */
+    guint nunrefs; /* references of ranges that left the view: after them */
+    gpointer item[];
 };
 
 static void retire_cb(DmsRcuHead *head)
 {
     Retire *rt = (Retire *)head;
 
-    for (guint i = 0; i < rt->nodes->len; i++)
-        dms__view_node_free(g_ptr_array_index(rt->nodes, i));
-    g_ptr_array_free(rt->nodes, TRUE);
+    for (guint i = 0; i < rt->nnodes; i++)
+        dms__view_node_free(rt->item[i]);
     dms__flatview_free(rt->whole);
     /* May run destroy notifies: we hold no lock here. */
-    for (guint i = 0; i < rt->unrefs->len; i++)
-        dms_region_unref(g_ptr_array_index(rt->unrefs, i));
-    g_ptr_array_free(rt->unrefs, TRUE);
+    for (guint i = 0; i < rt->nunrefs; i++)
+        dms_region_unref(rt->item[rt->nnodes + i]);
     if (rt->hooked)
         rt->hooks.after_grace(rt->opaque);
     g_free(rt);
@@ -363,13 +363,21 @@ static GArray *ranges_near(const DmsFlatView *fv, const GArray *spans)
     return out;
 }
 
+/* One change at a time (topology lock): its lists are reused. */
+static GPtrArray *txn_lists[4];
+
 static void txn_init(DmsViewTxn *t)
 {
+    for (unsigned i = 0; i < G_N_ELEMENTS(txn_lists); i++) {
+        if (!txn_lists[i])
+            txn_lists[i] = g_ptr_array_sized_new(64);
+        g_ptr_array_set_size(txn_lists[i], 0);
+    }
     t->gen = view_gen;
-    t->retired = g_ptr_array_new();
-    t->created = g_ptr_array_new();
-    t->unrefs = g_ptr_array_new();
-    t->refs = g_ptr_array_new();
+    t->retired = txn_lists[0];
+    t->created = txn_lists[1];
+    t->unrefs = txn_lists[2];
+    t->refs = txn_lists[3];
     t->error = 0;
 }
 
@@ -381,10 +389,6 @@ static void txn_abort(DmsViewTxn *t)
      * view): this cannot be the last reference. */
     for (guint i = 0; i < t->refs->len; i++)
         dms_region_unref(g_ptr_array_index(t->refs, i));
-    g_ptr_array_free(t->retired, TRUE);
-    g_ptr_array_free(t->created, TRUE);
-    g_ptr_array_free(t->unrefs, TRUE);
-    g_ptr_array_free(t->refs, TRUE);
 }
 
 /* Re-renders what changed in @ts and publishes it. Topology lock held. */
@@ -392,12 +396,15 @@ static void publish_space(DmsTopoSpace *ts)
 {
     DmsFlatView *old = atomic_load_explicit(ts->view, memory_order_relaxed);
     DmsFlatView *fv = old;
-    GArray *ranges = g_array_new(FALSE, FALSE, sizeof(DmsFlatRange));
+    static GArray *ranges; /* reused: topology lock */
     GArray *before = NULL, *after = NULL;
     bool whole = ts->full;
     DmsViewTxn t;
     Retire *rt;
 
+    if (!ranges)
+        ranges = g_array_sized_new(FALSE, FALSE, sizeof(DmsFlatRange), 64);
+    g_array_set_size(ranges, 0);
     merge_spans(ts->spans);
     /* Many scattered spans cost more than building the tree anew. */
     if (!whole && ts->spans->len > 64 && ts->spans->len > ts->nranges / 4)
@@ -423,7 +430,10 @@ static void publish_space(DmsTopoSpace *ts)
         if (t.error == 0)
             ts->nranges += (uint64_t)t.refs->len - t.unrefs->len;
     }
-    g_array_free(ranges, TRUE);
+    if (ranges->len > 4096) {
+        g_array_free(ranges, TRUE); /* a whole render: give it back */
+        ranges = NULL;
+    }
     if (t.error) {
         /*
          * Out of memory: the space keeps its old view (accesses see the
@@ -456,35 +466,53 @@ static void publish_space(DmsTopoSpace *ts)
     ts->full = false;
     g_array_set_size(ts->spans, 0);
 
-    rt = g_new0(Retire, 1);
-    rt->hooks = ts->hooks;
-    rt->opaque = ts->opaque;
     if (whole) {
         /* Every node and range of the old view goes. */
+        rt = g_malloc0(sizeof(*rt));
         rt->whole = old;
-        rt->nodes = g_ptr_array_new();
-        rt->unrefs = g_ptr_array_new();
-        g_ptr_array_free(t.retired, TRUE);
-        g_ptr_array_free(t.unrefs, TRUE);
     } else {
-        rt->nodes = t.retired;
-        rt->unrefs = t.unrefs;
+        rt = g_malloc0(sizeof(*rt) +
+                       (t.retired->len + t.unrefs->len) * sizeof(gpointer));
+        rt->nnodes = t.retired->len;
+        rt->nunrefs = t.unrefs->len;
+        memcpy(rt->item, t.retired->pdata, rt->nnodes * sizeof(gpointer));
+        memcpy(rt->item + rt->nnodes, t.unrefs->pdata,
+               rt->nunrefs * sizeof(gpointer));
     }
-    g_ptr_array_free(t.created, TRUE);
-    g_ptr_array_free(t.refs, TRUE);
+    rt->hooks = ts->hooks;
+    rt->opaque = ts->opaque;
     rt->hooked = ts->hooks.before_grace && ts->hooks.before_grace(ts->opaque);
-    if (reclaim_inline)
+    if (reclaim_inline || full_render_mode())
         inline_retired = g_slist_prepend(inline_retired, rt);
     else
         dms__rcu_call(&rt->head, retire_cb);
 }
 
+/*
+ * DMS_TOPOLOGY_FULL_RENDER=1 brings back, for dms-bench's baseline only,
+ * what a change cost before incremental views: every space rendered
+ * whole, and the writer waiting for the grace period that frees the old
+ * views. Read once.
+ */
+static bool full_render_mode(void)
+{
+    static int mode = -1;
+
+    if (mode < 0)
+        mode = g_strcmp0(g_getenv("DMS_TOPOLOGY_FULL_RENDER"), "1") == 0;
+    return mode;
+}
+
 static void publish(void)
 {
+    bool full = full_render_mode();
+
     view_gen++;
     for (guint i = 0; all_spaces && i < all_spaces->len; i++) {
         DmsTopoSpace *ts = g_ptr_array_index(all_spaces, i);
 
+        if (full)
+            ts->full = true;
         if (ts->full || ts->spans->len > 0)
             publish_space(ts);
     }
@@ -524,10 +552,6 @@ int dms__topology_add_space(DmsRegion *root, DmsFlatView *_Atomic *view,
         if (!all_spaces)
             all_spaces = g_ptr_array_new();
         g_ptr_array_add(all_spaces, ts);
-        g_ptr_array_free(t.retired, TRUE);
-        g_ptr_array_free(t.created, TRUE);
-        g_ptr_array_free(t.unrefs, TRUE);
-        g_ptr_array_free(t.refs, TRUE);
     } else {
         txn_abort(&t);
     }
