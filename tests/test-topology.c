@@ -447,8 +447,20 @@ static void test_listener_may_change_topology(void **state)
     /* The replay, then the change the listener made, in order. */
     assert_int_equal(log.calls, 2);
     assert_string_equal(log.text->str, "+1000+100@a:0 | +9000+100@late:0 | ");
+    {
+        /* A handle of another space's listener is refused, untouched. */
+        DmsRegion *other_root = container("other");
+        DmsViewListener *other;
+        DmsSpace *s2;
+
+        assert_int_equal(dms_space_new(other_root, "s2", &s2), 0);
+        assert_int_equal(dms_space_add_listener(s2, log_cb, &log, &other), 0);
+        assert_int_equal(dms_space_remove_listener(s, other), -ENOENT);
+        assert_int_equal(dms_space_remove_listener(s2, other), 0);
+        dms_space_unref(s2);
+        dms_region_unref(other_root);
+    }
     assert_int_equal(dms_space_remove_listener(s, l), 0);
-    assert_int_equal(dms_space_remove_listener(s, l), -ENOENT);
     g_string_free(log.text, TRUE);
     dms_space_unref(s);
     dms_region_unref(root);
