@@ -218,7 +218,7 @@ stage_valgrind() {
 # difference fails; the input is kept under BUILD_ROOT/fuzz/artifacts-*.
 stage_fuzz() {
     local dir=$BUILD_ROOT/fuzz secs=${DMS_FUZZ_SECONDS:-60}
-    local targets=(space proto) t pids=() rc=0 i
+    local targets=(space proto topology) t pids=() rc=0 i
 
     CC=clang CXX=clang++ configure fuzz --buildtype=debugoptimized \
         -Db_lundef=false -Dwerror=true -Dfuzzing=enabled \
