@@ -256,8 +256,8 @@ DmsViewNode *dms__view_build(DmsViewTxn *txn, const GArray *ranges);
 /* Appends the ranges of @root that meet [first, last] to @out. */
 void dms__view_collect(const DmsViewNode *root, uint64_t first, uint64_t last,
                        GArray *out);
-/* After a grace period: frees one retired node, or drops its refs. */
-void dms__view_node_free(DmsViewNode *node);
+/* After a grace period: frees retired nodes (to a pool for reuse). */
+void dms__view_nodes_free(DmsViewNode *const *nodes, unsigned count);
 
 /* topology.c: the process-wide topology lock (recursive) and batching. */
 void dms__topology_lock(void);

@@ -154,8 +154,13 @@ static DmsRcuHead *queue_head;
 static DmsRcuHead **queue_tail = &queue_head;
 static uint64_t queued;  /* callbacks queued so far */
 static uint64_t retired; /* of those, callbacks that have run */
+static unsigned barrier_waiters;
 static bool reclaimer_started;
+static bool reclaimer_idle; /* waiting on queue_cond */
 static DMS_THREAD_LOCAL bool on_reclaimer;
+
+/* How long the reclaimer lets changes gather before a grace period. */
+#define RECLAIM_DELAY_US 1000
 
 static void *reclaimer_main(void *unused)
 {
@@ -166,8 +171,21 @@ static void *reclaimer_main(void *unused)
         DmsRcuHead *batch;
         uint64_t upto;
 
-        while (!queue_head)
+        while (!queue_head) {
+            reclaimer_idle = true;
             pthread_cond_wait(&queue_cond, &queue_lock);
+            reclaimer_idle = false;
+        }
+        /*
+         * Let more work gather unless someone waits for it: one grace
+         * period (a membarrier() that interrupts every thread of the
+         * process) then serves a whole burst of changes instead of each.
+         */
+        if (!barrier_waiters) {
+            pthread_mutex_unlock(&queue_lock);
+            g_usleep(RECLAIM_DELAY_US);
+            pthread_mutex_lock(&queue_lock);
+        }
         batch = queue_head;
         queue_head = NULL;
         queue_tail = &queue_head;
@@ -218,7 +236,8 @@ void dms__rcu_call(DmsRcuHead *head, DmsRcuFunc func)
     *queue_tail = head;
     queue_tail = &head->next;
     queued++;
-    pthread_cond_signal(&queue_cond);
+    if (reclaimer_idle) /* else it looks at the queue before it sleeps */
+        pthread_cond_signal(&queue_cond);
     pthread_mutex_unlock(&queue_lock);
 }
 
@@ -230,8 +249,10 @@ int dms__rcu_barrier(void)
         return -EDEADLK;
     pthread_mutex_lock(&queue_lock);
     target = queued;
+    barrier_waiters++;
     while (retired < target)
         pthread_cond_wait(&done_cond, &queue_lock);
+    barrier_waiters--;
     pthread_mutex_unlock(&queue_lock);
     return 0;
 }

@@ -208,8 +208,7 @@ static void retire_cb(DmsRcuHead *head)
 {
     Retire *rt = (Retire *)head;
 
-    for (guint i = 0; i < rt->nnodes; i++)
-        dms__view_node_free(rt->item[i]);
+    dms__view_nodes_free((DmsViewNode *const *)rt->item, rt->nnodes);
     dms__flatview_free(rt->whole);
     /* May run destroy notifies: we hold no lock here. */
     for (guint i = 0; i < rt->nunrefs; i++)

@@ -922,6 +922,7 @@ static void test_many_spaces_many_threads(void **state)
     }
     for (unsigned s = 0; s < SPACES; s++) {
         m->rig[s].space = dms_space_unref(m->rig[s].space);
+        assert_int_equal(dms_update_barrier(), 0);
         assert_int_equal(atomic_load(&m->rig[s].msg.notified), 1);
         rig_fini(&m->rig[s]);
     }

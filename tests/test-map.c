@@ -307,6 +307,7 @@ static void test_bounce_stops_where_its_region_ends(void **state)
     dms_region_unref(msg);
     dms_region_unref(ram_r);
     dms_region_unref(root);
+    assert_int_equal(dms_update_barrier(), 0);
     assert_int_equal(b->notified, 1);
     backend_free(b);
 }
@@ -888,6 +889,7 @@ test_region_removed_during_direct_dma_lives_until_unmap(void **state)
     assert_int_equal(notified, 0);
     memset(p, 1, 256);
     assert_int_equal(dms_space_unmap(f->space, p, 256, FROM, 256), 0);
+    assert_int_equal(dms_update_barrier(), 0);
     assert_int_equal(notified, 1);
 }
 
@@ -950,11 +952,13 @@ static void test_dying_space_does_not_keep_a_removed_region(void **state)
     dms_space_unref(s); /* the mapping keeps the space */
     dms_region_unref(ram);
     assert_int_equal(dms_region_remove_subregion(root, ram), 0);
+    assert_int_equal(dms_update_barrier(), 0);
     assert_int_equal(notified, 1); /* not held until the unmap */
     assert_int_equal(dms_space_unmap(s, bp, 0x20, TO, 0), 0);
     assert_int_equal(b->notified, 0); /* root still holds it */
     dms_region_unref(msg);
     dms_region_unref(root);
+    assert_int_equal(dms_update_barrier(), 0);
     assert_int_equal(b->notified, 1);
     backend_free(b);
 }
@@ -988,6 +992,7 @@ static void test_space_referenced_again_through_a_mapping_revives(void **state)
     assert_int_equal(q[0], (uint8_t)(0x40 * 7 + 1));
     assert_int_equal(dms_space_unmap(s, q, 0x40, TO, 0), 0);
     dms_space_unref(s);
+    assert_int_equal(dms_update_barrier(), 0);
     assert_int_equal(b->notified, 1); /* space, root and region gone */
     backend_free(b);
 }
@@ -1023,6 +1028,7 @@ test_space_dropped_with_live_mappings_lives_until_unmap(void **state)
     assert_int_equal(b->notified + ram_notified, 0);
     /* The last mapping's unmap frees the space, and with it all. */
     assert_int_equal(dms_space_unmap(s, dp, 0x20, FROM, 0x20), 0);
+    assert_int_equal(dms_update_barrier(), 0);
     assert_int_equal(b->notified, 1);
     assert_int_equal(ram_notified, 1);
     backend_free(b);

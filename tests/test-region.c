@@ -149,6 +149,7 @@ static void test_subregion_rules_busy_loop_and_bounds(void **state)
     dms_region_unref(c1);
     notified = 0;
     dms_region_unref(ra);
+    assert_int_equal(dms_update_barrier(), 0);
     assert_int_equal(notified, 1);
     g_free(a);
 }
@@ -190,6 +191,7 @@ static void test_alias_shows_a_window_elsewhere(void **state)
     dms_region_unref(ra);
     assert_int_equal(notified, 0);
     dms_region_unref(root);
+    assert_int_equal(dms_update_barrier(), 0);
     assert_int_equal(notified, 1);
     g_free(a);
 }
