@@ -138,12 +138,15 @@ typedef struct DmsFlatRange {
 #define DMS_VIEW_FANOUT 16
 
 typedef struct DmsViewNode {
+    /*
+     * keys[i]: start of ent[i], or of the first range under child[i];
+     * UINT64_MAX in unused slots. First, and cache-line aligned: a lookup
+     * reads these two lines and one pointer or range per level.
+     */
+    _Alignas(64) uint64_t keys[DMS_VIEW_FANOUT];
     uint16_t n;     /* used slots */
     uint8_t height; /* 0: a leaf */
     uint64_t gen;   /* writer generation that may still write it */
-    /* keys[i]: start of ent[i], or of the first range under child[i];
-     * UINT64_MAX in unused slots */
-    uint64_t keys[DMS_VIEW_FANOUT];
     union {
         struct DmsViewNode *child[DMS_VIEW_FANOUT];
         DmsFlatRange ent[DMS_VIEW_FANOUT];
@@ -170,6 +173,18 @@ static inline int dms__view_slot(const uint64_t *keys, unsigned n,
     return (int)c - 1;
 }
 
+/* All 16 key loads in flight at once; one compare-and-add each. */
+#if defined(__clang__)
+#define DMS_UNROLL _Pragma("clang loop unroll(full)")
+#elif defined(__GNUC__)
+#define DMS_UNROLL _Pragma("GCC unroll 16")
+#else
+#define DMS_UNROLL
+#endif
+
+/* dms__flatview_lookup() of the last address, where unused slots count. */
+const DmsFlatRange *dms__flatview_lookup_top(const DmsFlatView *fv);
+
 /*
  * The range holding @addr, or NULL. Inline: it is most of the cost of a
  * small access, and every access does one.
@@ -179,18 +194,32 @@ static inline const DmsFlatRange *dms__flatview_lookup(const DmsFlatView *fv,
 {
     const DmsViewNode *node = fv;
     const DmsFlatRange *fr;
-    int i;
+    unsigned c;
 
-    while (node->height) {
-        i = dms__view_slot(node->keys, node->n, addr);
-        if (i < 0)
+    if (__builtin_expect(addr == UINT64_MAX, 0))
+        return dms__flatview_lookup_top(fv);
+    /*
+     * Unused slots hold UINT64_MAX, above any other address: counting the
+     * keys <= addr over all slots needs neither the node's count nor a
+     * branch the address could mispredict, and only the root's height is
+     * read, so each level touches its keys and one pointer.
+     */
+    for (unsigned h = fv->height; h > 0; h--) {
+        c = 0;
+        DMS_UNROLL
+        for (unsigned i = 0; i < DMS_VIEW_FANOUT; i++)
+            c += node->keys[i] <= addr;
+        if (c == 0)
             return NULL;
-        node = node->child[i];
+        node = node->child[c - 1];
     }
-    i = dms__view_slot(node->keys, node->n, addr);
-    if (i < 0)
+    c = 0;
+    DMS_UNROLL
+    for (unsigned i = 0; i < DMS_VIEW_FANOUT; i++)
+        c += node->keys[i] <= addr;
+    if (c == 0)
         return NULL;
-    fr = &node->ent[i];
+    fr = &node->ent[c - 1];
     return addr <= fr->last ? fr : NULL;
 }
 
@@ -211,8 +240,6 @@ static inline const DmsFlatRange *dms__flatview_next(const DmsFlatView *fv,
     return next && next->start == addr ? next : NULL;
 }
 
-/* flatview.c: an empty view (a leaf with no range). */
-DmsFlatView *dms__flatview_new_empty(void);
 /*
  * Renders the whole of @root from scratch into a sorted array of merged
  * ranges, without region references: the reference the incremental views

@@ -25,6 +25,9 @@
  */
 #include "dms-private.h"
 
+#include <stdlib.h>
+#include <sys/mman.h>
+
 /* ---- rendering ---- */
 
 typedef struct Render {
@@ -282,17 +285,43 @@ static void clear_keys(DmsViewNode *n, unsigned from)
 }
 
 /*
- * Nodes freed after a grace period go to a pool the writer allocates
- * from: a change allocates and frees a path of nodes, and the reclaimer
- * thread freeing what the writer allocated made malloc a quarter of an
- * add's cost (arena lock, chunk consolidation). Free nodes are linked
- * through child[0].
+ * View nodes come from 2 MiB chunks of their own, marked for transparent
+ * huge pages, and go back to a free list, never to malloc:
+ *  - a lookup in a big view follows a pointer per level; nodes packed in
+ *    huge pages (instead of scattered over the heap among regions) cost
+ *    no TLB miss, which under nested paging is most of a cache miss;
+ *  - a change allocates and frees a path of nodes, and the reclaimer
+ *    thread freeing what the writer allocated made malloc a quarter of an
+ *    add's cost (arena lock, chunk consolidation).
+ * Chunks are kept for the life of the process: views that shrink leave
+ * their nodes on the free list for the next ones to grow into.
  */
-#define POOL_MAX 16384
+#define CHUNK_BYTES (UINT64_C(2) << 20)
 static GMutex pool_lock;
-static DmsViewNode *pool;  /* pool_lock */
-static unsigned pool_len;  /* pool_lock */
-static DmsViewNode *spare; /* the writer's own: topology lock */
+static DmsViewNode *pool; /* free nodes, linked through child[0] */
+static uint8_t *chunk_next, *chunk_end; /* pool_lock */
+static DmsViewNode *spare;              /* the writer's own: topology lock */
+
+static DmsViewNode *carve(void)
+{
+    DmsViewNode *n;
+
+    if (chunk_next == chunk_end) {
+        void *chunk;
+
+        if (posix_memalign(&chunk, CHUNK_BYTES, CHUNK_BYTES) != 0)
+            return NULL;
+#ifdef MADV_HUGEPAGE
+        madvise(chunk, CHUNK_BYTES, MADV_HUGEPAGE);
+#endif
+        chunk_next = chunk;
+        chunk_end = chunk_next +
+                    CHUNK_BYTES / sizeof(DmsViewNode) * sizeof(DmsViewNode);
+    }
+    n = (DmsViewNode *)(void *)chunk_next;
+    chunk_next += sizeof(DmsViewNode);
+    return n;
+}
 
 static DmsViewNode *node_alloc(void)
 {
@@ -302,14 +331,18 @@ static DmsViewNode *node_alloc(void)
         g_mutex_lock(&pool_lock);
         spare = pool;
         pool = NULL;
-        pool_len = 0;
+        if (!spare) {
+            spare = carve();
+            if (spare)
+                spare->child[0] = NULL;
+        }
         g_mutex_unlock(&pool_lock);
     }
     n = spare;
     if (!n)
-        return g_try_new(DmsViewNode, 1);
+        return NULL;
     spare = n->child[0];
-    /* Pool nodes are cold: start fetching the next one now. */
+    /* Pooled nodes are cold: start fetching the next one now. */
     if (spare)
         __builtin_prefetch(spare);
     return n;
@@ -317,18 +350,19 @@ static DmsViewNode *node_alloc(void)
 
 void dms__view_nodes_free(DmsViewNode *const *nodes, unsigned count)
 {
-    unsigned keep;
-
+    if (!count)
+        return;
+    for (unsigned i = 0; i + 1 < count; i++)
+        nodes[i]->child[0] = nodes[i + 1];
     g_mutex_lock(&pool_lock);
-    keep = MIN(count, POOL_MAX - MIN(pool_len, POOL_MAX));
-    for (unsigned i = 0; i < keep; i++) {
-        nodes[i]->child[0] = pool;
-        pool = nodes[i];
-    }
-    pool_len += keep;
+    nodes[count - 1]->child[0] = pool;
+    pool = nodes[0];
     g_mutex_unlock(&pool_lock);
-    for (unsigned i = keep; i < count; i++)
-        g_free(nodes[i]);
+}
+
+static void node_free(DmsViewNode *n)
+{
+    dms__view_nodes_free(&n, 1);
 }
 
 static DmsViewNode *node_new(DmsViewTxn *t, unsigned height)
@@ -371,7 +405,7 @@ static void discard(DmsViewTxn *t, DmsViewNode *n)
 {
     if (n->gen == t->gen) {
         g_ptr_array_remove_fast(t->created, n);
-        g_free(n);
+        node_free(n);
     } else {
         g_ptr_array_add(t->retired, n);
     }
@@ -759,17 +793,6 @@ GArray *dms__flatview_ranges(const DmsFlatView *fv)
     return out;
 }
 
-DmsFlatView *dms__flatview_new_empty(void)
-{
-    DmsViewNode *n = g_new(DmsViewNode, 1);
-
-    n->n = 0;
-    n->height = 0;
-    n->gen = 0;
-    clear_keys(n, 0);
-    return n;
-}
-
 void dms__flatview_free(DmsFlatView *fv)
 {
     if (!fv)
@@ -781,5 +804,12 @@ void dms__flatview_free(DmsFlatView *fv)
         for (unsigned i = 0; i < fv->n; i++)
             dms__flatview_free(fv->child[i]);
     }
-    g_free(fv);
+    node_free(fv);
+}
+
+const DmsFlatRange *dms__flatview_lookup_top(const DmsFlatView *fv)
+{
+    const DmsFlatRange *fr = find_le(fv, UINT64_MAX);
+
+    return fr && fr->last == UINT64_MAX ? fr : NULL;
 }

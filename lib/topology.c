@@ -382,8 +382,8 @@ static void txn_init(DmsViewTxn *t)
 
 static void txn_abort(DmsViewTxn *t)
 {
-    for (guint i = 0; i < t->created->len; i++)
-        g_free(g_ptr_array_index(t->created, i));
+    dms__view_nodes_free((DmsViewNode *const *)t->created->pdata,
+                         t->created->len);
     /* Others hold these regions too (we found them in the tree or in a
      * view): this cannot be the last reference. */
     for (guint i = 0; i < t->refs->len; i++)
