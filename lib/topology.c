@@ -573,9 +573,13 @@ void dms__topology_remove_space(DmsTopoSpace *ts)
     g_ptr_array_remove(all_spaces, ts);
     for (guint i = 0; i < ts->listeners->len; i++) {
         DmsViewListener *l = g_ptr_array_index(ts->listeners, i);
+
+        g_mutex_lock(&deliver_lock);
         l->removed = true;
+        g_mutex_unlock(&deliver_lock);
         l->ts = NULL;
-        listener_unref(l);
+        listener_unref(l); /* the space's */
+        listener_unref(l); /* the caller's handle, freed with the space */
     }
     dms__topology_unlock();
     g_ptr_array_free(ts->listeners, TRUE);

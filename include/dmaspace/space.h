@@ -388,8 +388,10 @@ typedef void (*DmsViewListenerFunc)(void *opaque, const DmsViewRange *removed,
  * after, still in order. Thread-safe.
  *
  * The space does not keep @opaque alive: remove the listener before
- * freeing it. The listener does not keep @space alive, and is removed
- * with it.
+ * freeing it. The listener does not keep @space alive: a listener still
+ * registered when the space goes is removed with it, never called again,
+ * and its handle is freed (a call already running on another thread may
+ * still be finishing).
  *
  * Returns: 0; -EINVAL for NULL @space, @func or @ret; -ENOMEM.
  */
