@@ -162,6 +162,24 @@ static DMS_THREAD_LOCAL bool on_reclaimer;
 /* How long the reclaimer lets changes gather before a grace period. */
 #define RECLAIM_DELAY_US 1000
 
+static void reclaimer_forget(void);
+
+/* The queue's lock is held across fork(), so the child gets it free. */
+static void queue_lock_take(void)
+{
+    pthread_mutex_lock(&queue_lock);
+}
+
+static void queue_lock_give(void)
+{
+    pthread_mutex_unlock(&queue_lock);
+}
+
+static void register_atfork(void)
+{
+    pthread_atfork(queue_lock_take, queue_lock_give, reclaimer_forget);
+}
+
 static void *reclaimer_main(void *unused)
 {
     (void)unused;
@@ -208,30 +226,47 @@ static void *reclaimer_main(void *unused)
     return NULL;
 }
 
+/* A fork()ed child has no reclaimer thread: the next call starts one. */
+static void reclaimer_forget(void)
+{
+    reclaimer_started = false;
+    reclaimer_idle = false;
+    pthread_mutex_unlock(&queue_lock);
+}
+
+/* Starts the reclaimer if needed; queue_lock held. False if it cannot. */
+static bool reclaimer_ensure(void)
+{
+    static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+    pthread_attr_t attr;
+    pthread_t thread;
+    bool ok;
+
+    if (reclaimer_started)
+        return true;
+    pthread_once(&atfork_once, register_atfork);
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    ok = pthread_create(&thread, &attr, reclaimer_main, NULL) == 0;
+    pthread_attr_destroy(&attr);
+    reclaimer_started = ok;
+    return ok;
+}
+
 void dms__rcu_call(DmsRcuHead *head, DmsRcuFunc func)
 {
     head->next = NULL;
     head->func = func;
     pthread_mutex_lock(&queue_lock);
-    if (!reclaimer_started) {
-        pthread_attr_t attr;
-        pthread_t thread;
-
-        pthread_attr_init(&attr);
-        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        if (pthread_create(&thread, &attr, reclaimer_main, NULL) != 0) {
-            /*
-             * No thread: reclaim here, the old way. Rare enough (thread
-             * limits) that waiting beats failing the change.
-             */
-            pthread_attr_destroy(&attr);
-            pthread_mutex_unlock(&queue_lock);
-            dms__rcu_synchronize();
-            func(head);
-            return;
-        }
-        pthread_attr_destroy(&attr);
-        reclaimer_started = true;
+    if (!reclaimer_ensure()) {
+        /*
+         * No thread: reclaim here, the old way. Rare enough (thread
+         * limits) that waiting beats failing the change.
+         */
+        pthread_mutex_unlock(&queue_lock);
+        dms__rcu_synchronize();
+        func(head);
+        return;
     }
     *queue_tail = head;
     queue_tail = &head->next;
@@ -249,6 +284,10 @@ int dms__rcu_barrier(void)
         return -EDEADLK;
     pthread_mutex_lock(&queue_lock);
     target = queued;
+    if (retired < target && !reclaimer_ensure()) {
+        pthread_mutex_unlock(&queue_lock);
+        return -EAGAIN;
+    }
     barrier_waiters++;
     while (retired < target)
         pthread_cond_wait(&done_cond, &queue_lock);

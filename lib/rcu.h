@@ -86,7 +86,8 @@ struct DmsRcuHead {
 void dms__rcu_call(DmsRcuHead *head, DmsRcuFunc func);
 /*
  * Waits until every callback queued before this call has run. Returns 0,
- * or -EDEADLK on the reclaimer thread itself (from inside a callback).
+ * -EDEADLK on the reclaimer thread itself (from inside a callback), or
+ * -EAGAIN if the reclaimer thread cannot be started (after fork(), say).
  */
 int dms__rcu_barrier(void);
 

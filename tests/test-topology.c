@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -334,6 +336,40 @@ test_removal_never_waits_and_notify_follows_last_reader(void **state)
     dms_region_unref(root);
 }
 
+/*
+ * A fork()ed child has no reclaimer thread, and may have been forked
+ * while the parent's held the queue's lock: its removals must still be
+ * reclaimed and its barrier return (the test times out if it hangs).
+ */
+static void test_forked_child_reclaims(void **state)
+{
+    DmsRegion *root = container("root");
+    atomic_int notified = 0;
+    DmsRegion *r = ram("r", PAGE, &notified);
+    DmsSpace *s;
+    pid_t pid;
+    int status = 0;
+
+    (void)state;
+    assert_int_equal(dms_space_new(root, "s", &s), 0);
+    assert_int_equal(dms_region_add_subregion(root, 0, r, 0, 0), 0);
+    dms_region_unref(r);
+    assert_int_equal(dms_update_barrier(), 0); /* the reclaimer runs */
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int ok = dms_region_remove_subregion(root, r) == 0 &&
+                 dms_update_barrier() == 0 && atomic_load(&notified) == 1;
+        _exit(ok ? 0 : 1);
+    }
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    assert_int_equal(atomic_load(&notified), 0);
+    dms_space_unref(s);
+    dms_region_unref(root);
+}
+
 static void test_barrier_refused_inside_a_batch(void **state)
 {
     (void)state;
@@ -556,6 +592,7 @@ int main(void)
         cmocka_unit_test(test_alias_resize_past_2_64_is_refused),
         cmocka_unit_test(
             test_removal_never_waits_and_notify_follows_last_reader),
+        cmocka_unit_test(test_forked_child_reclaims),
         cmocka_unit_test(test_barrier_refused_inside_a_batch),
         cmocka_unit_test(test_listener_replays_then_gets_each_batch_once),
         cmocka_unit_test(test_listener_may_change_topology),

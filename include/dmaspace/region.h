@@ -370,7 +370,8 @@ DMS_PUBLIC void dms_update_commit(void);
  * Must not be called with a batch open or from a destroy notify.
  *
  * Returns: 0; -EDEADLK inside a dms_update_begin() batch or from a
- * destroy notify (the wait would never end).
+ * destroy notify (the wait would never end); -EAGAIN if the library
+ * cannot start the thread that does this work (thread limits).
  */
 DMS_PUBLIC int dms_update_barrier(void);
 
