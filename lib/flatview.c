@@ -25,6 +25,7 @@
  */
 #include "dms-private.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 
@@ -297,7 +298,8 @@ static void clear_keys(DmsViewNode *n, unsigned from)
  * their nodes on the free list for the next ones to grow into.
  */
 #define CHUNK_BYTES (UINT64_C(2) << 20)
-static GMutex pool_lock;
+/* pthread, not GMutex: ThreadSanitizer sees it without help. */
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
 static DmsViewNode *pool; /* free nodes, linked through child[0] */
 static uint8_t *chunk_next, *chunk_end; /* pool_lock */
 static DmsViewNode *spare;              /* the writer's own: topology lock */
@@ -328,7 +330,7 @@ static DmsViewNode *node_alloc(void)
     DmsViewNode *n;
 
     if (!spare) {
-        g_mutex_lock(&pool_lock);
+        pthread_mutex_lock(&pool_lock);
         spare = pool;
         pool = NULL;
         if (!spare) {
@@ -336,7 +338,7 @@ static DmsViewNode *node_alloc(void)
             if (spare)
                 spare->child[0] = NULL;
         }
-        g_mutex_unlock(&pool_lock);
+        pthread_mutex_unlock(&pool_lock);
     }
     n = spare;
     if (!n)
@@ -354,10 +356,10 @@ void dms__view_nodes_free(DmsViewNode *const *nodes, unsigned count)
         return;
     for (unsigned i = 0; i + 1 < count; i++)
         nodes[i]->child[0] = nodes[i + 1];
-    g_mutex_lock(&pool_lock);
+    pthread_mutex_lock(&pool_lock);
     nodes[count - 1]->child[0] = pool;
     pool = nodes[0];
-    g_mutex_unlock(&pool_lock);
+    pthread_mutex_unlock(&pool_lock);
 }
 
 static void node_free(DmsViewNode *n)

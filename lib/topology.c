@@ -20,6 +20,8 @@
  */
 #include "dms-private.h"
 
+#include <pthread.h>
+
 typedef struct Span {
     uint64_t first, last;
 } Span;
@@ -253,8 +255,9 @@ typedef struct Pending {
 
 static void pending_free(Pending *p);
 
-static GMutex deliver_lock;
-static GCond deliver_cond;
+/* pthread, not GMutex: ThreadSanitizer sees them without help. */
+static pthread_mutex_t deliver_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t deliver_cond = PTHREAD_COND_INITIALIZER;
 static GQueue pending = G_QUEUE_INIT; /* of Pending *, deliver_lock */
 static GThread *deliverer;            /* deliver_lock */
 static DmsViewListener *calling;      /* deliver_lock */
@@ -342,9 +345,9 @@ static void queue_diff(const GPtrArray *listeners, GArray *before,
         pending_free(p);
         return;
     }
-    g_mutex_lock(&deliver_lock);
+    pthread_mutex_lock(&deliver_lock);
     g_queue_push_tail(&pending, p);
-    g_mutex_unlock(&deliver_lock);
+    pthread_mutex_unlock(&deliver_lock);
 }
 
 /* The ranges of @fv meeting any of @spans widened by one byte each way
@@ -574,9 +577,9 @@ void dms__topology_remove_space(DmsTopoSpace *ts)
     for (guint i = 0; i < ts->listeners->len; i++) {
         DmsViewListener *l = g_ptr_array_index(ts->listeners, i);
 
-        g_mutex_lock(&deliver_lock);
+        pthread_mutex_lock(&deliver_lock);
         l->removed = true;
-        g_mutex_unlock(&deliver_lock);
+        pthread_mutex_unlock(&deliver_lock);
         l->ts = NULL;
         listener_unref(l); /* the space's */
         listener_unref(l); /* the caller's handle, freed with the space */
@@ -610,9 +613,9 @@ static void pending_free(Pending *p)
  */
 static void deliver(void)
 {
-    g_mutex_lock(&deliver_lock);
+    pthread_mutex_lock(&deliver_lock);
     if (deliverer || g_queue_is_empty(&pending)) {
-        g_mutex_unlock(&deliver_lock);
+        pthread_mutex_unlock(&deliver_lock);
         return;
     }
     deliverer = g_thread_self();
@@ -623,21 +626,21 @@ static void deliver(void)
             if (l->removed)
                 continue;
             calling = l;
-            g_mutex_unlock(&deliver_lock);
+            pthread_mutex_unlock(&deliver_lock);
             l->func(l->opaque, (const DmsViewRange *)(void *)p->removed->data,
                     p->removed->len,
                     (const DmsViewRange *)(void *)p->added->data,
                     p->added->len);
-            g_mutex_lock(&deliver_lock);
+            pthread_mutex_lock(&deliver_lock);
             calling = NULL;
-            g_cond_broadcast(&deliver_cond);
+            pthread_cond_broadcast(&deliver_cond);
         }
-        g_mutex_unlock(&deliver_lock);
+        pthread_mutex_unlock(&deliver_lock);
         pending_free(p); /* may run destroy notifies: no lock held */
-        g_mutex_lock(&deliver_lock);
+        pthread_mutex_lock(&deliver_lock);
     }
     deliverer = NULL;
-    g_mutex_unlock(&deliver_lock);
+    pthread_mutex_unlock(&deliver_lock);
 }
 
 int dms_space_add_listener(DmsSpace *space, DmsViewListenerFunc func,
@@ -691,9 +694,9 @@ int dms_space_remove_listener(DmsSpace *space, DmsViewListener *listener)
     ts = space->topo;
     found = listener->ts == ts && g_ptr_array_remove(ts->listeners, listener);
     if (found) {
-        g_mutex_lock(&deliver_lock);
+        pthread_mutex_lock(&deliver_lock);
         listener->removed = true;
-        g_mutex_unlock(&deliver_lock);
+        pthread_mutex_unlock(&deliver_lock);
         listener->ts = NULL;
         listener_unref(listener); /* the space's */
     }
@@ -701,10 +704,10 @@ int dms_space_remove_listener(DmsSpace *space, DmsViewListener *listener)
     if (!found)
         return -ENOENT;
     /* A call running on another thread ends before we return. */
-    g_mutex_lock(&deliver_lock);
+    pthread_mutex_lock(&deliver_lock);
     while (calling == listener && deliverer != g_thread_self())
-        g_cond_wait(&deliver_cond, &deliver_lock);
-    g_mutex_unlock(&deliver_lock);
+        pthread_cond_wait(&deliver_cond, &deliver_lock);
+    pthread_mutex_unlock(&deliver_lock);
     listener_unref(listener); /* the caller's */
     return 0;
 }
