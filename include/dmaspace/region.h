@@ -19,12 +19,16 @@
  * its target, a DmsSpace on its root and on every region its current view
  * reaches, and every live mapping or in-flight message access on its
  * region. The destroy notify registered at creation runs once, after the
- * last of those references is gone.
+ * last of those references is gone. A view's references outlive the view
+ * by a grace period (accesses may still be reading it) and are dropped on
+ * a thread of the library, so the notify of a region removed from a space
+ * runs there, a little after the removal; dms_update_barrier() waits for
+ * it.
  *
  * Topology calls (add/remove subregion, resize) are thread-safe and may run
  * while other threads access spaces built from these regions: each change
- * publishes new views of every space; accesses already running finish on
- * the view they started with.
+ * publishes new views of the spaces that show it, without waiting for
+ * accesses; accesses already running finish on the view they started with.
  */
 #ifndef DMASPACE_REGION_H
 #define DMASPACE_REGION_H
