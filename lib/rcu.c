@@ -276,6 +276,11 @@ void dms__rcu_call(DmsRcuHead *head, DmsRcuFunc func)
     pthread_mutex_unlock(&queue_lock);
 }
 
+bool dms__rcu_on_reclaimer(void)
+{
+    return on_reclaimer;
+}
+
 int dms__rcu_barrier(void)
 {
     uint64_t target;

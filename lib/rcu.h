@@ -90,6 +90,8 @@ void dms__rcu_call(DmsRcuHead *head, DmsRcuFunc func);
  * -EAGAIN if the reclaimer thread cannot be started (after fork(), say).
  */
 int dms__rcu_barrier(void);
+/* Is this the reclaimer thread (running a callback)? */
+bool dms__rcu_on_reclaimer(void);
 
 /*
  * The thread-local reader is named directly rather than through a pointer:

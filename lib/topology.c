@@ -90,8 +90,13 @@ void dms__topology_unlock(void)
             retire_cb(l->data);
         g_slist_free(list);
     }
-    /* Listeners are called after the views are out, without any lock. */
-    if (last)
+    /*
+     * Listeners are called after the views are out, without any lock, and
+     * never on the reclaimer thread (a space it frees takes the lock): a
+     * listener there could not wait for reclamation. Whoever queued the
+     * change delivers it.
+     */
+    if (last && !dms__rcu_on_reclaimer())
         deliver();
 }
 
