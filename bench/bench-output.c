@@ -216,6 +216,10 @@ static void print_json(const BenchOptions *o, const BenchResult *r)
         ADD_NUM("baseline_ns_per_op", r->baseline_ns);
         ADD_NUM("ratio", r->baseline_ns / r->ns_per_op);
     }
+    if (r->bytes_per_region > 0)
+        ADD_NUM("bytes_per_region", r->bytes_per_region);
+    if (r->rss_per_region > 0)
+        ADD_NUM("rss_bytes_per_region", r->rss_per_region);
 #undef ADD_NUM
     g_string_append_c(s, '}');
     puts(s->str);
@@ -237,7 +241,7 @@ static void put_cell(const char *text, int width, bool left)
 static void print_row(const BenchOptions *o, const BenchResult *r)
 {
     char size[32] = "", count[16] = "", rate[24] = "", msgs[16] = "";
-    char time[24], base[24] = "", ratio[16] = "", target[128];
+    char time[24], base[24] = "", ratio[16] = "", target[128], rss[64] = "";
 
     if (!table_header_printed) {
         printf("%-15s %-18s %7s %5s %10s %11s %8s  %-26s %10s %7s  %s\n",
@@ -268,8 +272,11 @@ static void print_row(const BenchOptions *o, const BenchResult *r)
     printf(" %8s  %-26s ", msgs,
            r->baseline_ns > 0 && r->baseline ? r->baseline : "");
     put_cell(base, 10, false);
-    printf(" %7s  %s\n", ratio,
-           target_text(r, !o->quick, target, sizeof(target), NULL));
+    if (r->bytes_per_region > 0)
+        snprintf(rss, sizeof(rss), "  [heap %.0f, RSS %.0f B/region]",
+                 r->bytes_per_region, r->rss_per_region);
+    printf(" %7s  %s%s\n", ratio,
+           target_text(r, !o->quick, target, sizeof(target), NULL), rss);
     fflush(stdout);
 }
 

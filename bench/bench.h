@@ -8,6 +8,7 @@
  *   bench-message.c   message DMA over a socket, two threads of it
  *   bench-remote.c    the socket transport: a server thread and a backend
  *   bench-sg.c        scatter-gather read through message regions
+ *   bench-topology.c  adding and removing regions at 10^2..10^6, lookup
  *
  * Every figure is measured next to its baseline in the same run, samples
  * of the two interleaved, so that a machine busy with something else
@@ -56,6 +57,12 @@ typedef struct BenchResult {
     double target_ratio;
     double target_ns;
     double target_msgs;
+    /*
+     * Memory per region, 0: not measured (topology figures): heap bytes
+     * in use (malloc's overhead included), and resident memory.
+     */
+    double bytes_per_region;
+    double rss_per_region;
 } BenchResult;
 
 /* Runs @iters operations on @ctx. */
@@ -173,5 +180,19 @@ void bench_bounce_threads(const BenchOptions *o);
 void bench_message(const BenchOptions *o);
 void bench_message_threads(const BenchOptions *o);
 void bench_sg(const BenchOptions *o);
+void bench_topology(const BenchOptions *o);
+/*
+ * dms-bench --topology-baseline=N: the topology figures at N regions, in
+ * a child whose library renders whole (DMS_TOPOLOGY_FULL_RENDER=1),
+ * printed on one line for the parent. Fills one at a time up to
+ * @fill_max regions.
+ */
+void bench_topology_baseline(unsigned n, unsigned fill_max);
+/*
+ * With --plot=FILE.svg: ns per operation against regions, log-log, of the
+ * topology figures and their baselines, into FILE-topology.svg (if the
+ * group ran and gnuplot is there).
+ */
+void bench_topology_plot(const char *svg);
 
 #endif /* DMS_BENCH_H */

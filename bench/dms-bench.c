@@ -265,6 +265,7 @@ static const Group groups[] = {
     {"map", bench_map_direct},          {"bounce", bench_bounce},
     {"message", bench_message},         {"threads", bench_bounce_threads},
     {"threads", bench_message_threads}, {"sg", bench_sg},
+    {"topology", bench_topology},
 };
 
 static bool group_selected(char **only, const char *name)
@@ -278,6 +279,7 @@ int main(int argc, char **argv)
     gboolean quick = FALSE, json = FALSE;
     char *plot_path = NULL, *only_text = NULL;
     char **only = NULL;
+    gint topology_baseline = 0, topology_baseline_fill = 0;
     GOptionEntry entries[] = {
         {"quick", 'q', 0, G_OPTION_ARG_NONE, &quick,
          "Short run for smoke testing (figures are rough)", NULL},
@@ -287,8 +289,14 @@ int main(int argc, char **argv)
          "Draw throughput against size into FILE.svg (needs gnuplot)",
          "FILE.svg"},
         {"only", 'o', 0, G_OPTION_ARG_STRING, &only_text,
-         "Run only these groups: lookup,ram,map,bounce,message,threads,sg",
+         "Run only these groups: lookup,ram,map,bounce,message,threads,sg,"
+         "topology",
          "LIST"},
+        /* The topology group's baseline, run as a child: bench-topology.c */
+        {"topology-baseline", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_INT,
+         &topology_baseline, NULL, NULL},
+        {"topology-baseline-fill", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_INT,
+         &topology_baseline_fill, NULL, NULL},
         {NULL, 0, 0, 0, NULL, NULL, NULL},
     };
     GOptionContext *ctx =
@@ -301,6 +309,11 @@ int main(int argc, char **argv)
     g_option_context_free(ctx);
     if (argc > 1)
         bench_fail("unexpected argument '%s' (see --help)", argv[1]);
+    if (topology_baseline > 0) {
+        bench_topology_baseline((unsigned)topology_baseline,
+                                (unsigned)MAX(topology_baseline_fill, 0));
+        return 0;
+    }
     if (only_text) {
         only = g_strsplit(only_text, ",", -1);
         for (char **g = only; *g; g++) {
@@ -327,6 +340,8 @@ int main(int argc, char **argv)
             groups[i].run(&o);
     }
     bench_output_end(&o);
+    if (plot_path)
+        bench_topology_plot(plot_path);
 
     g_strfreev(only);
     g_free(only_text);

@@ -80,7 +80,7 @@ static int reg_access(const DmsRegion *r, const RegLimits *l, uint64_t off,
                       uint8_t *buf, unsigned size, const DmsAttrs *attrs,
                       bool is_write)
 {
-    const DmsMessageOps *ops = &r->ops;
+    const DmsMessageOps *ops = &r->msg->ops;
     unsigned pos = 0;
 
     while (pos < size) {
@@ -95,9 +95,9 @@ static int reg_access(const DmsRegion *r, const RegLimits *l, uint64_t off,
                 ret = 0;
             else if (is_write)
                 ret = ops->write_value(
-                    r->opaque, at, dms_endian_load(ops->endian, buf + pos, n),
-                    n, attrs);
-            else if ((ret = ops->read_value(r->opaque, at, &value, n,
+                    r->msg->opaque, at,
+                    dms_endian_load(ops->endian, buf + pos, n), n, attrs);
+            else if ((ret = ops->read_value(r->msg->opaque, at, &value, n,
                                             attrs)) == 0)
                 dms_endian_store(ops->endian, buf + pos, n, value);
             if (ret < 0)
@@ -120,7 +120,8 @@ static int reg_access(const DmsRegion *r, const RegLimits *l, uint64_t off,
             uint8_t tmp[8];
 
             if (buf) {
-                ret = ops->read_value(r->opaque, base, &value, wide, attrs);
+                ret =
+                    ops->read_value(r->msg->opaque, base, &value, wide, attrs);
                 if (ret < 0)
                     return ret;
                 dms_endian_store(ops->endian, tmp, wide, value);
@@ -141,7 +142,7 @@ static int reg_walk(const DmsRegion *r, uint64_t offset, uint8_t *buf,
                     uint64_t len, const DmsAttrs *attrs, bool is_write,
                     uint64_t *done)
 {
-    RegLimits l = reg_limits(&r->ops);
+    RegLimits l = reg_limits(&r->msg->ops);
     uint64_t pos = 0;
     int ret = 0;
 
@@ -178,7 +179,7 @@ static int bulk_walk(const DmsRegion *r, uint64_t offset, uint8_t *buf,
                      size_t len, const DmsAttrs *attrs, bool is_write,
                      size_t *done)
 {
-    const DmsMessageOps *ops = &r->ops;
+    const DmsMessageOps *ops = &r->msg->ops;
     size_t pos = 0;
     int ret = 0;
 
@@ -189,9 +190,10 @@ static int bulk_walk(const DmsRegion *r, uint64_t offset, uint8_t *buf,
         if (ops->max_access && n > ops->max_access)
             n = ops->max_access;
         if (is_write)
-            got = ops->write(r->opaque, offset + pos, buf + pos, n, attrs);
+            got =
+                ops->write(r->msg->opaque, offset + pos, buf + pos, n, attrs);
         else
-            got = ops->read(r->opaque, offset + pos, buf + pos, n, attrs);
+            got = ops->read(r->msg->opaque, offset + pos, buf + pos, n, attrs);
         if (got < 0) {
             /* A backend's errno passes through; nonsense becomes -EIO. */
             ret = got >= -4095 ? (int)got : -EIO;
@@ -236,11 +238,11 @@ static int region_rw(DmsRegion *r, uint64_t offset, uint8_t *buf, size_t len,
         ret = -EDEADLK;
         goto out;
     }
-    serial = r->ops.flags & DMS_MESSAGE_SERIALIZE;
+    serial = r->msg->ops.flags & DMS_MESSAGE_SERIALIZE;
     call_stack = &frame;
     if (serial)
-        g_mutex_lock((GMutex *)&r->serialize_lock);
-    if (r->ops.read) {
+        g_mutex_lock((GMutex *)&r->msg->serialize_lock);
+    if (r->msg->ops.read) {
         ret = bulk_walk(r, offset, buf, len, attrs, is_write, &moved);
     } else {
         uint64_t walked;
@@ -248,7 +250,7 @@ static int region_rw(DmsRegion *r, uint64_t offset, uint8_t *buf, size_t len,
         moved = (size_t)walked;
     }
     if (serial)
-        g_mutex_unlock((GMutex *)&r->serialize_lock);
+        g_mutex_unlock((GMutex *)&r->msg->serialize_lock);
     call_stack = frame.outer;
 out:
     if (done)
@@ -312,7 +314,7 @@ static int space_rw(DmsSpace *space, uint64_t addr, uint8_t *buf, size_t len,
         /* Consecutive RAM ranges are copied without leaving the section. */
         while (fr && fr->host && pos < len) {
             n = (size_t)run_length(fr, a, len - pos);
-            if (is_write && fr->readonly) {
+            if (is_write && fr->region->readonly) {
                 ret = -EACCES;
                 break;
             }
@@ -330,8 +332,7 @@ static int space_rw(DmsSpace *space, uint64_t addr, uint8_t *buf, size_t len,
             a += n;
             if (pos == len)
                 break;
-            fr = fr + 1 < fv->ranges + fv->nr && fr[1].start == a ? fr + 1
-                                                                  : NULL;
+            fr = dms__flatview_next(fv, fr, a);
         }
         if (ret == 0 && pos < len) {
             if (!fr) {
@@ -387,9 +388,9 @@ static G_GNUC_NO_INLINE int check_ranges(const DmsFlatView *fv, uint64_t addr,
         if (!fr)
             return -EFAULT;
         n = run_length(fr, a, len - pos);
-        if (fr->host && is_write && fr->readonly)
+        if (fr->host && is_write && fr->region->readonly)
             return -EACCES;
-        if (!fr->host && !fr->region->ops.read) {
+        if (!fr->host && !fr->region->msg->ops.read) {
             uint64_t checked;
             /* A dry run of the split: no backend is called. */
             int ret = reg_walk(fr->region, fr->offset + (a - fr->start), NULL,
@@ -423,7 +424,7 @@ int dms_space_check(DmsSpace *space, uint64_t addr, uint64_t len,
     /* The common case, one RAM range holding the whole access, decided
      * here; anything else takes the general walk. */
     if (fr && fr->host && fr->last - addr >= len - 1)
-        ret = is_write && fr->readonly ? -EACCES : 0;
+        ret = is_write && fr->region->readonly ? -EACCES : 0;
     else
         ret = check_ranges(fv, addr, len, is_write, attrs);
     dms__rcu_read_unlock();

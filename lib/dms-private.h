@@ -25,67 +25,81 @@ typedef enum DmsRegionKind {
 
 typedef struct DmsDirtyLog DmsDirtyLog;
 
-/* One subregion slot of a container. */
-typedef struct DmsSubregion {
-    DmsRegion *region; /* reference held by the container */
-    uint64_t offset;
-    int priority;
-    uint64_t seq; /* insertion order: later wins among equal priority */
-} DmsSubregion;
+/* What a message region needs beyond a RAM one: allocated with it. */
+typedef struct DmsRegionMessage {
+    DmsMessageOps ops; /* a full-size copy of the caller's table */
+    void *opaque;
+    GMutex serialize_lock; /* held around calls if DMS_MESSAGE_SERIALIZE */
+} DmsRegionMessage;
 
+/*
+ * Kept small (a million of them describe a 4 GiB guest in 4 KiB pages):
+ * what only one kind needs is in a union, and a region's place in its
+ * container is in the region itself (a region is in at most one).
+ */
 struct DmsRegion {
     atomic_int refcount;
-    DmsRegionKind kind;
-    char *name;
+    uint8_t kind;  /* DmsRegionKind */
+    bool readonly; /* RAM: immutable after creation */
+    /*
+     * In @parent, under the topology lock: @priority, @offset and the
+     * insertion order @seq (later wins among equal priority) key the
+     * parent's children tree.
+     */
+    int priority;
+    uint64_t offset;
+    uint64_t seq;
     /*
      * Last byte's offset (size - 1): an inclusive bound lets a region span
      * all 2^64 bytes. Changed only under the topology lock; readers never
      * look at it, they see sizes through the flattened views.
      */
     uint64_t last;
-    DmsRegion *parent; /* container we are in, or NULL; topology lock */
-
+    DmsRegion *parent;  /* container we are in, or NULL; topology lock */
+    GPtrArray *aliases; /* of DmsRegion *: aliases of us (no reference),
+                           or NULL; topology lock */
     DmsDestroyNotify notify;
     void *notify_data;
 
-    /* DMS_KIND_RAM: immutable after creation except as noted */
-    uint8_t *host;
-    uint64_t capacity; /* bytes at host, the largest size allowed */
-    bool readonly;
-    DmsDirtyLog *_Atomic dirty; /* set once, freed with the region */
-
-    /* DMS_KIND_MESSAGE: immutable after creation */
-    DmsMessageOps ops; /* a full-size copy of the caller's table */
-    void *opaque;
-    GMutex serialize_lock; /* held around calls if DMS_MESSAGE_SERIALIZE */
-
-    /*
-     * DMS_KIND_CONTAINER, all under the topology lock. children is in
-     * rendering order reversed (priority ascending, then insertion order),
-     * so the common case, adding at the top, is an append. by_place holds
-     * the same slots keyed by (priority, offset, seq) for the overlap check,
-     * which then looks only at neighbours within max_child_last of the new
-     * offset instead of at every sibling.
-     */
-    GPtrArray *children; /* of DmsSubregion *, owning */
-    GTree *by_place;
-    uint64_t max_child_last;
-
-    /* DMS_KIND_ALIAS */
-    DmsRegion *target; /* reference held */
-    uint64_t alias_offset;
+    union {
+        struct { /* DMS_KIND_RAM: immutable after creation except dirty */
+            uint8_t *host;
+            uint64_t capacity;          /* bytes at host, the largest size */
+            DmsDirtyLog *_Atomic dirty; /* set once, freed with the region */
+        };
+        DmsRegionMessage *msg; /* DMS_KIND_MESSAGE: immutable */
+        struct { /* DMS_KIND_CONTAINER, under the topology lock */
+            /*
+             * The subregions (owning references), keyed by (priority,
+             * offset, seq). Rendering a span looks at each priority's
+             * subregions starting in [first - max_last, last] only.
+             */
+            GTree *children;
+            GArray *prios; /* of DmsPriorityGroup, ascending */
+        };
+        struct {               /* DMS_KIND_ALIAS */
+            DmsRegion *target; /* reference held */
+            uint64_t alias_offset;
+        };
+    };
+    char name[]; /* NUL-terminated */
 };
+
+/* The subregions of one priority in a container. */
+typedef struct DmsPriorityGroup {
+    int priority;
+    unsigned count;
+    uint64_t max_last; /* largest last of any of them, ever: a bound */
+} DmsPriorityGroup;
 
 static inline bool dms__region_is_leaf(const DmsRegion *r)
 {
     return r->kind == DMS_KIND_RAM || r->kind == DMS_KIND_MESSAGE;
 }
 
-/* region.c: the process-wide topology lock (recursive) and batching. */
-void dms__topology_lock(void);
-void dms__topology_unlock(void);
-/* Marks every space stale; the outermost unlock then republishes them. */
-void dms__topology_changed(void);
+/* region.c: children order, used by flatview.c too. */
+gint dms__region_compare_place(gconstpointer a, gconstpointer b,
+                               gpointer unused);
 
 /*
  * One piece of a flattened view: addresses [start, last] show bytes
@@ -95,28 +109,65 @@ typedef struct DmsFlatRange {
     uint64_t start;
     uint64_t last;
     uint64_t offset;
-    DmsRegion *region; /* reference held by the view */
+    DmsRegion *region; /* reference held by the view node */
     uint8_t *host;     /* RAM: host address of @start; else NULL */
-    bool readonly;     /* RAM only */
 } DmsFlatRange;
 
-typedef struct DmsFlatView {
-    size_t nr;
-    DmsFlatRange *ranges; /* sorted by start, disjoint */
-    /*
-     * Bucket index for O(1) typical lookup: bucket b covers addresses
-     * from base + (b << shift); index[b] is the first range that may hold
-     * such an address. Searching stays logarithmic in the worst case.
-     */
-    uint64_t base;
-    unsigned shift;
-    size_t nbuckets;
-    uint32_t *index; /* nbuckets + 1 entries */
-} DmsFlatView;
+/*
+ * A flattened view is a persistent B+tree of DmsFlatRange keyed by start
+ * (doc/design.md, "Views"). A published node is never written again: a
+ * change copies the path it touches and shares every other node with the
+ * old view. A view is its root node.
+ */
+#define DMS_VIEW_FANOUT 16
 
-/* flatview.c */
-int dms__flatview_render(DmsRegion *root, DmsFlatView **ret);
-void dms__flatview_free(DmsFlatView *fv);
+typedef struct DmsViewNode {
+    /*
+     * keys[i]: start of ent[i], or of the first range under child[i];
+     * UINT64_MAX in unused slots. First, and cache-line aligned: a lookup
+     * reads these two lines and one pointer or range per level.
+     */
+    _Alignas(64) uint64_t keys[DMS_VIEW_FANOUT];
+    uint16_t n;     /* used slots */
+    uint8_t height; /* 0: a leaf */
+    uint64_t gen;   /* writer generation that may still write it */
+    union {
+        struct DmsViewNode *child[DMS_VIEW_FANOUT];
+        DmsFlatRange ent[DMS_VIEW_FANOUT];
+    };
+} DmsViewNode;
+
+typedef DmsViewNode DmsFlatView;
+
+/* Slot of the last key <= addr among the n of @keys, or -1. */
+static inline int dms__view_slot(const uint64_t *keys, unsigned n,
+                                 uint64_t addr)
+{
+    unsigned c = 0;
+
+    /*
+     * Unused slots hold UINT64_MAX: counting over all of them is a fixed
+     * loop of compares without a branch the address could mispredict,
+     * and the clamp to @n fixes the one case it counts wrong.
+     */
+    for (unsigned i = 0; i < DMS_VIEW_FANOUT; i++)
+        c += keys[i] <= addr;
+    if (c > n)
+        c = n;
+    return (int)c - 1;
+}
+
+/* All 16 key loads in flight at once; one compare-and-add each. */
+#if defined(__clang__)
+#define DMS_UNROLL _Pragma("clang loop unroll(full)")
+#elif defined(__GNUC__)
+#define DMS_UNROLL _Pragma("GCC unroll 16")
+#else
+#define DMS_UNROLL
+#endif
+
+/* dms__flatview_lookup() of the last address, where unused slots count. */
+const DmsFlatRange *dms__flatview_lookup_top(const DmsFlatView *fv);
 
 /*
  * The range holding @addr, or NULL. Inline: it is most of the cost of a
@@ -125,34 +176,146 @@ void dms__flatview_free(DmsFlatView *fv);
 static inline const DmsFlatRange *dms__flatview_lookup(const DmsFlatView *fv,
                                                        uint64_t addr)
 {
+    const DmsViewNode *node = fv;
     const DmsFlatRange *fr;
-    size_t lo, hi, b;
+    unsigned c;
 
-    if (fv->nr == 0 || addr < fv->base)
-        return NULL;
-    b = (size_t)((addr - fv->base) >> fv->shift);
-    if (b >= fv->nbuckets)
-        return NULL;
-    lo = fv->index[b];
-    hi = fv->index[b + 1];
-    /* The range, if any, is the last in [lo, hi] starting at or before
-     * addr: see build_index() in flatview.c. */
-    while (hi - lo > 1) {
-        size_t mid = lo + (hi - lo + 1) / 2;
-        if (fv->ranges[mid].start <= addr)
-            lo = mid;
-        else
-            hi = mid - 1;
-    }
+    if (__builtin_expect(addr == UINT64_MAX, 0))
+        return dms__flatview_lookup_top(fv);
     /*
-     * Most buckets hold at most one boundary, so most lookups end here
-     * with hi - lo <= 1: decide that last step without a branch, which
-     * random addresses would mispredict half the time.
+     * Unused slots hold UINT64_MAX, above any other address: counting the
+     * keys <= addr over all slots needs neither the node's count nor a
+     * branch the address could mispredict, and only the root's height is
+     * read, so each level touches its keys and one pointer.
      */
-    lo += hi > lo && fv->ranges[hi].start <= addr;
-    fr = &fv->ranges[lo];
-    return fr->start <= addr && addr <= fr->last ? fr : NULL;
+    for (unsigned h = fv->height; h > 0; h--) {
+        c = 0;
+        DMS_UNROLL
+        for (unsigned i = 0; i < DMS_VIEW_FANOUT; i++)
+            c += node->keys[i] <= addr;
+        if (c == 0)
+            return NULL;
+        node = node->child[c - 1];
+    }
+    c = 0;
+    DMS_UNROLL
+    for (unsigned i = 0; i < DMS_VIEW_FANOUT; i++)
+        c += node->keys[i] <= addr;
+    if (c == 0)
+        return NULL;
+    fr = &node->ent[c - 1];
+    return addr <= fr->last ? fr : NULL;
 }
+
+/*
+ * The range starting at @addr if it directly follows @fr (which must come
+ * from @fv), else NULL: the next range of a run, for accesses that cross
+ * range boundaries.
+ */
+static inline const DmsFlatRange *dms__flatview_next(const DmsFlatView *fv,
+                                                     const DmsFlatRange *fr,
+                                                     uint64_t addr)
+{
+    const DmsFlatRange *next;
+
+    if (fr->last == UINT64_MAX || fr->last + 1 != addr)
+        return NULL;
+    next = dms__flatview_lookup(fv, addr);
+    return next && next->start == addr ? next : NULL;
+}
+
+/*
+ * Renders the whole of @root from scratch into a sorted array of merged
+ * ranges, without region references: the reference the incremental views
+ * are checked against (fuzz-topology and tests). Walks every subregion
+ * of every container. Topology lock held.
+ */
+int dms__flatview_render_reference(DmsRegion *root, GArray **ret);
+/* Every range of @fv in order, without references. */
+GArray *dms__flatview_ranges(const DmsFlatView *fv);
+/* Frees a view no reader can reach any more, with all its nodes. */
+void dms__flatview_free(DmsFlatView *fv);
+
+/* A flattened view under construction by one writer (topology.c). */
+typedef struct DmsViewTxn {
+    uint64_t gen;       /* nodes of this generation are ours to write */
+    GPtrArray *retired; /* published nodes replaced: free after a grace */
+    GPtrArray *created; /* our nodes: freed if the change fails */
+    GPtrArray *unrefs;  /* region references to drop after a grace */
+    GPtrArray *refs;    /* references taken: dropped if the change fails */
+    int error;
+} DmsViewTxn;
+
+/*
+ * Renders addresses [first, last] of @root (a space's root, at address 0)
+ * into @out, sorted and merged, without references. Finds the subregions
+ * of a container that a span touches in logarithmic time. Topology lock
+ * held.
+ */
+int dms__flatview_render_span(DmsRegion *root, uint64_t first, uint64_t last,
+                              GArray *out);
+/*
+ * Replaces what @root shows in [first, last] by @ranges (sorted, within
+ * the span, merged), merging at both ends; returns the new root. On
+ * failure sets txn->error and returns @root.
+ */
+DmsViewNode *dms__view_replace(DmsViewTxn *txn, DmsViewNode *root,
+                               uint64_t first, uint64_t last,
+                               const GArray *ranges);
+/* A new tree of @ranges (sorted, merged), taking references. */
+DmsViewNode *dms__view_build(DmsViewTxn *txn, const GArray *ranges);
+/* Appends the ranges of @root that meet [first, last] to @out. */
+void dms__view_collect(const DmsViewNode *root, uint64_t first, uint64_t last,
+                       GArray *out);
+/* After a grace period: frees retired nodes (to a pool for reuse). */
+void dms__view_nodes_free(DmsViewNode *const *nodes, unsigned count);
+
+/* topology.c: the process-wide topology lock (recursive) and batching. */
+void dms__topology_lock(void);
+void dms__topology_unlock(void);
+/*
+ * What a region shows changed in its bytes [first, last]: every space
+ * whose root reaches them through containers and aliases re-renders that
+ * span at the outermost unlock. Topology lock held.
+ */
+void dms__topology_changed(DmsRegion *region, uint64_t first, uint64_t last);
+/*
+ * For single-threaded test models only (fuzz-space): retired views are
+ * reclaimed by the thread whose outermost unlock published the new ones,
+ * after a grace period it waits for, as before deferred reclamation, so
+ * that destroy notifies run at predictable points. Set before any space
+ * exists.
+ */
+void dms__topology_reclaim_inline(bool on);
+/* Next insertion order number; topology lock held. */
+uint64_t dms__topology_next_seq(void);
+
+/*
+ * A space as topology.c sees it. Hooks let space.c act on its own kind of
+ * object without topology.c calling up into it.
+ */
+typedef struct DmsTopoHooks {
+    /*
+     * Under the topology lock, as old nodes of @opaque's view are retired:
+     * returns true if @after_grace must be called for this retirement
+     * (space.c pins the space and holds its thread caches).
+     */
+    bool (*before_grace)(void *opaque);
+    /* On the reclaimer thread, after the grace period, without locks. */
+    void (*after_grace)(void *opaque);
+} DmsTopoHooks;
+
+typedef struct DmsTopoSpace DmsTopoSpace;
+
+/*
+ * Renders @root into *@view and keeps it current until
+ * dms__topology_remove_space(). @name is for the dump.
+ */
+int dms__topology_add_space(DmsRegion *root, DmsFlatView *_Atomic *view,
+                            const DmsTopoHooks *hooks, void *opaque,
+                            const char *name, DmsTopoSpace **ret);
+/* Stops updating; the caller frees *view after a grace period. */
+void dms__topology_remove_space(DmsTopoSpace *ts);
 
 /* Counters of a space; machine-word atomics so 32-bit hosts need no libatomic.
  */
@@ -183,9 +346,9 @@ struct DmsSpace {
     /* Read-mostly: read by every access and map. */
     char *name;
     DmsRegion *root; /* reference held */
-    /* RCU-protected; replaced under the topology lock */
+    /* RCU-protected; replaced by topology.c */
     DmsFlatView *_Atomic view;
-    bool stale; /* topology lock: needs a new view at the next commit */
+    DmsTopoSpace *topo; /* our entry in topology.c */
     DmsBounce *bounce;
     DmsDirectMaps *direct;
     DmsMapClients *clients;
@@ -309,8 +472,6 @@ void dms__region_unref_n(DmsRegion *r, unsigned n);
 void dms__space_release(DmsSpace *space, size_t n);
 /* A hold, if the space still has one (it is not being freed). */
 bool dms__space_tryhold(DmsSpace *space);
-/* Re-renders every stale space; called by the outermost topology unlock. */
-void dms__spaces_republish(void);
 
 /*
  * sglist.c: a request of the engine (dma-engine.c) holds its list for its

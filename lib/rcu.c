@@ -138,3 +138,165 @@ void dms__rcu_synchronize(void)
     }
     pthread_mutex_unlock(&registry_lock);
 }
+
+/* ---- deferred reclamation ---- */
+
+/*
+ * One reclaimer thread, started by the first call: it takes everything
+ * queued, waits one grace period for all of it, and runs the callbacks.
+ * Under a stream of changes the queue fills while it waits, so one grace
+ * period serves many changes and the writers never wait at all.
+ */
+static pthread_mutex_t queue_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t queue_cond = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t done_cond = PTHREAD_COND_INITIALIZER;
+static DmsRcuHead *queue_head;
+static DmsRcuHead **queue_tail = &queue_head;
+static uint64_t queued;  /* callbacks queued so far */
+static uint64_t retired; /* of those, callbacks that have run */
+static unsigned barrier_waiters;
+static bool reclaimer_started;
+static bool reclaimer_idle; /* waiting on queue_cond */
+static DMS_THREAD_LOCAL bool on_reclaimer;
+
+/* How long the reclaimer lets changes gather before a grace period. */
+#define RECLAIM_DELAY_US 1000
+
+static void reclaimer_forget(void);
+
+/* The queue's lock is held across fork(), so the child gets it free. */
+static void queue_lock_take(void)
+{
+    pthread_mutex_lock(&queue_lock);
+}
+
+static void queue_lock_give(void)
+{
+    pthread_mutex_unlock(&queue_lock);
+}
+
+static void register_atfork(void)
+{
+    pthread_atfork(queue_lock_take, queue_lock_give, reclaimer_forget);
+}
+
+static void *reclaimer_main(void *unused)
+{
+    (void)unused;
+    on_reclaimer = true;
+    pthread_mutex_lock(&queue_lock);
+    for (;;) {
+        DmsRcuHead *batch;
+        uint64_t upto;
+
+        while (!queue_head) {
+            reclaimer_idle = true;
+            pthread_cond_wait(&queue_cond, &queue_lock);
+            reclaimer_idle = false;
+        }
+        /*
+         * Let more work gather unless someone waits for it: one grace
+         * period (a membarrier() that interrupts every thread of the
+         * process) then serves a whole burst of changes instead of each.
+         */
+        if (!barrier_waiters) {
+            pthread_mutex_unlock(&queue_lock);
+            g_usleep(RECLAIM_DELAY_US);
+            pthread_mutex_lock(&queue_lock);
+        }
+        batch = queue_head;
+        queue_head = NULL;
+        queue_tail = &queue_head;
+        upto = queued;
+        pthread_mutex_unlock(&queue_lock);
+
+        /* Everything in @batch was unlinked before it was queued. */
+        dms__rcu_synchronize();
+        while (batch) {
+            DmsRcuHead *next = batch->next;
+
+            batch->func(batch);
+            batch = next;
+        }
+
+        pthread_mutex_lock(&queue_lock);
+        retired = upto;
+        pthread_cond_broadcast(&done_cond);
+    }
+    return NULL;
+}
+
+/* A fork()ed child has no reclaimer thread: the next call starts one. */
+static void reclaimer_forget(void)
+{
+    reclaimer_started = false;
+    reclaimer_idle = false;
+    pthread_mutex_unlock(&queue_lock);
+}
+
+/* Starts the reclaimer if needed; queue_lock held. False if it cannot. */
+static bool reclaimer_ensure(void)
+{
+    static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+    pthread_attr_t attr;
+    pthread_t thread;
+    bool ok;
+
+    if (reclaimer_started)
+        return true;
+    pthread_once(&atfork_once, register_atfork);
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    ok = pthread_create(&thread, &attr, reclaimer_main, NULL) == 0;
+    pthread_attr_destroy(&attr);
+    reclaimer_started = ok;
+    return ok;
+}
+
+void dms__rcu_call(DmsRcuHead *head, DmsRcuFunc func)
+{
+    head->next = NULL;
+    head->func = func;
+    pthread_mutex_lock(&queue_lock);
+    if (!reclaimer_ensure()) {
+        /*
+         * No thread: reclaim here, the old way. Rare enough (thread
+         * limits) that waiting beats failing the change.
+         */
+        pthread_mutex_unlock(&queue_lock);
+        dms__rcu_synchronize();
+        func(head);
+        return;
+    }
+    *queue_tail = head;
+    queue_tail = &head->next;
+    queued++;
+    if (reclaimer_idle) /* else it looks at the queue before it sleeps */
+        pthread_cond_signal(&queue_cond);
+    pthread_mutex_unlock(&queue_lock);
+}
+
+bool dms__rcu_on_reclaimer(void)
+{
+    return on_reclaimer;
+}
+
+int dms__rcu_barrier(void)
+{
+    uint64_t target;
+
+    if (on_reclaimer)
+        return -EDEADLK;
+    pthread_mutex_lock(&queue_lock);
+    target = queued;
+    if (retired < target && !reclaimer_ensure()) {
+        pthread_mutex_unlock(&queue_lock);
+        return -EAGAIN;
+    }
+    barrier_waiters++;
+    while (retired < target)
+        pthread_cond_wait(&done_cond, &queue_lock);
+    barrier_waiters--;
+    pthread_mutex_unlock(&queue_lock);
+    return 0;
+}

@@ -61,6 +61,28 @@ void dms__rcu_register_thread(void);
 void dms__rcu_synchronize(void);
 
 /*
+ * Deferred reclamation, as liburcu's call_rcu(): @func(@head) runs on the
+ * library's reclaimer thread after a grace period that began after this
+ * call, without any library lock held. The caller never waits for
+ * readers. Callbacks run in the order they were queued.
+ */
+typedef struct DmsRcuHead DmsRcuHead;
+typedef void (*DmsRcuFunc)(DmsRcuHead *head);
+struct DmsRcuHead {
+    DmsRcuHead *next;
+    DmsRcuFunc func;
+};
+void dms__rcu_call(DmsRcuHead *head, DmsRcuFunc func);
+/*
+ * Waits until every callback queued before this call has run. Returns 0,
+ * -EDEADLK on the reclaimer thread itself (from inside a callback), or
+ * -EAGAIN if the reclaimer thread cannot be started (after fork(), say).
+ */
+int dms__rcu_barrier(void);
+/* Is this the reclaimer thread (running a callback)? */
+bool dms__rcu_on_reclaimer(void);
+
+/*
  * The thread-local reader is named directly rather than through a pointer:
  * cheaper, and GCC's UBSan mistakes the address of a local-exec TLS
  * object for a null pointer.

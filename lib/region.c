@@ -1,77 +1,29 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * DmsRegion objects: creation, reference counting, containers, aliases and
- * the process-wide topology lock.
+ * DmsRegion objects: creation, reference counting, containers and
+ * aliases.
  *
- * Topology (which region is where) changes rarely and is guarded by one
- * recursive mutex, like QEMU's memory transactions under the BQL: changes
- * are cheap to reason about, and a batch (dms_update_begin/commit) costs
- * one re-render. Accesses never take this lock; they read the immutable
- * flattened views the outermost unlock publishes.
+ * Every change of topology runs under topology.c's lock and tells it which
+ * bytes of which region it touched; topology.c re-renders only those, in
+ * only the spaces that show them. A container keeps its subregions in a
+ * tree keyed by (priority, offset, insertion order), so that placing,
+ * removing and finding the subregions a span meets are all logarithmic in
+ * the number of siblings.
  */
 #include "dms-private.h"
-
-static GRecMutex topology_mutex;
-static unsigned topology_depth;
-static bool topology_dirty;
-static uint64_t subregion_seq;
-
-void dms__topology_lock(void)
-{
-    g_rec_mutex_lock(&topology_mutex);
-    topology_depth++;
-}
-
-void dms__topology_changed(void)
-{
-    topology_dirty = true;
-}
-
-void dms__topology_unlock(void)
-{
-    bool publish = topology_depth == 1 && topology_dirty;
-
-    if (publish)
-        topology_dirty = false;
-    topology_depth--;
-    g_rec_mutex_unlock(&topology_mutex);
-    /*
-     * Views are rebuilt after the lock is released by this thread (the
-     * republish takes it again): old views are freed after a grace period,
-     * which may drop the last reference to a region and run its destroy
-     * notify, and a notify must never run under a library lock.
-     */
-    if (publish)
-        dms__spaces_republish();
-}
-
-/* Batches opened by this thread, to catch a commit without a begin
- * (unlocking a mutex we do not hold would be undefined). */
-static DMS_THREAD_LOCAL unsigned batch_depth;
-
-void dms_update_begin(void)
-{
-    dms__topology_lock();
-    batch_depth++;
-}
-
-void dms_update_commit(void)
-{
-    g_return_if_fail(batch_depth > 0);
-    batch_depth--;
-    dms__topology_unlock();
-}
 
 static DmsRegion *region_alloc(DmsRegionKind kind, const char *name,
                                uint64_t last)
 {
-    DmsRegion *r = g_try_new0(DmsRegion, 1);
+    size_t len = name ? strlen(name) : 0;
+    DmsRegion *r = g_try_malloc0(sizeof(*r) + len + 1);
 
     if (!r)
         return NULL;
-    r->name = g_strdup(name ? name : "");
+    if (len)
+        memcpy(r->name, name, len);
     atomic_init(&r->refcount, 1);
-    r->kind = kind;
+    r->kind = (uint8_t)kind;
     r->last = last;
     return r;
 }
@@ -149,18 +101,24 @@ int dms_region_new_message(const char *name, uint64_t size,
     r = region_alloc(DMS_KIND_MESSAGE, name, size_to_last(size));
     if (!r)
         return -ENOMEM;
-    r->ops = copy;
-    r->opaque = opaque;
+    r->msg = g_try_new0(DmsRegionMessage, 1);
+    if (!r->msg) {
+        g_free(r);
+        return -ENOMEM;
+    }
+    r->msg->ops = copy;
+    r->msg->opaque = opaque;
     r->notify = notify;
     r->notify_data = opaque;
-    g_mutex_init(&r->serialize_lock);
+    g_mutex_init(&r->msg->serialize_lock);
     *ret = r;
     return 0;
 }
 
-static gint compare_place(gconstpointer a, gconstpointer b, gpointer unused)
+gint dms__region_compare_place(gconstpointer a, gconstpointer b,
+                               gpointer unused)
 {
-    const DmsSubregion *x = a, *y = b;
+    const DmsRegion *x = a, *y = b;
 
     (void)unused;
     if (x->priority != y->priority)
@@ -179,8 +137,8 @@ int dms_region_new_container(const char *name, uint64_t size, DmsRegion **ret)
     r = region_alloc(DMS_KIND_CONTAINER, name, size_to_last(size));
     if (!r)
         return -ENOMEM;
-    r->children = g_ptr_array_new_with_free_func(g_free);
-    r->by_place = g_tree_new_full(compare_place, NULL, NULL, NULL);
+    r->children = g_tree_new_full(dms__region_compare_place, NULL, NULL, NULL);
+    r->prios = g_array_new(FALSE, FALSE, sizeof(DmsPriorityGroup));
     *ret = r;
     return 0;
 }
@@ -214,6 +172,12 @@ int dms_region_new_alias(const char *name, DmsRegion *target, uint64_t offset,
         return -ENOMEM;
     r->target = dms_region_ref(target);
     r->alias_offset = offset;
+    /* The target's changes must reach the spaces that show us. */
+    dms__topology_lock();
+    if (!target->aliases)
+        target->aliases = g_ptr_array_new();
+    g_ptr_array_add(target->aliases, r);
+    dms__topology_unlock();
     *ret = r;
     return 0;
 }
@@ -225,38 +189,46 @@ DmsRegion *dms_region_ref(DmsRegion *region)
     return region;
 }
 
+static gboolean gather_child(gpointer key, gpointer value, gpointer data)
+{
+    (void)value;
+    g_ptr_array_add(data, key);
+    return FALSE;
+}
+
 static void region_free(DmsRegion *r)
 {
     if (r->kind == DMS_KIND_CONTAINER) {
-        GPtrArray *children;
+        GPtrArray *children = g_ptr_array_new();
 
         /* Detach under the lock: others may be walking the children's
          * parent pointers to check for cycles. */
         dms__topology_lock();
-        children = r->children;
-        r->children = NULL;
-        g_tree_destroy(r->by_place);
-        r->by_place = NULL;
-        for (guint i = 0; i < children->len; i++) {
-            DmsSubregion *s = g_ptr_array_index(children, i);
-            s->region->parent = NULL;
-        }
+        g_tree_foreach(r->children, gather_child, children);
+        for (guint i = 0; i < children->len; i++)
+            ((DmsRegion *)g_ptr_array_index(children, i))->parent = NULL;
+        g_tree_destroy(r->children);
+        g_array_free(r->prios, TRUE);
         dms__topology_unlock();
-        for (guint i = 0; i < children->len; i++) {
-            DmsSubregion *s = g_ptr_array_index(children, i);
-            dms_region_unref(s->region);
-        }
-        g_ptr_array_unref(children);
+        for (guint i = 0; i < children->len; i++)
+            dms_region_unref(g_ptr_array_index(children, i));
+        g_ptr_array_free(children, TRUE);
     } else if (r->kind == DMS_KIND_ALIAS) {
+        dms__topology_lock();
+        g_ptr_array_remove_fast(r->target->aliases, r);
+        dms__topology_unlock();
         dms_region_unref(r->target);
     } else if (r->kind == DMS_KIND_MESSAGE) {
-        g_mutex_clear(&r->serialize_lock);
+        g_mutex_clear(&r->msg->serialize_lock);
+        g_free(r->msg);
     } else {
         dms__dirty_free(atomic_load_explicit(&r->dirty, memory_order_acquire));
     }
+    /* Nothing refers to us any more, aliases included (they hold us). */
+    if (r->aliases)
+        g_ptr_array_free(r->aliases, TRUE);
     if (r->notify)
         r->notify(r->notify_data);
-    g_free(r->name);
     g_free(r);
 }
 
@@ -281,43 +253,70 @@ void dms__region_unref_n(DmsRegion *r, unsigned n)
         region_free(r);
 }
 
-/* Is @needle reachable from @from through subregions and alias targets? */
-static bool reaches(const DmsRegion *from, const DmsRegion *needle)
+/*
+ * Is @needle reachable from @from through subregions and alias targets?
+ * Walked backwards, from @from up through containers and aliases, which
+ * is short in practice (a root container has many children, few parents).
+ */
+static bool reached_by(const DmsRegion *from, const DmsRegion *needle)
 {
     if (from == needle)
         return true;
-    if (from->kind == DMS_KIND_ALIAS)
-        return reaches(from->target, needle);
-    if (from->kind == DMS_KIND_CONTAINER) {
-        for (guint i = 0; i < from->children->len; i++) {
-            const DmsSubregion *s = g_ptr_array_index(from->children, i);
-            if (reaches(s->region, needle))
-                return true;
-        }
+    if (from->parent && reached_by(from->parent, needle))
+        return true;
+    for (guint i = 0; from->aliases && i < from->aliases->len; i++) {
+        if (reached_by(g_ptr_array_index(from->aliases, i), needle))
+            return true;
     }
     return false;
 }
 
+static DmsPriorityGroup *group_of(DmsRegion *c, int priority, guint *index)
+{
+    guint lo = 0, hi = c->prios->len;
+
+    while (lo < hi) {
+        guint mid = lo + (hi - lo) / 2;
+        DmsPriorityGroup *g = &g_array_index(c->prios, DmsPriorityGroup, mid);
+
+        if (g->priority == priority) {
+            *index = mid;
+            return g;
+        }
+        if (g->priority < priority)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    *index = lo;
+    return NULL;
+}
+
 /*
  * Does [first, last] overlap a subregion of @priority? Only slots starting
- * in [first - max_child_last, last] can; by_place finds the first of them
- * in logarithmic time.
+ * in [first - max_last, last] can; the children tree finds the first of
+ * them in logarithmic time.
  */
 static bool overlaps_equal_priority(DmsRegion *c, uint64_t first,
                                     uint64_t last, int priority)
 {
-    DmsSubregion probe = {
-        .priority = priority,
-        .offset = first > c->max_child_last ? first - c->max_child_last : 0,
-    };
-    GTreeNode *node = g_tree_lower_bound(c->by_place, &probe);
+    guint index;
+    DmsPriorityGroup *g = group_of(c, priority, &index);
+    DmsRegion probe;
+    GTreeNode *node;
 
+    if (!g)
+        return false;
+    probe.priority = priority;
+    probe.offset = first > g->max_last ? first - g->max_last : 0;
+    probe.seq = 0;
+    node = g_tree_lower_bound(c->children, &probe);
     for (; node; node = g_tree_node_next(node)) {
-        const DmsSubregion *s = g_tree_node_value(node);
+        const DmsRegion *s = g_tree_node_key(node);
 
         if (s->priority != priority || s->offset > last)
             break;
-        if (s->offset + s->region->last >= first)
+        if (s->offset + s->last >= first)
             return true;
     }
     return false;
@@ -326,8 +325,8 @@ static bool overlaps_equal_priority(DmsRegion *c, uint64_t first,
 int dms_region_add_subregion(DmsRegion *container, uint64_t offset,
                              DmsRegion *sub, int priority, uint32_t flags)
 {
-    DmsSubregion *slot;
-    guint pos;
+    DmsPriorityGroup *g;
+    guint index;
     int r = 0;
 
     g_return_val_if_fail(container != NULL && sub != NULL, -EINVAL);
@@ -343,7 +342,7 @@ int dms_region_add_subregion(DmsRegion *container, uint64_t offset,
         r = -EBUSY;
         goto out;
     }
-    if (reaches(sub, container)) {
+    if (reached_by(container, sub)) {
         r = -ELOOP;
         goto out;
     }
@@ -353,26 +352,20 @@ int dms_region_add_subregion(DmsRegion *container, uint64_t offset,
         r = -EEXIST;
         goto out;
     }
-    /* After the last slot of lower or equal priority: usually the end. */
-    pos = container->children->len;
-    while (pos > 0 &&
-           ((DmsSubregion *)g_ptr_array_index(container->children, pos - 1))
-                   ->priority > priority)
-        pos--;
-    slot = g_try_new0(DmsSubregion, 1);
-    if (!slot) {
-        r = -ENOMEM;
-        goto out;
+    g = group_of(container, priority, &index);
+    if (!g) {
+        DmsPriorityGroup fresh = {.priority = priority};
+        g_array_insert_val(container->prios, index, fresh);
+        g = &g_array_index(container->prios, DmsPriorityGroup, index);
     }
-    slot->region = dms_region_ref(sub);
-    slot->offset = offset;
-    slot->priority = priority;
-    slot->seq = ++subregion_seq;
-    g_ptr_array_insert(container->children, (gint)pos, slot);
-    g_tree_insert(container->by_place, slot, slot);
-    container->max_child_last = MAX(container->max_child_last, sub->last);
+    g->count++;
+    g->max_last = MAX(g->max_last, sub->last);
+    sub->offset = offset;
+    sub->priority = priority;
+    sub->seq = dms__topology_next_seq();
     sub->parent = container;
-    dms__topology_changed();
+    g_tree_insert(container->children, dms_region_ref(sub), NULL);
+    dms__topology_changed(container, offset, offset + sub->last);
 out:
     dms__topology_unlock();
     return r;
@@ -386,23 +379,21 @@ int dms_region_remove_subregion(DmsRegion *container, DmsRegion *sub)
 
     dms__topology_lock();
     if (container->kind == DMS_KIND_CONTAINER && sub->parent == container) {
-        for (guint i = 0; i < container->children->len; i++) {
-            DmsSubregion *s = g_ptr_array_index(container->children, i);
-            if (s->region == sub) {
-                g_tree_remove(container->by_place, s);
-                g_ptr_array_remove_index(container->children, i);
-                sub->parent = NULL;
-                drop = sub;
-                dms__topology_changed();
-                break;
-            }
-        }
+        guint index;
+        DmsPriorityGroup *g = group_of(container, sub->priority, &index);
+
+        dms__topology_changed(container, sub->offset, sub->offset + sub->last);
+        g_tree_remove(container->children, sub);
+        if (--g->count == 0)
+            g_array_remove_index(container->prios, index);
+        sub->parent = NULL;
+        drop = sub;
     }
     dms__topology_unlock();
     /*
-     * Only now, after the unlock republished the views and their grace
-     * period passed, is the container's reference dropped: if it was the
-     * last, the destroy notify runs here, without locks.
+     * The views that showed @sub hold references of their own until a
+     * grace period after they were replaced: if ours is the last one left
+     * after that, the destroy notify runs on the reclaimer thread.
      */
     if (!drop)
         return -ENOENT;
@@ -412,7 +403,6 @@ int dms_region_remove_subregion(DmsRegion *container, DmsRegion *sub)
 
 int dms_region_set_size(DmsRegion *region, uint64_t size)
 {
-    DmsSubregion *slot = NULL;
     uint64_t last = size_to_last(size);
     int r = 0;
 
@@ -424,24 +414,31 @@ int dms_region_set_size(DmsRegion *region, uint64_t size)
         r = -EINVAL;
         goto out;
     }
-    if (region->parent) {
-        GPtrArray *siblings = region->parent->children;
-        for (guint i = 0; i < siblings->len; i++) {
-            DmsSubregion *s = g_ptr_array_index(siblings, i);
-            if (s->region == region)
-                slot = s;
-        }
-        if (slot && slot->offset > UINT64_MAX - last) {
-            r = -EINVAL;
-            goto out;
-        }
+    if (region->parent && region->offset > UINT64_MAX - last) {
+        r = -EINVAL;
+        goto out;
     }
-    if (region->last != last) {
+    /* An alias's window must stay below 2^64 in its target too. */
+    if (region->kind == DMS_KIND_ALIAS &&
+        region->alias_offset > UINT64_MAX - last) {
+        r = -EINVAL;
+        goto out;
+    }
+    if (last < region->last) {
+        /* The bytes given up, told while they are still ours. */
+        dms__topology_changed(region, last + 1, region->last);
         region->last = last;
-        if (region->parent)
-            region->parent->max_child_last =
-                MAX(region->parent->max_child_last, last);
-        dms__topology_changed();
+    } else if (last > region->last) {
+        uint64_t old = region->last;
+
+        region->last = last;
+        dms__topology_changed(region, old + 1, last);
+        if (region->parent) {
+            guint index;
+            DmsPriorityGroup *g =
+                group_of(region->parent, region->priority, &index);
+            g->max_last = MAX(g->max_last, last);
+        }
     }
 out:
     dms__topology_unlock();

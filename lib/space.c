@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * DmsSpace lifecycle and view publication. This file alone decides when a
- * space is freed.
+ * DmsSpace lifecycle. This file alone decides when a space is freed.
  *
  * Two counts keep a space:
  *   refcount  references: callers, direct mappings, fired map clients;
@@ -16,16 +15,39 @@
  * never reaches 0 while any of them has work left. Bounce mappings take
  * and bank holds in bounce.c, but only this file drops the last one.
  *
- * Every space is on one process-wide list, guarded by the topology lock.
- * A topology change re-renders every space: spaces are few (one per
- * device), the render is O(n log n), and batching with dms_update_begin()
- * makes bulk changes cost one render.
+ * Views are kept by topology.c, which each space joins at creation; the
+ * hooks below are what a space does when topology.c retires nodes of its
+ * view.
  */
 #include "bounce.h"
 
 static void release_cb(void *space, size_t n);
 
-static GList *all_spaces; /* of DmsSpace *, topology lock */
+/*
+ * Thread caches bank references on regions of the views they lent from:
+ * once topology.c has retired nodes of a view, after their grace period,
+ * the caches are emptied, or a removed region's destroy notify would wait
+ * for some thread's next map. Our hold keeps the space until then. A
+ * space with no hold left is being freed and is left alone.
+ */
+static bool space_before_grace(void *opaque)
+{
+    return dms__space_tryhold(opaque);
+}
+
+static void space_after_grace(void *opaque)
+{
+    DmsSpace *s = opaque;
+
+    dms__bounce_reclaim(s->bounce);
+    /* The last hold frees the space: we hold no lock here. */
+    dms__space_release(s, 1);
+}
+
+static const DmsTopoHooks space_hooks = {
+    .before_grace = space_before_grace,
+    .after_grace = space_after_grace,
+};
 
 int dms_space_new(DmsRegion *root, const char *name, DmsSpace **ret)
 {
@@ -51,17 +73,9 @@ int dms_space_new(DmsRegion *root, const char *name, DmsSpace **ret)
     if (r == 0)
         r = dms__map_clients_new(s, s->bounce, dms_space_ref, dms_space_unref,
                                  &s->clients);
-    if (r == 0) {
-        DmsFlatView *fv;
-
-        dms__topology_lock();
-        r = dms__flatview_render(root, &fv);
-        if (r == 0) {
-            atomic_store_explicit(&s->view, fv, memory_order_release);
-            all_spaces = g_list_prepend(all_spaces, s);
-        }
-        dms__topology_unlock();
-    }
+    if (r == 0)
+        r = dms__topology_add_space(root, &s->view, &space_hooks, s, s->name,
+                                    &s->topo);
     if (r < 0) {
         if (s->clients)
             dms__map_clients_free(s->clients);
@@ -112,9 +126,7 @@ static void space_destroy(DmsSpace *s)
 {
     DmsFlatView *fv;
 
-    dms__topology_lock();
-    all_spaces = g_list_remove(all_spaces, s);
-    dms__topology_unlock();
+    dms__topology_remove_space(s->topo);
 
     fv = atomic_exchange_explicit(&s->view, NULL, memory_order_acq_rel);
     dms__map_clients_free(s->clients);
@@ -159,63 +171,6 @@ const char *dms_space_get_name(const DmsSpace *space)
 {
     g_return_val_if_fail(space != NULL, NULL);
     return space->name;
-}
-
-static void space_release_one(gpointer space)
-{
-    dms__space_release(space, 1);
-}
-
-void dms__spaces_republish(void)
-{
-    GPtrArray *old = g_ptr_array_new();
-    GPtrArray *held = g_ptr_array_new_with_free_func(space_release_one);
-
-    dms__topology_lock();
-    for (GList *l = all_spaces; l; l = l->next) {
-        DmsSpace *s = l->data;
-        DmsFlatView *fv;
-
-        /*
-         * Our hold keeps the space until its caches are drained below. A
-         * space with no reference left but live bounce mappings still
-         * gets the new view, so that its old one does not keep removed
-         * regions.
-         */
-        if (dms__space_tryhold(s))
-            g_ptr_array_add(held, s);
-
-        /*
-         * On allocation failure the space keeps its old view: accesses
-         * see the previous topology rather than nothing at all. The next
-         * change tries again.
-         */
-        if (dms__flatview_render(s->root, &fv) < 0) {
-            g_warning("libdmaspace: out of memory rendering space '%s'",
-                      s->name);
-            continue;
-        }
-        g_ptr_array_add(
-            old, atomic_exchange_explicit(&s->view, fv, memory_order_acq_rel));
-    }
-    dms__topology_unlock();
-
-    if (old->len > 0) {
-        dms__rcu_synchronize();
-        for (guint i = 0; i < old->len; i++)
-            dms__flatview_free(g_ptr_array_index(old, i));
-        /*
-         * Thread caches bank references on regions of the old views:
-         * drain them, or a removed region's destroy notify would wait
-         * for some thread's next map.
-         */
-        for (guint i = 0; i < held->len; i++)
-            dms__bounce_reclaim(
-                ((DmsSpace *)g_ptr_array_index(held, i))->bounce);
-    }
-    g_ptr_array_free(old, TRUE);
-    /* Outside the topology lock: the last hold frees a space. */
-    g_ptr_array_free(held, TRUE);
 }
 
 int dms_space_get_stats(DmsSpace *space, DmsSpaceStats *stats)

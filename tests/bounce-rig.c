@@ -31,6 +31,7 @@ void rig_fini(Rig *rig)
 {
     rig->space = dms_space_unref(rig->space);
     rig_drop_regions(rig);
+    assert_int_equal(dms_update_barrier(), 0);
     assert_int_equal(atomic_load(&rig->msg->notified), 1);
     tc_memdev_free(rig->msg);
 }

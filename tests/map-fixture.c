@@ -53,6 +53,7 @@ int map_teardown(void **state)
     dms_region_unref(f->rom_r);
     dms_region_unref(f->msg_r);
     dms_region_unref(f->root);
+    assert_int_equal(dms_update_barrier(), 0);
     assert_int_equal(f->ram_notified, 1);
     assert_int_equal(f->msg_b->notified, 1);
     tc_memdev_free(f->msg_b);

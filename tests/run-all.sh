@@ -235,7 +235,7 @@ stage_fuzz() {
     local space_secs=${DMS_FUZZ_SPACE_SECONDS:-240}
     # fuzz-space first: it runs on one core while the rest take turns on
     # the other.
-    local targets=(space proto sg dirty engine) t pids=() rc=0 i
+    local targets=(space proto sg dirty engine topology) t pids=() rc=0 i
     local -A pid_of=()
 
     CC=clang CXX=clang++ configure fuzz --buildtype=debugoptimized \

@@ -353,6 +353,7 @@ static void test_callback_may_remove_its_own_region(void **state)
     re.remove_self = msg; /* still valid: the container holds a reference */
     msg = dms_region_unref(msg);
     assert_int_equal(dms_space_read(s, 0, buf, 8, NULL, NULL), 0);
+    assert_int_equal(dms_update_barrier(), 0);
     assert_int_equal(b->notified, 1); /* gone once the access ended */
     assert_int_equal(dms_space_read(s, 0, buf, 8, NULL, NULL), -EFAULT);
     dms_space_unref(s);

@@ -165,6 +165,7 @@ static int teardown(void **state)
         *all[i] = dms_region_unref(*all[i]);
 
     /* Everything was released, exactly once. */
+    assert_int_equal(dms_update_barrier(), 0);
     assert_int_equal(w->ram_a_notified, 1);
     assert_int_equal(w->ram_b_notified, 1);
     assert_int_equal(w->rom_notified, 1);
@@ -417,6 +418,7 @@ static void test_overlap_of_equal_priority_is_refused_unchanged(void **state)
     assert_int_equal(byte, 0xaa);
     assert_int_equal(dms_region_remove_subregion(w->root, r), 0);
     r = dms_region_unref(r);
+    assert_int_equal(dms_update_barrier(), 0);
     assert_int_equal(over_notified, 1);
     assert_guards_intact(&over);
     g_free(over.alloc);
@@ -442,6 +444,7 @@ static void test_region_removed_during_a_direct_mapping_lives_on(void **state)
 
     memset(ptr, 0x31, len);
     assert_int_equal(dms_space_unmap(w->space, ptr, len, FROM, len), 0);
+    assert_int_equal(dms_update_barrier(), 0);
     assert_int_equal(w->ram_b_notified, 1);
     assert_filled(w->ram_b.mem, PAGE, 0x31);
 }

@@ -23,7 +23,8 @@ import json, math, re, sys
 
 ALLOWED = {"record", "run", "bench", "size", "regions", "threads", "mode",
            "ns_per_op", "bytes_per_s", "msgs_per_op", "baseline",
-           "baseline_ns_per_op", "ratio"}
+           "baseline_ns_per_op", "ratio", "bytes_per_region",
+           "rss_bytes_per_region"}
 META = {"record", "library_version", "commit", "run", "cpu_model", "cpus",
         "date"}
 failures = []
@@ -121,6 +122,22 @@ for mode in ("budget-4k", "budget-1m", "budget-4k-async",
              "budget-4k-async-x4"):
     if not find("sg-read", size=65536, mode=mode):
         fail(f"sg-read {mode} missing")
+
+for regions in (100, 1000):
+    for bench, mode in (("topology-fill", "one"), ("topology-drain", "one"),
+                        ("topology-add", "one"), ("topology-add", "batch"),
+                        ("topology-remove", "one"),
+                        ("topology-remove", "batch")):
+        got = find(bench, mode=mode, regions=regions)
+        if not got:
+            fail(f"{bench} {mode} at {regions} regions missing")
+        elif "baseline_ns_per_op" not in got[0]:
+            fail(f"{bench} {mode} at {regions} regions: no baseline")
+    if not find("topology-lookup", mode="hot", regions=regions):
+        fail(f"topology-lookup hot at {regions} regions missing")
+    fill = find("topology-fill", mode="one", regions=regions)
+    if fill and not fill[0].get("bytes_per_region", 0) > 0:
+        fail(f"topology-fill at {regions}: no memory per region")
 
 if failures:
     sys.exit("\n".join(failures))

@@ -119,6 +119,7 @@ static void test_many_spaces_many_threads(void **state)
     }
     for (unsigned s = 0; s < SPACES; s++) {
         m->rig[s].space = dms_space_unref(m->rig[s].space);
+        assert_int_equal(dms_update_barrier(), 0);
         assert_int_equal(atomic_load(&m->rig[s].msg->notified), 1);
         rig_fini(&m->rig[s]);
     }
@@ -222,14 +223,18 @@ static void test_churn_region_and_limit_while_mapping(void **state)
      * Every region removed has gone, exactly once, but for the first,
      * which the test still holds; the last one goes when removed.
      */
+    assert_int_equal(dms_update_barrier(), 0);
     assert_int_equal(atomic_load(&c->rig.msg->notified), 0);
     c->rig.region = dms_region_unref(c->rig.region);
+    assert_int_equal(dms_update_barrier(), 0);
     assert_int_equal(atomic_load(&c->rig.msg->notified), 1);
     for (unsigned k = 0; k < CHURN_SWAPS - 1; k++)
+        assert_int_equal(dms_update_barrier(), 0);
         assert_int_equal(atomic_load(&c->inc[k]->notified), 1);
     assert_int_equal(atomic_load(&c->inc[CHURN_SWAPS - 1]->notified), 0);
     assert_int_equal(dms_region_remove_subregion(c->rig.root, cur), 0);
     cur = dms_region_unref(cur);
+    assert_int_equal(dms_update_barrier(), 0);
     assert_int_equal(atomic_load(&c->inc[CHURN_SWAPS - 1]->notified), 1);
 
     /* Every write-back arrived, in its thread's area, intact. */

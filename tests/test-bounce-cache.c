@@ -163,6 +163,7 @@ static void test_thread_exit_returns_cache(void **state)
  * alone holds the regions): the region's notify must run before that
  * call returns, or, with a live mapping, when the helper unmaps it, and
  * the unmap still writes back.
+ assert_int_equal(dms_update_barrier(), 0);
  */
 static void drop_with_parked_helper(bool drop_space, bool live)
 {
@@ -196,6 +197,7 @@ static void drop_with_parked_helper(bool drop_space, bool live)
         helper_call(h, item_map_job, &l);
         assert_true(l.ok);
     }
+    assert_int_equal(dms_update_barrier(), 0);
     assert_int_equal(atomic_load(&rig.msg->notified), 0);
 
     if (drop_space) {
@@ -207,12 +209,14 @@ static void drop_with_parked_helper(bool drop_space, bool live)
         assert_int_equal(dms_space_map(rig.space, 0, &len, TO, NULL, &p),
                          -EFAULT);
     }
+    assert_int_equal(dms_update_barrier(), 0);
     assert_int_equal(atomic_load(&rig.msg->notified), live ? 0 : 1);
 
     if (live) {
         /* On the helper, which stays alive: the unmap releases it. */
         helper_call(h, item_unmap_job, &l);
         assert_true(l.ok);
+        assert_int_equal(dms_update_barrier(), 0);
         assert_int_equal(atomic_load(&rig.msg->notified), 1);
         for (size_t k = 0; k <= l.len; k++)
             assert_int_equal(rig.msg->mem[l.addr + k],
@@ -223,6 +227,7 @@ static void drop_with_parked_helper(bool drop_space, bool live)
     assert_int_equal(atomic_load(&rig.msg->bytes_written),
                      pj[0].written + pj[2].written + (live ? l.len : 0));
     assert_int_equal(atomic_load(&side->bytes_written), pj[1].written);
+    assert_int_equal(dms_update_barrier(), 0);
     assert_int_equal(atomic_load(&side->notified), drop_space ? 1 : 0);
     if (drop_space)
         rig.space = NULL;
@@ -230,6 +235,7 @@ static void drop_with_parked_helper(bool drop_space, bool live)
         assert_int_equal(tc_stats(rig.space).bounce_in_use, 0);
     helper_stop(h);
     rig_fini(&rig); /* the notify ran once, not twice */
+    assert_int_equal(dms_update_barrier(), 0);
     assert_int_equal(atomic_load(&side->notified), 1);
     tc_memdev_free(side);
 }

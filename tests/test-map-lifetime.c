@@ -18,6 +18,7 @@ static void test_region_removed_during_bounce_dma_gets_its_data(void **state)
     p = tc_map(f->space, HOLE_ADDR + 0x10, 0x100, FROM, 0x100);
     assert_int_equal(dms_region_remove_subregion(f->root, msg), 0);
     dms_region_unref(msg);
+    assert_int_equal(dms_update_barrier(), 0);
     assert_int_equal(b->notified, 0);
     /* The address now decodes to nothing ... */
     tc_map_fails(f->space, HOLE_ADDR + 0x10, 1, TO, -EFAULT);
@@ -30,6 +31,7 @@ static void test_region_removed_during_bounce_dma_gets_its_data(void **state)
     assert_int_equal(b->mem[0x10], 0x42);
     assert_int_equal(b->mem[0x8f], 0x42);
     assert_int_equal(b->mem[0x90], memdev_pattern(0x90, SEED));
+    assert_int_equal(dms_update_barrier(), 0);
     assert_int_equal(b->notified, 1); /* exactly once, after the unmap */
     tc_memdev_free(b);
 }
@@ -47,9 +49,11 @@ test_region_removed_during_direct_dma_lives_until_unmap(void **state)
     p = tc_map(f->space, HOLE_ADDR, 256, FROM, 256);
     assert_int_equal(dms_region_remove_subregion(f->root, ram), 0);
     dms_region_unref(ram);
+    assert_int_equal(dms_update_barrier(), 0);
     assert_int_equal(notified, 0);
     memset(p, 1, 256);
     assert_int_equal(dms_space_unmap(f->space, p, 256, FROM, 256), 0);
+    assert_int_equal(dms_update_barrier(), 0);
     assert_int_equal(notified, 1);
 }
 
@@ -65,8 +69,10 @@ static void test_removing_a_region_releases_the_space_reference(void **state)
     assert_int_equal(dms_space_read(f->space, HOLE_ADDR, mem, 8, NULL, NULL),
                      0);
     dms_region_unref(ram);
+    assert_int_equal(dms_update_barrier(), 0);
     assert_int_equal(notified, 0);
     assert_int_equal(dms_region_remove_subregion(f->root, ram), 0);
+    assert_int_equal(dms_update_barrier(), 0);
     assert_int_equal(notified, 1);
 }
 
@@ -103,11 +109,14 @@ static void test_dying_space_does_not_keep_a_removed_region(void **state)
     dms_space_unref(s); /* the mapping keeps the space */
     dms_region_unref(ram);
     assert_int_equal(dms_region_remove_subregion(root, ram), 0);
+    assert_int_equal(dms_update_barrier(), 0);
     assert_int_equal(notified, 1); /* not held until the unmap */
     assert_int_equal(dms_space_unmap(s, bp, 0x20, TO, 0), 0);
+    assert_int_equal(dms_update_barrier(), 0);
     assert_int_equal(b->notified, 0); /* root still holds it */
     dms_region_unref(msg);
     dms_region_unref(root);
+    assert_int_equal(dms_update_barrier(), 0);
     assert_int_equal(b->notified, 1);
     tc_memdev_free(b);
 }
@@ -130,12 +139,14 @@ static void test_space_referenced_again_through_a_mapping_revives(void **state)
     memset(bp, 0x5a, 0x20);
     assert_int_equal(dms_space_unmap(s, bp, 0x20, FROM, 0x20), 0);
     assert_int_equal(b->mem[0x10], 0x5a);
+    assert_int_equal(dms_update_barrier(), 0);
     assert_int_equal(b->notified, 0); /* our new reference keeps it */
     assert_int_equal(tc_stats(s).bounce_in_use, 0);
     q = tc_map(s, 0x40, 0x40, TO, 0x40);
     assert_int_equal(q[0], memdev_pattern(0x40, SEED));
     assert_int_equal(dms_space_unmap(s, q, 0x40, TO, 0), 0);
     dms_space_unref(s);
+    assert_int_equal(dms_update_barrier(), 0);
     assert_int_equal(b->notified, 1); /* space, root and region gone */
     tc_memdev_free(b);
 }
@@ -165,14 +176,17 @@ test_space_dropped_with_live_mappings_lives_until_unmap(void **state)
     bp = tc_map(s, 0x10, 0x20, FROM, 0x20);
     dp = tc_map(s, 0x1010, 0x20, FROM, 0x20);
     dms_space_unref(s); /* the caller's last reference */
+    assert_int_equal(dms_update_barrier(), 0);
     assert_int_equal(b->notified + ram_notified, 0);
 
     memset(bp, 0x99, 0x20);
     assert_int_equal(dms_space_unmap(s, bp, 0x20, FROM, 0x20), 0);
     assert_int_equal(b->mem[0x10], 0x99);
+    assert_int_equal(dms_update_barrier(), 0);
     assert_int_equal(b->notified + ram_notified, 0);
     /* The last mapping's unmap frees the space, and with it all. */
     assert_int_equal(dms_space_unmap(s, dp, 0x20, FROM, 0x20), 0);
+    assert_int_equal(dms_update_barrier(), 0);
     assert_int_equal(b->notified, 1);
     assert_int_equal(ram_notified, 1);
     tc_memdev_free(b);

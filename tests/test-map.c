@@ -92,6 +92,7 @@ static void test_bounce_stops_where_its_region_ends(void **state)
     assert_int_equal(dms_space_unmap(s, q, 0x100, FROM, 0), 0);
 
     dms_space_unref(s);
+    assert_int_equal(dms_update_barrier(), 0);
     assert_int_equal(b->notified, 1);
     tc_memdev_free(b);
 }
@@ -479,10 +480,13 @@ static void test_direct_regions_sharing_host_memory_keep_counts(void **state)
     dms_region_unref(ra);
     dms_region_unref(rb);
     /* Each mapping still holds its own region. */
+    assert_int_equal(dms_update_barrier(), 0);
     assert_int_equal(notified_a + notified_b, 0);
     assert_int_equal(dms_space_unmap(s, pa, 256, TO, 0), 0);
+    assert_int_equal(dms_update_barrier(), 0);
     assert_int_equal(notified_a + notified_b, 1);
     assert_int_equal(dms_space_unmap(s, pb, 256, TO, 0), 0);
+    assert_int_equal(dms_update_barrier(), 0);
     assert_int_equal(notified_a, 1);
     assert_int_equal(notified_b, 1);
 

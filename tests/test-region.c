@@ -145,6 +145,7 @@ static void test_subregion_rules_busy_loop_and_bounds(void **state)
     dms_region_unref(c1);
     notified = 0;
     dms_region_unref(ra);
+    assert_int_equal(dms_update_barrier(), 0);
     assert_int_equal(notified, 1);
     g_free(a);
 }
@@ -186,6 +187,7 @@ static void test_alias_shows_a_window_elsewhere(void **state)
     dms_region_unref(ra);
     assert_int_equal(notified, 0);
     dms_region_unref(root);
+    assert_int_equal(dms_update_barrier(), 0);
     assert_int_equal(notified, 1);
     g_free(a);
 }
@@ -204,6 +206,7 @@ static void test_removed_region_is_released_by_the_space(void **state)
     assert_int_equal(tag_at(s, 0), 'A');
     /* the seed's reference-leak fix: after removal nothing holds it */
     assert_int_equal(dms_region_remove_subregion(root, ra), 0);
+    assert_int_equal(dms_update_barrier(), 0);
     assert_int_equal(notified, 1);
     assert_int_equal(tag_at(s, 0), '.');
     dms_space_unref(s);

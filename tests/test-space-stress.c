@@ -133,6 +133,9 @@ static void test_readers_never_see_torn_or_freed_views(void **state)
             msg[i] = dms_region_unref(msg[i]);
         }
         if (round % 2 == 0) {
+            /* The slot's memory is the old region's until its notify,
+             * which comes after the readers left the old views. */
+            assert_int_equal(dms_update_barrier(), 0);
             memset(slots[i].mem, 0xa0 + i, SLOT_SIZE);
             assert_int_equal(dms_region_new_ram(NULL, slots[i].mem, SLOT_SIZE,
                                                 0, slot_notify, &slots[i],
@@ -183,6 +186,7 @@ static void test_readers_never_see_torn_or_freed_views(void **state)
         dms_region_unref(msg[i]);
     }
     /* every region ever created was released exactly once */
+    assert_int_equal(dms_update_barrier(), 0);
     {
         int total = atomic_load(&msgs_notified);
         for (int i = 0; i < SLOTS; i++)

@@ -19,12 +19,16 @@
  * its target, a DmsSpace on its root and on every region its current view
  * reaches, and every live mapping or in-flight message access on its
  * region. The destroy notify registered at creation runs once, after the
- * last of those references is gone.
+ * last of those references is gone. A view's references outlive the view
+ * by a grace period (accesses may still be reading it) and are dropped on
+ * a thread of the library, so the notify of a region removed from a space
+ * runs there, a little after the removal; dms_update_barrier() waits for
+ * it.
  *
  * Topology calls (add/remove subregion, resize) are thread-safe and may run
  * while other threads access spaces built from these regions: each change
- * publishes new views of every space; accesses already running finish on
- * the view they started with.
+ * publishes new views of the spaces that show it, without waiting for
+ * accesses; accesses already running finish on the view they started with.
  */
 #ifndef DMASPACE_REGION_H
 #define DMASPACE_REGION_H
@@ -349,6 +353,31 @@ DMS_PUBLIC void dms_update_begin(void);
  * commit publishes new views of every changed space.
  */
 DMS_PUBLIC void dms_update_commit(void);
+
+/**
+ * dms_update_barrier:
+ *
+ * Waits until everything that topology changes made before this call left
+ * for later is done: old views freed, and the references they held on
+ * regions dropped, so that the destroy notify of a region removed (or of
+ * a space released) before this call has run, unless something else still
+ * holds it (a mapping, an access in flight, a reference of the caller).
+ *
+ * Topology changes do not wait for accesses running on other threads:
+ * they publish the new view and leave the old one to be freed once no
+ * access can still be reading it, on a thread of the library. A removed
+ * region's destroy notify therefore runs a little after
+ * dms_region_remove_subregion() returns, on that thread, with no library
+ * lock held. Call this where the notify must have run, for example
+ * before checking for leaks at exit.
+ *
+ * Must not be called with a batch open or from a destroy notify.
+ *
+ * Returns: 0; -EDEADLK inside a dms_update_begin() batch or from a
+ * destroy notify (the wait would never end); -EAGAIN if the library
+ * cannot start the thread that does this work (thread limits).
+ */
+DMS_PUBLIC int dms_update_barrier(void);
 
 #ifdef __cplusplus
 }

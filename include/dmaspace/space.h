@@ -397,6 +397,104 @@ typedef struct DmsSpaceStats {
  */
 DMS_PUBLIC int dms_space_get_stats(DmsSpace *space, DmsSpaceStats *stats);
 
+/**
+ * DmsViewRange:
+ * @addr: first address of the range in the space
+ * @size: bytes; 0 means all 2^64
+ * @region: the leaf (RAM or message) region the range shows; valid
+ *   during the callback (take a reference to keep it)
+ * @offset: offset in @region of the byte at @addr
+ *
+ * One piece of a space's flattened view, as a change listener sees it.
+ */
+typedef struct DmsViewRange {
+    uint64_t addr;
+    uint64_t size;
+    DmsRegion *region;
+    uint64_t offset;
+} DmsViewRange;
+
+typedef struct DmsViewListener DmsViewListener;
+
+/**
+ * DmsViewListenerFunc:
+ * @opaque: the pointer given to dms_space_add_listener()
+ * @removed: ranges that left the view, in address order
+ * @n_removed: their count
+ * @added: ranges that entered it, in address order
+ * @n_added: their count
+ *
+ * Called once per published change of a space's view (one committed
+ * batch, or one change outside a batch), after the new view is published,
+ * without any library lock held. A range whose bounds, region or offset
+ * changed is removed and added again; ranges that stayed as they were
+ * are not mentioned. Applying each call's removals, then its additions,
+ * to the ranges seen so far gives the current view.
+ *
+ * The arrays are valid only during the call. Listeners of one process
+ * are called one at a time, in the order the changes were published; a
+ * listener may change the topology or add and remove listeners: what that
+ * publishes is delivered after it returns.
+ */
+typedef void (*DmsViewListenerFunc)(void *opaque, const DmsViewRange *removed,
+                                    size_t n_removed,
+                                    const DmsViewRange *added, size_t n_added);
+
+/**
+ * dms_space_add_listener:
+ * @space: a space
+ * @func: called for each change of @space's view
+ * @opaque: passed to @func
+ * @ret: (out): a handle for dms_space_remove_listener()
+ *
+ * Registers a change listener, like QEMU's MemoryListener. Its first call
+ * replays the current view (everything added, nothing removed); it is made
+ * before this returns, unless another thread is delivering changes at the
+ * time or this is called from a listener, in which case it comes right
+ * after, still in order. Thread-safe.
+ *
+ * The space does not keep @opaque alive: remove the listener before
+ * freeing it. The listener does not keep @space alive: a listener still
+ * registered when the space goes is removed with it, never called again,
+ * and its handle is freed (a call already running on another thread may
+ * still be finishing).
+ *
+ * Returns: 0; -EINVAL for NULL @space, @func or @ret; -ENOMEM.
+ */
+DMS_PUBLIC int dms_space_add_listener(DmsSpace *space,
+                                      DmsViewListenerFunc func, void *opaque,
+                                      DmsViewListener **ret);
+
+/**
+ * dms_space_remove_listener:
+ * @space: the space @listener was added to
+ * @listener: (transfer full): a handle from dms_space_add_listener()
+ *
+ * Unregisters @listener and frees its handle. When this returns, @func is
+ * not running on another thread and will not be called again (a call
+ * from this very thread, if we are inside it, finishes normally).
+ *
+ * Returns: 0; -EINVAL for NULL arguments; -ENOENT if @listener is not
+ * registered with @space (its handle is then left alone).
+ */
+DMS_PUBLIC int dms_space_remove_listener(DmsSpace *space,
+                                         DmsViewListener *listener);
+
+/**
+ * dms_space_dump_view:
+ * @space: a space
+ * @ret: (out): the text, to be released with free()
+ *
+ * Writes @space's current flattened view as text, one line per range,
+ * like QEMU's `info mtree -f`: first and last address, the priority of
+ * the leaf region in its container, its kind (ram, rom or message), its
+ * name and the offset in it of the first address. For debugging and
+ * tests; the format may change.
+ *
+ * Returns: 0; -EINVAL for NULL arguments; -ENOMEM.
+ */
+DMS_PUBLIC int dms_space_dump_view(DmsSpace *space, char **ret);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,464 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Fuzz target: random topology changes, and after every step each space's
+ * incremental view against a from-scratch render of the same tree.
+ *
+ * The input is a program of one-byte operations with their arguments:
+ * create RAM, message, container and alias regions; place them (nested,
+ * overlapping, at any priority, up to the top of the 2^64 space), remove
+ * and resize them; open and commit batches; create and drop spaces over
+ * any region. After each step outside a batch, every space is checked:
+ *
+ *  - its view (lib/flatview.c's persistent B+tree, built incrementally by
+ *    lib/topology.c) equals dms__flatview_render_reference() of its root,
+ *    range by range, and lookups at every range's ends and in the gaps
+ *    find what the reference says;
+ *  - its change listener got exactly one call if the view changed and
+ *    none if not, whose removals and additions, applied to the ranges the
+ *    listener saw before, give the new view, with no range both removed
+ *    and added (so the call is exactly the difference of the two views).
+ *
+ * At the end every leaf's destroy notify must have run exactly once,
+ * once dms_update_barrier() says old views are reclaimed.
+ */
+#include <inttypes.h>
+#include <string.h>
+
+#include "dms-private.h"
+#include "fuzz.h"
+
+enum {
+    MAX_OBJS = 24,
+    MAX_SPACES = 3,
+    UNIT = 16, /* sizes and offsets are multiples: overlaps are likely */
+    MAX_DEPTH = 3,
+};
+
+typedef enum Op {
+    OP_NEW_RAM,
+    OP_NEW_MESSAGE,
+    OP_NEW_CONTAINER,
+    OP_NEW_ALIAS,
+    OP_ADD,
+    OP_ADD_TOP, /* near 2^64 */
+    OP_REMOVE,
+    OP_RESIZE,
+    OP_BEGIN,
+    OP_COMMIT,
+    OP_NEW_SPACE,
+    OP_DROP_SPACE,
+    OP_COUNT
+} Op;
+
+typedef struct Space {
+    DmsSpace *space;
+    DmsRegion *root;
+    DmsViewListener *listener;
+    GArray *seen;   /* of DmsFlatRange: what the listener was told */
+    GArray *before; /* the reference view after the previous step */
+    unsigned calls; /* listener calls since the last check */
+} Space;
+
+typedef struct Fuzz {
+    DmsRegion *obj[MAX_OBJS];
+    bool leaf[MAX_OBJS];
+    int notified[MAX_OBJS];
+    unsigned nobj;
+    Space spaces[MAX_SPACES];
+    unsigned depth;
+} Fuzz;
+
+static uint8_t host_mem[64 * UNIT];
+
+static void leaf_notify(void *data)
+{
+    int *n = data;
+
+    (*n)++;
+}
+
+static int64_t msg_read(void *opaque, uint64_t offset, void *buf, size_t len,
+                        const DmsAttrs *attrs)
+{
+    (void)opaque;
+    (void)offset;
+    (void)attrs;
+    memset(buf, 0, len);
+    return (int64_t)len;
+}
+
+static int64_t msg_write(void *opaque, uint64_t offset, const void *buf,
+                         size_t len, const DmsAttrs *attrs)
+{
+    (void)opaque;
+    (void)offset;
+    (void)buf;
+    (void)attrs;
+    return (int64_t)len;
+}
+
+static const DmsMessageOps msg_ops = {
+    .size = sizeof(DmsMessageOps),
+    .read = msg_read,
+    .write = msg_write,
+};
+
+static DmsRegion *pick(Fuzz *f, FuzzInput *in)
+{
+    uint8_t i = fuzz_u8(in);
+
+    return f->nobj ? f->obj[i % f->nobj] : NULL;
+}
+
+/* 1..64 units, or the whole 2^64 for @all_ok kinds when asked. */
+static uint64_t pick_size(FuzzInput *in, bool all_ok)
+{
+    uint8_t b = fuzz_u8(in);
+
+    if (all_ok && b >= 0xf8)
+        return DMS_SIZE_ALL;
+    return (uint64_t)(b % 64 + 1) * UNIT;
+}
+
+static bool same_range(const DmsFlatRange *a, const DmsFlatRange *b)
+{
+    return a->start == b->start && a->last == b->last &&
+           a->offset == b->offset && a->region == b->region;
+}
+
+static void listen_cb(void *opaque, const DmsViewRange *removed,
+                      size_t n_removed, const DmsViewRange *added,
+                      size_t n_added)
+{
+    Space *sp = opaque;
+
+    sp->calls++;
+    for (size_t i = 0; i < n_removed; i++) {
+        guint j;
+
+        for (j = 0; j < sp->seen->len; j++) {
+            const DmsFlatRange *s = &g_array_index(sp->seen, DmsFlatRange, j);
+            if (s->start == removed[i].addr &&
+                s->last == removed[i].addr + (removed[i].size - 1) &&
+                s->region == removed[i].region &&
+                s->offset == removed[i].offset)
+                break;
+        }
+        FUZZ_CHECK(j < sp->seen->len,
+                   "listener: removed range at 0x%" PRIx64 " was not there",
+                   removed[i].addr);
+        g_array_remove_index(sp->seen, j);
+        for (size_t k = 0; k < n_added; k++)
+            FUZZ_CHECK(!(added[k].addr == removed[i].addr &&
+                         added[k].size == removed[i].size &&
+                         added[k].region == removed[i].region &&
+                         added[k].offset == removed[i].offset),
+                       "listener: range at 0x%" PRIx64
+                       " removed and added unchanged",
+                       removed[i].addr);
+    }
+    for (size_t i = 0; i < n_added; i++) {
+        DmsFlatRange fr = {
+            .start = added[i].addr,
+            .last = added[i].addr + (added[i].size - 1),
+            .offset = added[i].offset,
+            .region = added[i].region,
+        };
+        guint j = 0;
+
+        while (j < sp->seen->len &&
+               g_array_index(sp->seen, DmsFlatRange, j).start < fr.start)
+            j++;
+        FUZZ_CHECK(
+            j == sp->seen->len ||
+                g_array_index(sp->seen, DmsFlatRange, j).start > fr.last,
+            "listener: added range at 0x%" PRIx64 " overlaps", fr.start);
+        FUZZ_CHECK(
+            j == 0 ||
+                g_array_index(sp->seen, DmsFlatRange, j - 1).last < fr.start,
+            "listener: added range at 0x%" PRIx64 " overlaps", fr.start);
+        g_array_insert_val(sp->seen, j, fr);
+    }
+}
+
+static GArray *reference(DmsRegion *root)
+{
+    GArray *ref;
+    int r;
+
+    dms__topology_lock();
+    r = dms__flatview_render_reference(root, &ref);
+    dms__topology_unlock();
+    FUZZ_CHECK(r == 0, "reference render: %d", r);
+    return ref;
+}
+
+static bool same_list(const GArray *a, const GArray *b)
+{
+    if (a->len != b->len)
+        return false;
+    for (guint i = 0; i < a->len; i++) {
+        if (!same_range(&g_array_index(a, DmsFlatRange, i),
+                        &g_array_index(b, DmsFlatRange, i)))
+            return false;
+    }
+    return true;
+}
+
+static void check_lookup(const DmsFlatView *fv, const GArray *ref)
+{
+    for (guint i = 0; i < ref->len; i++) {
+        const DmsFlatRange *e = &g_array_index(ref, DmsFlatRange, i);
+        const DmsFlatRange *a = dms__flatview_lookup(fv, e->start);
+        const DmsFlatRange *b = dms__flatview_lookup(fv, e->last);
+
+        FUZZ_CHECK(a && same_range(a, e), "lookup of 0x%" PRIx64, e->start);
+        FUZZ_CHECK(b && same_range(b, e), "lookup of 0x%" PRIx64, e->last);
+        FUZZ_CHECK(e->region->kind != DMS_KIND_RAM ||
+                       a->host == e->region->host + e->offset,
+                   "host pointer of range at 0x%" PRIx64, e->start);
+        /* The byte before a range that does not touch the previous one
+         * is a gap. */
+        if (e->start > 0 &&
+            (i == 0 ||
+             g_array_index(ref, DmsFlatRange, i - 1).last + 1 < e->start))
+            FUZZ_CHECK(!dms__flatview_lookup(fv, e->start - 1),
+                       "lookup in the gap at 0x%" PRIx64, e->start - 1);
+    }
+    if (ref->len == 0)
+        FUZZ_CHECK(!dms__flatview_lookup(fv, 0) &&
+                       !dms__flatview_lookup(fv, UINT64_MAX),
+                   "lookup in an empty view");
+}
+
+static void check_space(Space *sp)
+{
+    GArray *ref = reference(sp->root);
+    const DmsFlatView *fv =
+        atomic_load_explicit(&sp->space->view, memory_order_acquire);
+    GArray *cur = dms__flatview_ranges(fv);
+
+    for (guint i = 0; i < cur->len && i < ref->len; i++) {
+        const DmsFlatRange *a = &g_array_index(cur, DmsFlatRange, i);
+        const DmsFlatRange *b = &g_array_index(ref, DmsFlatRange, i);
+        FUZZ_CHECK(same_range(a, b),
+                   "range %u: view [0x%" PRIx64 ", 0x%" PRIx64
+                   "] of %s, reference [0x%" PRIx64 ", 0x%" PRIx64 "] of %s",
+                   i, a->start, a->last, a->region->name, b->start, b->last,
+                   b->region->name);
+    }
+    FUZZ_CHECK(cur->len == ref->len, "view has %u ranges, reference %u",
+               cur->len, ref->len);
+    check_lookup(fv, ref);
+    FUZZ_CHECK(sp->calls == (same_list(sp->before, ref) ? 0u : 1u),
+               "listener called %u times for one change", sp->calls);
+    FUZZ_CHECK(same_list(sp->seen, ref),
+               "listener's ranges (%u) differ from the view (%u)",
+               sp->seen->len, ref->len);
+    sp->calls = 0;
+    g_array_free(sp->before, TRUE);
+    sp->before = ref;
+    g_array_free(cur, TRUE);
+}
+
+static void check_all(Fuzz *f)
+{
+    if (f->depth)
+        return;
+    for (unsigned i = 0; i < MAX_SPACES; i++) {
+        if (f->spaces[i].space)
+            check_space(&f->spaces[i]);
+    }
+}
+
+static void new_space(Fuzz *f, FuzzInput *in)
+{
+    DmsRegion *root = pick(f, in);
+    Space *sp = NULL;
+    int r;
+
+    for (unsigned i = 0; i < MAX_SPACES && !sp; i++) {
+        if (!f->spaces[i].space)
+            sp = &f->spaces[i];
+    }
+    /* The listener's replay comes at once: not inside a batch. */
+    if (!root || !sp || f->depth)
+        return;
+    r = dms_space_new(root, "fuzz", &sp->space);
+    FUZZ_CHECK(r == 0, "space_new: %d", r);
+    sp->root = root;
+    sp->seen = g_array_new(FALSE, FALSE, sizeof(DmsFlatRange));
+    sp->before = g_array_new(FALSE, FALSE, sizeof(DmsFlatRange));
+    r = dms_space_add_listener(sp->space, listen_cb, sp, &sp->listener);
+    FUZZ_CHECK(r == 0, "add_listener: %d", r);
+    FUZZ_CHECK(sp->calls == 1 || sp->seen->len == 0,
+               "the replay came %u times", sp->calls);
+    /* An empty view replays as one call with nothing in it, or none. */
+    sp->calls = 0;
+    g_array_free(sp->before, TRUE);
+    sp->before = reference(root);
+}
+
+static void drop_space(Space *sp)
+{
+    int r;
+
+    if (!sp->space)
+        return;
+    r = dms_space_remove_listener(sp->space, sp->listener);
+    FUZZ_CHECK(r == 0, "remove_listener: %d", r);
+    sp->space = dms_space_unref(sp->space);
+    g_array_free(sp->seen, TRUE);
+    g_array_free(sp->before, TRUE);
+    memset(sp, 0, sizeof(*sp));
+}
+
+static void add_obj(Fuzz *f, DmsRegion *r, bool leaf)
+{
+    f->leaf[f->nobj] = leaf;
+    f->obj[f->nobj++] = r;
+}
+
+static void step(Fuzz *f, FuzzInput *in)
+{
+    Op op = (Op)(fuzz_u8(in) % OP_COUNT);
+    DmsRegion *r = NULL, *c, *s;
+    int ret;
+
+    switch (op) {
+    case OP_NEW_RAM:
+        if (f->nobj == MAX_OBJS)
+            break;
+        ret = dms_region_new_ram("ram", host_mem, pick_size(in, false), 0,
+                                 leaf_notify, &f->notified[f->nobj], &r);
+        FUZZ_CHECK(ret == 0, "new_ram: %d", ret);
+        add_obj(f, r, true);
+        break;
+    case OP_NEW_MESSAGE:
+        if (f->nobj == MAX_OBJS)
+            break;
+        ret = dms_region_new_message("msg", pick_size(in, true), &msg_ops,
+                                     &f->notified[f->nobj], leaf_notify, &r);
+        FUZZ_CHECK(ret == 0, "new_message: %d", ret);
+        add_obj(f, r, true);
+        break;
+    case OP_NEW_CONTAINER:
+        if (f->nobj == MAX_OBJS)
+            break;
+        ret = dms_region_new_container("box", pick_size(in, true), &r);
+        FUZZ_CHECK(ret == 0, "new_container: %d", ret);
+        add_obj(f, r, false);
+        break;
+    case OP_NEW_ALIAS: {
+        uint64_t offset = (uint64_t)fuzz_u8(in) % 64 * UNIT;
+        uint64_t size = pick_size(in, true);
+
+        s = pick(f, in);
+        if (f->nobj == MAX_OBJS || !s)
+            break;
+        /* Past the target's end is refused: that is not what we test. */
+        if (size == DMS_SIZE_ALL && offset >= dms_region_get_size(s) - 1)
+            offset = 0;
+        ret = dms_region_new_alias("alias", s, offset, size, &r);
+        FUZZ_CHECK(ret == 0, "new_alias: %d", ret);
+        add_obj(f, r, false);
+        break;
+    }
+    case OP_ADD:
+    case OP_ADD_TOP: {
+        uint64_t offset = (uint64_t)fuzz_u8(in) * UNIT;
+        int prio = (int)(fuzz_u8(in) % 4) - 1;
+        uint32_t flags = fuzz_bool(in) ? DMS_SUBREGION_OVERLAP : 0;
+
+        c = pick(f, in);
+        s = pick(f, in);
+        if (!c || !s || c->kind != DMS_KIND_CONTAINER)
+            break;
+        if (op == OP_ADD_TOP)
+            offset = UINT64_MAX - offset - (dms_region_get_size(s) - 1);
+        /* Errors (-EBUSY, -ELOOP, -EEXIST, -EINVAL) are fine: the views
+         * must still match. */
+        dms_region_add_subregion(c, offset, s, prio, flags);
+        break;
+    }
+    case OP_REMOVE:
+        c = pick(f, in);
+        s = pick(f, in);
+        if (c && s)
+            dms_region_remove_subregion(c, s);
+        break;
+    case OP_RESIZE: {
+        uint64_t size;
+
+        s = pick(f, in);
+        size = pick_size(in, true);
+        if (s)
+            dms_region_set_size(s, size);
+        break;
+    }
+    case OP_BEGIN:
+        if (f->depth < MAX_DEPTH) {
+            dms_update_begin();
+            f->depth++;
+        }
+        break;
+    case OP_COMMIT:
+        if (f->depth) {
+            dms_update_commit();
+            f->depth--;
+        }
+        break;
+    case OP_NEW_SPACE:
+        new_space(f, in);
+        break;
+    case OP_DROP_SPACE:
+        drop_space(&f->spaces[fuzz_u8(in) % MAX_SPACES]);
+        break;
+    case OP_COUNT:
+        break;
+    }
+    check_all(f);
+}
+
+static GLogWriterOutput quiet_writer(GLogLevelFlags level,
+                                     const GLogField *fields, gsize n_fields,
+                                     gpointer data)
+{
+    (void)level;
+    (void)fields;
+    (void)n_fields;
+    (void)data;
+    return G_LOG_WRITER_HANDLED;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static bool init;
+    FuzzInput in = {data, size};
+    Fuzz f;
+
+    if (!init) {
+        /* Bad sizes and the like are refused with a critical: expected. */
+        g_log_set_writer_func(quiet_writer, NULL, NULL);
+        init = true;
+    }
+    memset(&f, 0, sizeof(f));
+    while (in.left > 0)
+        step(&f, &in);
+    while (f.depth) {
+        dms_update_commit();
+        f.depth--;
+    }
+    check_all(&f);
+    for (unsigned i = 0; i < MAX_SPACES; i++)
+        drop_space(&f.spaces[i]);
+    for (unsigned i = 0; i < f.nobj; i++)
+        dms_region_unref(f.obj[i]);
+    FUZZ_CHECK(dms_update_barrier() == 0, "barrier");
+    for (unsigned i = 0; i < f.nobj; i++) {
+        if (f.leaf[i])
+            FUZZ_CHECK(f.notified[i] == 1, "leaf %u notified %d times", i,
+                       f.notified[i]);
+    }
+    return 0;
+}
