@@ -414,6 +414,12 @@ typedef struct DmsViewRange {
     uint64_t offset;
 } DmsViewRange;
 
+/**
+ * DmsViewListener:
+ *
+ * A change listener of one space, from dms_space_add_listener() until
+ * dms_space_remove_listener() or the space goes.
+ */
 typedef struct DmsViewListener DmsViewListener;
 
 /**
