@@ -1,0 +1,419 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * DmsVfu: one libvfio-user context, its lock, and the loop that serves
+ * its clients one after another.
+ *
+ * libvfio-user's callbacks receive only the context, so a process-wide
+ * table maps contexts to their DmsVfu. Every vfu_* call runs under the
+ * DmsVfu's recursive lock; the serve loop waits for the client without
+ * it, so device threads reach libvfio-user between requests.
+ */
+#include "vfu-private.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+static GMutex registry_lock;
+static GHashTable *registry; /* vfu_ctx_t * -> DmsVfu * (no reference) */
+
+DmsVfu *dms__vfu_lookup(vfu_ctx_t *ctx)
+{
+    DmsVfu *vfu = NULL;
+
+    g_mutex_lock(&registry_lock);
+    if (registry != NULL)
+        vfu = g_hash_table_lookup(registry, ctx);
+    g_mutex_unlock(&registry_lock);
+    return vfu;
+}
+
+DmsVfu *dms__vfu_ref(DmsVfu *vfu)
+{
+    atomic_fetch_add_explicit(&vfu->refcount, 1, memory_order_relaxed);
+    return vfu;
+}
+
+void dms__vfu_unref(DmsVfu *vfu)
+{
+    if (atomic_fetch_sub_explicit(&vfu->refcount, 1, memory_order_acq_rel) !=
+        1)
+        return;
+    /* Last one: no region and no user can reach it any more. */
+    if (vfu->wake_fd >= 0)
+        close(vfu->wake_fd);
+    if (vfu->dmas != NULL)
+        g_tree_destroy(vfu->dmas);
+    g_free(vfu->sg);
+    g_free(vfu->dirty_bitmap);
+    g_mutex_clear(&vfu->release_lock);
+    g_cond_clear(&vfu->release_cond);
+    g_rec_mutex_clear(&vfu->lock);
+    g_free(vfu);
+}
+
+/*
+ * The client is gone (a vfu_sgl_* call or vfu_run_ctx() said ENOTCONN):
+ * libvfio-user has already removed its regions. Wake the serve loop,
+ * which may be waiting on the closed connection. Under the lock.
+ */
+void dms__vfu_lost_client(DmsVfu *vfu)
+{
+    uint64_t one = 1;
+
+    vfu->conn_fd = -1;
+    if (atomic_exchange(&vfu->connected, false) && vfu->wake_fd >= 0) {
+        ssize_t r = write(vfu->wake_fd, &one, sizeof(one));
+        (void)r; /* a full counter already wakes the loop */
+    }
+}
+
+int dms_vfu_attach(struct vfu_ctx *ctx, DmsRegion *container, DmsVfu **ret)
+{
+    DmsVfu *vfu;
+    int listen_fd, flags, r;
+
+    g_return_val_if_fail(ctx != NULL, -EINVAL);
+    g_return_val_if_fail(ret != NULL, -EINVAL);
+    *ret = NULL;
+
+    /*
+     * A blocking context serves requests in vfu_run_ctx() until the client
+     * goes: under the lock, that would stop every device thread's DMA.
+     * libvfio-user makes the listening socket non-blocking exactly when
+     * the context was created with LIBVFIO_USER_FLAG_ATTACH_NB.
+     */
+    listen_fd = vfu_get_poll_fd(ctx);
+    flags = listen_fd >= 0 ? fcntl(listen_fd, F_GETFL) : -1;
+    if (flags < 0 || !(flags & O_NONBLOCK))
+        return -EINVAL;
+    if (dms__vfu_lookup(ctx) != NULL)
+        return -EINVAL;
+
+    vfu = g_try_new0(DmsVfu, 1);
+    if (vfu == NULL)
+        return -ENOMEM;
+    atomic_init(&vfu->refcount, 1);
+    vfu->ctx = ctx;
+    vfu->conn_fd = -1;
+    g_rec_mutex_init(&vfu->lock);
+    g_mutex_init(&vfu->release_lock);
+    g_cond_init(&vfu->release_cond);
+    vfu->sg = g_try_malloc0(dma_sg_size());
+    vfu->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (vfu->sg == NULL || vfu->wake_fd < 0) {
+        r = vfu->wake_fd < 0 ? -errno : -ENOMEM;
+        dms__vfu_unref(vfu);
+        return r;
+    }
+
+    if (container != NULL) {
+        vfu->container = dms_region_ref(container);
+    } else {
+        r = dms_region_new_container("vfio-user client", DMS_SIZE_ALL,
+                                     &vfu->container);
+        if (r < 0) {
+            dms__vfu_unref(vfu);
+            return r;
+        }
+    }
+    r = dms_space_new(vfu->container, "vfio-user", &vfu->space);
+    if (r < 0)
+        goto fail;
+
+    g_mutex_lock(&registry_lock);
+    if (registry == NULL)
+        registry = g_hash_table_new(g_direct_hash, g_direct_equal);
+    g_hash_table_insert(registry, ctx, vfu);
+    g_mutex_unlock(&registry_lock);
+
+    r = dms__vfu_dma_setup(vfu);
+    if (r < 0) {
+        g_mutex_lock(&registry_lock);
+        g_hash_table_remove(registry, ctx);
+        g_mutex_unlock(&registry_lock);
+        goto fail;
+    }
+    *ret = vfu;
+    return 0;
+
+fail:
+    vfu->space = dms_space_unref(vfu->space);
+    vfu->container = dms_region_unref(vfu->container);
+    dms__vfu_unref(vfu);
+    return r;
+}
+
+void dms_vfu_destroy(DmsVfu *vfu)
+{
+    if (vfu == NULL)
+        return;
+
+    g_rec_mutex_lock(&vfu->lock);
+    vfu_destroy_ctx(vfu->ctx);
+    /* Regions libvfio-user did not unregister on its way out. */
+    dms__vfu_dma_remove_all(vfu);
+    atomic_store(&vfu->connected, false);
+    vfu->conn_fd = -1;
+    g_rec_mutex_unlock(&vfu->lock);
+
+    g_mutex_lock(&registry_lock);
+    g_hash_table_remove(registry, vfu->ctx);
+    if (g_hash_table_size(registry) == 0)
+        g_clear_pointer(&registry, g_hash_table_destroy);
+    g_mutex_unlock(&registry_lock);
+
+    dms__vfu_dev_clear(vfu);
+    vfu->space = dms_space_unref(vfu->space);
+    vfu->container = dms_region_unref(vfu->container);
+    dms__vfu_unref(vfu);
+}
+
+DmsSpace *dms_vfu_get_space(DmsVfu *vfu)
+{
+    g_return_val_if_fail(vfu != NULL, NULL);
+    return vfu->space;
+}
+
+DmsRegion *dms_vfu_get_container(DmsVfu *vfu)
+{
+    g_return_val_if_fail(vfu != NULL, NULL);
+    return vfu->container;
+}
+
+struct vfu_ctx *dms_vfu_get_ctx(DmsVfu *vfu)
+{
+    g_return_val_if_fail(vfu != NULL, NULL);
+    return vfu->ctx;
+}
+
+void dms_vfu_lock(DmsVfu *vfu)
+{
+    g_return_if_fail(vfu != NULL);
+    g_rec_mutex_lock(&vfu->lock);
+}
+
+void dms_vfu_unlock(DmsVfu *vfu)
+{
+    g_return_if_fail(vfu != NULL);
+    g_rec_mutex_unlock(&vfu->lock);
+}
+
+bool dms_vfu_is_connected(DmsVfu *vfu)
+{
+    g_return_val_if_fail(vfu != NULL, false);
+    return atomic_load(&vfu->connected);
+}
+
+bool dms_vfu_has_twin_socket(DmsVfu *vfu)
+{
+    g_return_val_if_fail(vfu != NULL, false);
+    return atomic_load(&vfu->connected) && atomic_load(&vfu->twin_socket);
+}
+
+int dms_vfu_get_stats(DmsVfu *vfu, DmsVfuStats *stats)
+{
+    g_return_val_if_fail(vfu != NULL, -EINVAL);
+    g_return_val_if_fail(stats != NULL, -EINVAL);
+    stats->regions = atomic_load(&vfu->n_regions);
+    stats->ram_regions = atomic_load(&vfu->n_ram_regions);
+    stats->refused_regions = atomic_load(&vfu->n_refused);
+    stats->messages = atomic_load(&vfu->n_messages);
+    stats->lost_accesses = atomic_load(&vfu->n_lost);
+    stats->clients = atomic_load(&vfu->n_clients);
+    return 0;
+}
+
+/* The file descriptors open now, as a set. */
+static GHashTable *open_fds(void)
+{
+    GHashTable *set = g_hash_table_new(g_direct_hash, g_direct_equal);
+    DIR *dir = opendir("/proc/self/fd");
+    struct dirent *de;
+
+    if (dir == NULL)
+        return set;
+    while ((de = readdir(dir)) != NULL) {
+        char *end;
+        long fd = strtol(de->d_name, &end, 10);
+
+        if (*end == '\0' && end != de->d_name && fd != dirfd(dir))
+            g_hash_table_add(set, GINT_TO_POINTER(fd + 1));
+    }
+    closedir(dir);
+    return set;
+}
+
+/*
+ * Is @fd the local end of a twin socket pair? libvfio-user makes one with
+ * socketpair() during the negotiation when the client offers twin
+ * sockets, sends the other end to the client and keeps this one: an
+ * unnamed AF_UNIX stream socket whose peer was created by this process.
+ */
+static bool is_twin_socket(int fd)
+{
+    struct sockaddr_un addr;
+    socklen_t len = sizeof(addr);
+    struct ucred cred;
+    socklen_t cred_len = sizeof(cred);
+    int domain = 0, type = 0;
+    socklen_t opt_len = sizeof(int);
+    struct stat st;
+
+    if (fstat(fd, &st) < 0 || !S_ISSOCK(st.st_mode))
+        return false;
+    if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &opt_len) < 0 ||
+        domain != AF_UNIX)
+        return false;
+    opt_len = sizeof(int);
+    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &opt_len) < 0 ||
+        type != SOCK_STREAM)
+        return false;
+    if (getsockname(fd, (struct sockaddr *)&addr, &len) < 0 ||
+        len > sizeof(sa_family_t))
+        return false;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cred_len) < 0)
+        return false;
+    return cred.pid == getpid();
+}
+
+int dms_vfu_accept(DmsVfu *vfu, int timeout_ms)
+{
+    struct pollfd pfd;
+    GHashTable *before, *after;
+    GHashTableIter it;
+    gpointer key;
+    bool twin = false;
+    int r;
+
+    g_return_val_if_fail(vfu != NULL, -EINVAL);
+
+    g_rec_mutex_lock(&vfu->lock);
+    if (atomic_load(&vfu->connected)) {
+        g_rec_mutex_unlock(&vfu->lock);
+        return -EISCONN;
+    }
+    pfd.fd = vfu_get_poll_fd(vfu->ctx);
+    g_rec_mutex_unlock(&vfu->lock);
+    if (pfd.fd < 0)
+        return -EBADF;
+
+    pfd.events = POLLIN;
+    pfd.revents = 0;
+    r = poll(&pfd, 1, timeout_ms);
+    if (r < 0)
+        return -errno;
+    if (r == 0)
+        return -ETIMEDOUT;
+
+    g_rec_mutex_lock(&vfu->lock);
+    before = open_fds();
+    r = vfu_attach_ctx(vfu->ctx);
+    if (r < 0) {
+        r = errno == EAGAIN || errno == EWOULDBLOCK ? -ETIMEDOUT : -errno;
+        g_rec_mutex_unlock(&vfu->lock);
+        g_hash_table_destroy(before);
+        return r;
+    }
+    vfu->conn_fd = vfu_get_poll_fd(vfu->ctx);
+    after = open_fds();
+    g_hash_table_iter_init(&it, after);
+    while (g_hash_table_iter_next(&it, &key, NULL)) {
+        int fd = GPOINTER_TO_INT(key) - 1;
+
+        if (fd != vfu->conn_fd && !g_hash_table_contains(before, key) &&
+            is_twin_socket(fd))
+            twin = true;
+    }
+    g_hash_table_destroy(before);
+    g_hash_table_destroy(after);
+
+    /* A stale wake-up of the previous client must not end a wait. */
+    {
+        uint64_t drain;
+        ssize_t n = read(vfu->wake_fd, &drain, sizeof(drain));
+        (void)n;
+    }
+    atomic_store(&vfu->twin_socket, twin);
+    atomic_store(&vfu->connected, true);
+    atomic_fetch_add(&vfu->n_clients, 1);
+    g_rec_mutex_unlock(&vfu->lock);
+    return 0;
+}
+
+/*
+ * Does the next request read dirty pages? DEVICE_FEATURE (the DMA logging
+ * report) and DMA_UNMAP (which may return the region's bitmap). The
+ * header is peeked, not read: libvfio-user reads it next.
+ */
+static bool next_request_reads_dirty(int fd)
+{
+    uint16_t hdr[2];
+    ssize_t n = recv(fd, hdr, sizeof(hdr), MSG_PEEK | MSG_DONTWAIT);
+
+    if (n != (ssize_t)sizeof(hdr))
+        return false;
+    /* The wire is little-endian: the command is bytes 2..3. */
+    const uint8_t *b = (const uint8_t *)hdr;
+    unsigned cmd = (unsigned)b[2] | ((unsigned)b[3] << 8);
+    return cmd == VFIO_USER_DEVICE_FEATURE || cmd == VFIO_USER_DMA_UNMAP;
+}
+
+int dms_vfu_run(DmsVfu *vfu, int timeout_ms)
+{
+    struct pollfd pfd[2];
+    int r, err;
+
+    g_return_val_if_fail(vfu != NULL, -EINVAL);
+
+    g_rec_mutex_lock(&vfu->lock);
+    if (!atomic_load(&vfu->connected)) {
+        g_rec_mutex_unlock(&vfu->lock);
+        return -ENOTCONN;
+    }
+    pfd[0].fd = vfu->conn_fd;
+    g_rec_mutex_unlock(&vfu->lock);
+    pfd[0].events = POLLIN;
+    pfd[0].revents = 0;
+    pfd[1].fd = vfu->wake_fd;
+    pfd[1].events = POLLIN;
+    pfd[1].revents = 0;
+
+    r = poll(pfd, 2, timeout_ms);
+    if (r < 0)
+        return -errno;
+
+    g_rec_mutex_lock(&vfu->lock);
+    if (!atomic_load(&vfu->connected)) {
+        g_rec_mutex_unlock(&vfu->lock);
+        return -ENOTCONN;
+    }
+    if (!(pfd[0].revents & (POLLIN | POLLHUP | POLLERR))) {
+        g_rec_mutex_unlock(&vfu->lock);
+        return 0;
+    }
+    if (next_request_reads_dirty(vfu->conn_fd))
+        dms__vfu_dma_flush_dirty(vfu);
+    r = vfu_run_ctx(vfu->ctx);
+    err = errno;
+    if (r < 0 && (err == ENOTCONN || !atomic_load(&vfu->connected))) {
+        /*
+         * Gone: either vfu_run_ctx() found it (and reset the context), or
+         * a DMA of a device callback did, and vfu_run_ctx() then failed to
+         * reply on the closed connection (EBADF).
+         */
+        dms__vfu_lost_client(vfu);
+        vfu->conn_fd = -1;
+        g_rec_mutex_unlock(&vfu->lock);
+        return -ENOTCONN;
+    }
+    g_rec_mutex_unlock(&vfu->lock);
+    return r < 0 ? -err : r;
+}
