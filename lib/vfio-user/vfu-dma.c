@@ -353,29 +353,27 @@ int dms__vfu_dma_setup(DmsVfu *vfu)
 }
 
 /* Hand the pages written through the space to libvfio-user's log. */
-static gboolean flush_one(gpointer key, gpointer value, gpointer data)
+static void flush_one(DmsVfu *vfu, VfuDma *d)
 {
-    DmsVfu *vfu = data;
-    VfuDma *d = value;
     uint64_t pages, words, first;
     int64_t n;
 
     if (!d->ram || !(d->prot & PROT_WRITE))
-        return FALSE;
+        return;
     pages = (d->len + DMS_VFU_DIRTY_PAGE_SIZE - 1) / DMS_VFU_DIRTY_PAGE_SIZE;
     words = (pages + 63) / 64;
     if (words > vfu->dirty_bitmap_words) {
         uint64_t *bigger = g_try_new(uint64_t, words);
 
         if (bigger == NULL)
-            return FALSE; /* pages stay in the log for the next flush */
+            return; /* pages stay in the log for the next flush */
         g_free(vfu->dirty_bitmap);
         vfu->dirty_bitmap = bigger;
         vfu->dirty_bitmap_words = words;
     }
     n = dms_region_take_dirty_log(d->region, vfu->dirty_bitmap, pages);
     if (n < 0)
-        return FALSE;
+        return;
     for (uint64_t page = 0; page < pages; page++) {
         bool dirty = vfu->dirty_bitmap[page / 64] >> (page % 64) & 1;
 
@@ -392,11 +390,36 @@ static gboolean flush_one(gpointer key, gpointer value, gpointer data)
                             end - start, vfu->sg, 1, PROT_WRITE) == 1)
             vfu_sgl_mark_dirty(vfu->ctx, vfu->sg, 1);
     }
-    return FALSE;
 }
 
-void dms__vfu_dma_flush_dirty(DmsVfu *vfu)
+/* Under the lock: every region overlapping [iova, iova + len). */
+void dms__vfu_dma_flush_dirty(DmsVfu *vfu, uint64_t iova, uint64_t len)
 {
-    if (vfu->dmas != NULL)
-        g_tree_foreach(vfu->dmas, flush_one, vfu);
+    uint64_t end = iova + len;
+    GTreeNode *node;
+
+    if (vfu->dmas == NULL || len == 0)
+        return;
+    if (end < iova)
+        end = UINT64_MAX;
+    /* The first region at or after iova, or the one before it. */
+    node = g_tree_lower_bound(vfu->dmas, &iova);
+    {
+        GTreeNode *prev = node != NULL ? g_tree_node_previous(node)
+                                       : g_tree_node_last(vfu->dmas);
+
+        if (prev != NULL) {
+            VfuDma *d = g_tree_node_value(prev);
+
+            if (d->iova + (d->len - 1) >= iova)
+                flush_one(vfu, d);
+        }
+    }
+    for (; node != NULL; node = g_tree_node_next(node)) {
+        VfuDma *d = g_tree_node_value(node);
+
+        if (d->iova >= end)
+            break;
+        flush_one(vfu, d);
+    }
 }

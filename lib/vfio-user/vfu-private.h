@@ -75,7 +75,7 @@ void dms__vfu_lost_client(DmsVfu *vfu);
 /* vfu-dma.c */
 int dms__vfu_dma_setup(DmsVfu *vfu);
 void dms__vfu_dma_remove_all(DmsVfu *vfu);
-void dms__vfu_dma_flush_dirty(DmsVfu *vfu);
+void dms__vfu_dma_flush_dirty(DmsVfu *vfu, uint64_t iova, uint64_t len);
 
 /* vfu-dev.c */
 void dms__vfu_dev_clear(DmsVfu *vfu);

@@ -348,27 +348,70 @@ int dms_vfu_accept(DmsVfu *vfu, int timeout_ms)
     return 0;
 }
 
-/*
- * Does the next request read dirty pages? DEVICE_FEATURE (the DMA logging
- * report) and DMA_UNMAP (which may return the region's bitmap). The
- * header is peeked, not read: libvfio-user reads it next.
- */
-static bool next_request_reads_dirty(int fd)
+static uint32_t le32_at(const uint8_t *p)
 {
-    uint16_t hdr[2];
-    ssize_t n = recv(fd, hdr, sizeof(hdr), MSG_PEEK | MSG_DONTWAIT);
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+           (uint32_t)p[3] << 24;
+}
 
-    if (n != (ssize_t)sizeof(hdr))
+static uint64_t le64_at(const uint8_t *p)
+{
+    return (uint64_t)le32_at(p) | (uint64_t)le32_at(p + 4) << 32;
+}
+
+/*
+ * Does the next request read dirty pages, and of which IOVAs? The DMA
+ * logging report (DEVICE_FEATURE, GET of feature 8), DMA_UNMAP with its
+ * dirty bitmap flag, and the start of logging (SET of feature 6). The request is peeked, not read: libvfio-user
+ * reads it next. Only the regions it names are flushed, so a client
+ * with 10,000 regions does not make every request cost 10,000 steps.
+ */
+static bool next_request_reads_dirty(int fd, uint64_t *iova, uint64_t *len)
+{
+    /* header (16), then argsz, flags and the first two u64 fields */
+    uint8_t b[16 + 8 + 16];
+    ssize_t n = recv(fd, b, sizeof(b), MSG_PEEK | MSG_DONTWAIT);
+    unsigned cmd;
+    uint32_t flags;
+
+    if (n != (ssize_t)sizeof(b))
         return false;
-    /* The wire is little-endian: the command is bytes 2..3. */
-    const uint8_t *b = (const uint8_t *)hdr;
-    unsigned cmd = (unsigned)b[2] | ((unsigned)b[3] << 8);
-    return cmd == VFIO_USER_DEVICE_FEATURE || cmd == VFIO_USER_DMA_UNMAP;
+    cmd = (unsigned)b[2] | (unsigned)b[3] << 8;
+    flags = le32_at(b + 20);
+    if (cmd == VFIO_USER_DEVICE_FEATURE &&
+        (flags & VFIO_DEVICE_FEATURE_MASK) ==
+            VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT &&
+        (flags & VFIO_DEVICE_FEATURE_GET)) {
+        *iova = le64_at(b + 24);
+        *len = le64_at(b + 32);
+        return true;
+    }
+    if (cmd == VFIO_USER_DEVICE_FEATURE &&
+        (flags & VFIO_DEVICE_FEATURE_MASK) ==
+            VFIO_DEVICE_FEATURE_DMA_LOGGING_START &&
+        (flags & VFIO_DEVICE_FEATURE_SET)) {
+        /*
+         * Logging starts: what was written before is handed over now,
+         * while libvfio-user still drops it, so that the first report
+         * has only what was written since.
+         */
+        *iova = 0;
+        *len = UINT64_MAX;
+        return true;
+    }
+    if (cmd == VFIO_USER_DMA_UNMAP &&
+        (flags & VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP)) {
+        *iova = le64_at(b + 24);
+        *len = le64_at(b + 32);
+        return true;
+    }
+    return false;
 }
 
 int dms_vfu_run(DmsVfu *vfu, int timeout_ms)
 {
     struct pollfd pfd[2];
+    uint64_t dirty_iova, dirty_len;
     int r, err;
 
     g_return_val_if_fail(vfu != NULL, -EINVAL);
@@ -399,8 +442,8 @@ int dms_vfu_run(DmsVfu *vfu, int timeout_ms)
         g_rec_mutex_unlock(&vfu->lock);
         return 0;
     }
-    if (next_request_reads_dirty(vfu->conn_fd))
-        dms__vfu_dma_flush_dirty(vfu);
+    if (next_request_reads_dirty(vfu->conn_fd, &dirty_iova, &dirty_len))
+        dms__vfu_dma_flush_dirty(vfu, dirty_iova, dirty_len);
     r = vfu_run_ctx(vfu->ctx);
     err = errno;
     if (r < 0 && (err == ENOTCONN || !atomic_load(&vfu->connected))) {
