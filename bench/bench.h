@@ -8,6 +8,7 @@
  *   bench-message.c   message DMA over a socket, two threads of it
  *   bench-remote.c    the socket transport: a server thread and a backend
  *   bench-sg.c        scatter-gather read through message regions
+ *   bench-vfu.c       vfio-user: the module against vfu_sgl_* called directly
  *
  * Every figure is measured next to its baseline in the same run, samples
  * of the two interleaved, so that a machine busy with something else
@@ -154,5 +155,9 @@ void bench_bounce_threads(const BenchOptions *o);
 void bench_message(const BenchOptions *o);
 void bench_message_threads(const BenchOptions *o);
 void bench_sg(const BenchOptions *o);
+#ifdef DMS_BENCH_VFIO_USER
+/* bench-vfu.c, built with libdmaspace-vfio-user only */
+void bench_vfio_user(const BenchOptions *o);
+#endif
 
 #endif /* DMS_BENCH_H */

@@ -600,6 +600,9 @@ static const Group groups[] = {
     {"map", bench_map_direct},          {"bounce", bench_bounce},
     {"message", bench_message},         {"threads", bench_bounce_threads},
     {"threads", bench_message_threads}, {"sg", bench_sg},
+#ifdef DMS_BENCH_VFIO_USER
+    {"vfio-user", bench_vfio_user},
+#endif
 };
 
 static bool group_selected(char **only, const char *name)
@@ -622,7 +625,11 @@ int main(int argc, char **argv)
          "Draw throughput against size into FILE.svg (needs gnuplot)",
          "FILE.svg"},
         {"only", 'o', 0, G_OPTION_ARG_STRING, &only_text,
-         "Run only these groups: lookup,ram,map,bounce,message,threads,sg",
+         "Run only these groups: lookup,ram,map,bounce,message,threads,sg"
+#ifdef DMS_BENCH_VFIO_USER
+         ",vfio-user"
+#endif
+         ,
          "LIST"},
         {NULL, 0, 0, 0, NULL, NULL, NULL},
     };
