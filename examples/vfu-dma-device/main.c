@@ -193,6 +193,7 @@ static int usage(void)
 int main(int argc, char **argv)
 {
     const char *path = NULL;
+    char *tmp_path;
     bool verbose = false;
     Device dev = {0};
     DmsRegion *bar0 = NULL;
@@ -218,14 +219,18 @@ int main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    /* A socket left by an earlier run would make the bind fail. */
-    if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
-        unlink(path);
-
-    ctx = vfu_create_ctx(VFU_TRANS_SOCK, path, LIBVFIO_USER_FLAG_ATTACH_NB,
+    /*
+     * libvfio-user binds, then listens: a client that connects as soon as
+     * the path appears could find nobody listening. Listen on a private
+     * path and rename it into place once the device is ready.
+     */
+    tmp_path = g_strdup_printf("%s.%ld.tmp", path, (long)getpid());
+    unlink(tmp_path);
+    ctx = vfu_create_ctx(VFU_TRANS_SOCK, tmp_path, LIBVFIO_USER_FLAG_ATTACH_NB,
                          &dev, VFU_DEV_TYPE_PCI);
     if (ctx == NULL) {
-        fprintf(stderr, "vfu-dma-device: %s: %s\n", path, strerror(errno));
+        fprintf(stderr, "vfu-dma-device: %s: %s\n", tmp_path, strerror(errno));
+        g_free(tmp_path);
         return 1;
     }
     vfu_setup_log(ctx, log_fn, verbose ? LOG_DEBUG : LOG_ERR);
@@ -237,6 +242,7 @@ int main(int argc, char **argv)
         vfu_setup_device_reset_cb(ctx, device_reset) < 0) {
         fprintf(stderr, "vfu-dma-device: device setup: %s\n", strerror(errno));
         vfu_destroy_ctx(ctx);
+        g_free(tmp_path);
         return 1;
     }
     vfu_pci_set_id(ctx, DEV_VENDOR, DEV_DEVICE, DEV_VENDOR, DEV_DEVICE);
@@ -246,6 +252,7 @@ int main(int argc, char **argv)
     if (r < 0) {
         fprintf(stderr, "vfu-dma-device: attach: %s\n", strerror(-r));
         vfu_destroy_ctx(ctx);
+        g_free(tmp_path);
         return 1;
     }
     dev.space = dms_vfu_get_space(dev.vfu);
@@ -257,10 +264,17 @@ int main(int argc, char **argv)
                                  VFU_REGION_FLAG_RW | VFU_REGION_FLAG_MEM);
     if (r == 0 && vfu_realize_ctx(ctx) < 0)
         r = -errno;
+    /* A socket left by an earlier run is replaced. */
+    if (r == 0 && lstat(path, &st) == 0 && !S_ISSOCK(st.st_mode))
+        r = -EEXIST;
+    if (r == 0 && rename(tmp_path, path) < 0)
+        r = -errno;
     if (r < 0) {
-        fprintf(stderr, "vfu-dma-device: setup: %s\n", strerror(-r));
+        fprintf(stderr, "vfu-dma-device: setup of %s: %s\n", path,
+                strerror(-r));
         dms_vfu_destroy(dev.vfu);
         dms_region_unref(bar0);
+        g_free(tmp_path);
         return 1;
     }
     fprintf(stderr, "vfu-dma-device: listening on %s\n", path);
@@ -287,7 +301,9 @@ int main(int argc, char **argv)
     }
 
     fprintf(stderr, "vfu-dma-device: stopping\n");
-    dms_vfu_destroy(dev.vfu); /* destroys ctx and removes the socket */
+    dms_vfu_destroy(dev.vfu); /* destroys ctx */
     dms_region_unref(bar0);
+    unlink(path);
+    g_free(tmp_path);
     return 0;
 }
