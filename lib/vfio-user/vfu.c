@@ -14,11 +14,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 static GMutex registry_lock;
@@ -252,45 +251,96 @@ static GHashTable *open_fds(void)
 }
 
 /*
- * Is @fd the local end of a twin socket pair? libvfio-user makes one with
- * socketpair() during the negotiation when the client offers twin
- * sockets, sends the other end to the client and keeps this one: an
- * unnamed AF_UNIX stream socket whose peer was created by this process.
+ * The inodes of the unnamed, connected AF_UNIX stream sockets of the
+ * system (/proc/net/unix: "Num RefCount Protocol Flags Type St Inode
+ * [Path]"; type 1 is SOCK_STREAM, state 3 connected).
  */
-static bool is_twin_socket(int fd)
+static GHashTable *unnamed_stream_sockets(void)
 {
-    struct sockaddr_un addr;
-    socklen_t len = sizeof(addr);
-    struct ucred cred;
-    socklen_t cred_len = sizeof(cred);
-    int domain = 0, type = 0;
-    socklen_t opt_len = sizeof(int);
-    struct stat st;
+    GHashTable *set =
+        g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
+    FILE *f = fopen("/proc/net/unix", "re");
+    char line[512];
 
-    if (fstat(fd, &st) < 0 || !S_ISSOCK(st.st_mode))
+    if (f == NULL)
+        return set;
+    while (fgets(line, sizeof(line), f) != NULL) {
+        unsigned type, state;
+        unsigned long inode;
+        int end = 0;
+
+        if (sscanf(line, "%*s %*s %*s %*s %x %x %lu%n", &type, &state, &inode,
+                   &end) != 3)
+            continue;
+        while (line[end] == ' ')
+            end++;
+        if (type == 1 && state == 3 && (line[end] == '\n' || !line[end])) {
+            gint64 *key = g_new(gint64, 1);
+
+            *key = (gint64)inode;
+            g_hash_table_add(set, key);
+        }
+    }
+    fclose(f);
+    return set;
+}
+
+/* The socket inode behind @fd, by its /proc link: no call on the fd. */
+static bool socket_inode(int fd, gint64 *inode)
+{
+    char link[64], target[64];
+    unsigned long ino;
+    ssize_t n;
+
+    snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+    n = readlink(link, target, sizeof(target) - 1);
+    if (n <= 0)
         return false;
-    if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &opt_len) < 0 ||
-        domain != AF_UNIX)
+    target[n] = '\0';
+    if (sscanf(target, "socket:[%lu]", &ino) != 1)
         return false;
-    opt_len = sizeof(int);
-    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &opt_len) < 0 ||
-        type != SOCK_STREAM)
-        return false;
-    if (getsockname(fd, (struct sockaddr *)&addr, &len) < 0 ||
-        len > sizeof(sa_family_t))
-        return false;
-    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cred_len) < 0)
-        return false;
-    return cred.pid == getpid();
+    *inode = (gint64)ino;
+    return true;
+}
+
+/*
+ * Did the negotiation that just ended make a twin socket? libvfio-user
+ * makes one with socketpair() when the client offers twin sockets, sends
+ * one end to the client and keeps the other: a new, unnamed, connected
+ * stream socket (the connection itself is named after the listening
+ * path). Only /proc is read: the descriptors of other threads are never
+ * touched, not even with fstat().
+ */
+static bool made_twin_socket(GHashTable *before, GHashTable *after,
+                             int conn_fd)
+{
+    GHashTable *unnamed = NULL;
+    GHashTableIter it;
+    gpointer key;
+    bool twin = false;
+
+    g_hash_table_iter_init(&it, after);
+    while (!twin && g_hash_table_iter_next(&it, &key, NULL)) {
+        int fd = GPOINTER_TO_INT(key) - 1;
+        gint64 inode;
+
+        if (fd == conn_fd || g_hash_table_contains(before, key) ||
+            !socket_inode(fd, &inode))
+            continue;
+        if (unnamed == NULL)
+            unnamed = unnamed_stream_sockets();
+        twin = g_hash_table_contains(unnamed, &inode);
+    }
+    if (unnamed != NULL)
+        g_hash_table_destroy(unnamed);
+    return twin;
 }
 
 int dms_vfu_accept(DmsVfu *vfu, int timeout_ms)
 {
     struct pollfd pfd;
     GHashTable *before, *after;
-    GHashTableIter it;
-    gpointer key;
-    bool twin = false;
+    bool twin;
     int r;
 
     g_return_val_if_fail(vfu != NULL, -EINVAL);
@@ -324,14 +374,7 @@ int dms_vfu_accept(DmsVfu *vfu, int timeout_ms)
     }
     vfu->conn_fd = vfu_get_poll_fd(vfu->ctx);
     after = open_fds();
-    g_hash_table_iter_init(&it, after);
-    while (g_hash_table_iter_next(&it, &key, NULL)) {
-        int fd = GPOINTER_TO_INT(key) - 1;
-
-        if (fd != vfu->conn_fd && !g_hash_table_contains(before, key) &&
-            is_twin_socket(fd))
-            twin = true;
-    }
+    twin = made_twin_socket(before, after, vfu->conn_fd);
     g_hash_table_destroy(before);
     g_hash_table_destroy(after);
 
@@ -362,9 +405,10 @@ static uint64_t le64_at(const uint8_t *p)
 /*
  * Does the next request read dirty pages, and of which IOVAs? The DMA
  * logging report (DEVICE_FEATURE, GET of feature 8), DMA_UNMAP with its
- * dirty bitmap flag, and the start of logging (SET of feature 6). The request is peeked, not read: libvfio-user
- * reads it next. Only the regions it names are flushed, so a client
- * with 10,000 regions does not make every request cost 10,000 steps.
+ * dirty bitmap flag, and the start of logging (SET of feature 6). The request
+ * is peeked, not read: libvfio-user reads it next. Only the regions it names
+ * are flushed, so a client with 10,000 regions does not make every request
+ * cost 10,000 steps.
  */
 static bool next_request_reads_dirty(int fd, uint64_t *iova, uint64_t *len)
 {
