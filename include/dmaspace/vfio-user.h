@@ -216,10 +216,15 @@ DMS_VFU_PUBLIC bool dms_vfu_has_twin_socket(DmsVfu *vfu);
 /**
  * DmsVfuStats:
  * @regions: client DMA regions in the container now
- * @ram_regions: of those, served as RAM
+ * @ram_regions: of those, served as RAM (the module's own mapping of
+ *   the client's file)
+ * @direct_regions: of those, fd memory the module could not map itself
+ *   (valgrind refuses the mapping), reached by libvfio-user's direct
+ *   access under the lock: no message, but no direct maps either
  * @refused_regions: DMA_MAPs seen but not added (wrapping, repeated)
  * @messages: vfu_sgl_read/write calls made (each may be several
- *   vfio-user messages when the client offered less than 1 MiB)
+ *   vfio-user messages when the client offered less than 1 MiB, or none
+ *   for a direct region)
  * @lost_accesses: message accesses that failed because the client went
  * @clients: clients attached so far
  *
@@ -228,6 +233,7 @@ DMS_VFU_PUBLIC bool dms_vfu_has_twin_socket(DmsVfu *vfu);
 typedef struct DmsVfuStats {
     uint64_t regions;
     uint64_t ram_regions;
+    uint64_t direct_regions;
     uint64_t refused_regions;
     uint64_t messages;
     uint64_t lost_accesses;

@@ -7,8 +7,11 @@
  * of the same pages (mremap with old size 0), so it stays valid until the
  * region's last user is gone even though libvfio-user unmaps its own
  * mapping as soon as dma_unregister returns. Where that second mapping
- * cannot be made (valgrind refuses it), the RAM is libvfio-user's mapping
- * and dma_unregister waits until the last user has dropped the region.
+ * cannot be made (valgrind refuses it), the region is reached through
+ * libvfio-user's direct access (VFU_SGL_DIRECT_ACCESS: a memcpy into its
+ * own mapping, under the lock that also covers the unmap, so never into
+ * memory already gone), without messages; or by messages where
+ * libvfio-user has no direct access.
  *
  * Anything else is a message region: one vfu_sgl_read/write per run, the
  * library cutting runs at DMS_VFU_MAX_TRANSFER. Regions without an fd may
@@ -32,11 +35,9 @@ struct VfuDma {
     uint32_t prot;
     bool ram;
     int sgl_flags;
+    bool direct;   /* fd memory by libvfio-user's direct access */
     void *own_map; /* our second mapping, unmapped at release */
     size_t own_map_len;
-    bool wait_release; /* RAM on libvfio-user's own mapping */
-    bool waiting;      /* under release_lock */
-    bool released;     /* under release_lock */
     bool gone;         /* under vfu->lock: unregistered */
     DmsRegion *region; /* the DmsVfu's reference while registered */
 };
@@ -58,18 +59,9 @@ static void free_dma(VfuDma *d)
 static void ram_released(void *data)
 {
     VfuDma *d = data;
-    DmsVfu *vfu = d->vfu;
-    bool waiter;
 
-    if (d->own_map != NULL)
-        munmap(d->own_map, d->own_map_len);
-    g_mutex_lock(&vfu->release_lock);
-    d->released = true;
-    waiter = d->waiting;
-    g_cond_broadcast(&vfu->release_cond);
-    g_mutex_unlock(&vfu->release_lock);
-    if (!waiter)
-        free_dma(d);
+    munmap(d->own_map, d->own_map_len);
+    free_dma(d);
 }
 
 static void message_released(void *data)
@@ -181,7 +173,10 @@ static bool file_reaches(const void *vaddr, uint64_t len)
     return process_vm_readv(getpid(), &local, 1, &remote, 1, 0) == 1;
 }
 
-/* The RAM region's memory, or NULL if it must be a message region. */
+/*
+ * The RAM region's memory, or NULL if it must be a message region (with
+ * d->direct set when libvfio-user's own mapping is sound).
+ */
 static void *ram_host(VfuDma *d, const vfu_dma_info_t *info)
 {
     void *copy;
@@ -192,8 +187,8 @@ static void *ram_host(VfuDma *d, const vfu_dma_info_t *info)
     copy = mremap(info->mapping.iov_base, 0, info->mapping.iov_len,
                   MREMAP_MAYMOVE);
     if (copy == MAP_FAILED) {
-        d->wait_release = true;
-        return info->vaddr;
+        d->direct = DMS_VFU_SGL_DIRECT != 0;
+        return NULL;
     }
     d->own_map = copy;
     d->own_map_len = info->mapping.iov_len;
@@ -244,8 +239,12 @@ static void dma_register(vfu_ctx_t *ctx, vfu_dma_info_t *info)
             r = dms_region_enable_dirty_log(d->region,
                                             DMS_VFU_DIRTY_PAGE_SIZE);
     } else {
-        /* An unmapped fd region may be read directly; a broken mapping not. */
-        d->sgl_flags = info->vaddr == NULL ? DMS_VFU_SGL_DIRECT : 0;
+        /*
+         * An unmapped fd region (FILE_IO) and a sound mapping we could not
+         * duplicate may be reached directly; a broken mapping never.
+         */
+        d->sgl_flags =
+            info->vaddr == NULL || d->direct ? DMS_VFU_SGL_DIRECT : 0;
         r = dms_region_new_message(name, len, &message_ops, d,
                                    message_released, &d->region);
     }
@@ -266,37 +265,25 @@ static void dma_register(vfu_ctx_t *ctx, vfu_dma_info_t *info)
     atomic_fetch_add(&vfu->n_regions, 1);
     if (d->ram)
         atomic_fetch_add(&vfu->n_ram_regions, 1);
+    if (d->direct)
+        atomic_fetch_add(&vfu->n_direct_regions, 1);
 }
 
 /* Under the lock, @d already out of the table. */
 static void remove_dma(DmsVfu *vfu, VfuDma *d)
 {
     DmsRegion *region = d->region;
-    bool wait = d->wait_release;
 
+    /* From now on its message accesses fail without a lookup. */
     d->gone = true;
     atomic_fetch_sub(&vfu->n_regions, 1);
     if (d->ram)
         atomic_fetch_sub(&vfu->n_ram_regions, 1);
-    if (wait) {
-        g_mutex_lock(&vfu->release_lock);
-        d->waiting = true;
-        g_mutex_unlock(&vfu->release_lock);
-    }
+    if (d->direct)
+        atomic_fetch_sub(&vfu->n_direct_regions, 1);
     dms_region_remove_subregion(vfu->container, region);
     d->region = NULL;
-    dms_region_unref(region);
-    if (wait) {
-        /*
-         * libvfio-user unmaps the memory when this callback returns: wait
-         * until the last mapping of the region is gone.
-         */
-        g_mutex_lock(&vfu->release_lock);
-        while (!d->released)
-            g_cond_wait(&vfu->release_cond, &vfu->release_lock);
-        g_mutex_unlock(&vfu->release_lock);
-        free_dma(d);
-    }
+    dms_region_unref(region); /* may free d */
 }
 
 static void dma_unregister(vfu_ctx_t *ctx, vfu_dma_info_t *info)

@@ -11,8 +11,7 @@
  *
  * Locking: every vfu_* call runs under DmsVfu.lock (recursive, since
  * device callbacks run under it inside vfu_run_ctx() and may DMA).
- * DmsVfu.state_lock (plain) guards the region table against readers that
- * do not hold the big lock (stats) and the release hand-off of RAM regions.
+ * Counters are atomics, read without the lock.
  */
 #ifndef DMS_VFU_PRIVATE_H
 #define DMS_VFU_PRIVATE_H
@@ -49,10 +48,6 @@ struct DmsVfu {
     atomic_bool twin_socket;
     int wake_fd; /* eventfd: a device thread saw the client go */
 
-    /* Release of RAM regions whose memory libvfio-user unmaps. */
-    GMutex release_lock;
-    GCond release_cond;
-
     /* Device regions (vfu-dev.c): a space over each served region. */
     DmsSpace *dev_space[DMS_VFU_DEV_REGIONS];
     uint64_t dev_size[DMS_VFU_DEV_REGIONS];
@@ -60,6 +55,7 @@ struct DmsVfu {
     /* Counters (DmsVfuStats). */
     atomic_uint_fast64_t n_regions;
     atomic_uint_fast64_t n_ram_regions;
+    atomic_uint_fast64_t n_direct_regions;
     atomic_uint_fast64_t n_refused;
     atomic_uint_fast64_t n_messages;
     atomic_uint_fast64_t n_lost;

@@ -52,8 +52,6 @@ void dms__vfu_unref(DmsVfu *vfu)
         g_tree_destroy(vfu->dmas);
     g_free(vfu->sg);
     g_free(vfu->dirty_bitmap);
-    g_mutex_clear(&vfu->release_lock);
-    g_cond_clear(&vfu->release_cond);
     g_rec_mutex_clear(&vfu->lock);
     g_free(vfu);
 }
@@ -103,8 +101,6 @@ int dms_vfu_attach(struct vfu_ctx *ctx, DmsRegion *container, DmsVfu **ret)
     vfu->ctx = ctx;
     vfu->conn_fd = -1;
     g_rec_mutex_init(&vfu->lock);
-    g_mutex_init(&vfu->release_lock);
-    g_cond_init(&vfu->release_cond);
     vfu->sg = g_try_malloc0(dma_sg_size());
     vfu->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (vfu->sg == NULL || vfu->wake_fd < 0) {
@@ -223,6 +219,7 @@ int dms_vfu_get_stats(DmsVfu *vfu, DmsVfuStats *stats)
     g_return_val_if_fail(stats != NULL, -EINVAL);
     stats->regions = atomic_load(&vfu->n_regions);
     stats->ram_regions = atomic_load(&vfu->n_ram_regions);
+    stats->direct_regions = atomic_load(&vfu->n_direct_regions);
     stats->refused_regions = atomic_load(&vfu->n_refused);
     stats->messages = atomic_load(&vfu->n_messages);
     stats->lost_accesses = atomic_load(&vfu->n_lost);
