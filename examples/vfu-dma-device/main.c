@@ -34,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 #include <vfio-user/libvfio-user.h>
 
@@ -225,6 +226,13 @@ int main(int argc, char **argv)
      * path and rename it into place once the device is ready.
      */
     tmp_path = g_strdup_printf("%s.%ld.tmp", path, (long)getpid());
+    if (strlen(tmp_path) >= sizeof(((struct sockaddr_un *)NULL)->sun_path)) {
+        /* Too long for a socket address: bind the path itself. */
+        g_free(tmp_path);
+        tmp_path = g_strdup(path);
+        if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+            unlink(path);
+    }
     unlink(tmp_path);
     ctx = vfu_create_ctx(VFU_TRANS_SOCK, tmp_path, LIBVFIO_USER_FLAG_ATTACH_NB,
                          &dev, VFU_DEV_TYPE_PCI);
@@ -267,7 +275,7 @@ int main(int argc, char **argv)
     /* A socket left by an earlier run is replaced. */
     if (r == 0 && lstat(path, &st) == 0 && !S_ISSOCK(st.st_mode))
         r = -EEXIST;
-    if (r == 0 && rename(tmp_path, path) < 0)
+    if (r == 0 && strcmp(tmp_path, path) != 0 && rename(tmp_path, path) < 0)
         r = -errno;
     if (r < 0) {
         fprintf(stderr, "vfu-dma-device: setup of %s: %s\n", path,
