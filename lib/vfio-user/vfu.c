@@ -415,9 +415,15 @@ static bool next_request_reads_dirty(int fd, uint64_t *iova, uint64_t *len)
     unsigned cmd;
     uint32_t flags;
 
-    if (n != (ssize_t)sizeof(b))
+    if (n < 4)
         return false;
     cmd = (unsigned)b[2] | (unsigned)b[3] << 8;
+    if (n != (ssize_t)sizeof(b)) {
+        /* Not all of it here yet: if it may read the log, flush all. */
+        *iova = 0;
+        *len = UINT64_MAX;
+        return cmd == VFIO_USER_DEVICE_FEATURE || cmd == VFIO_USER_DMA_UNMAP;
+    }
     flags = le32_at(b + 20);
     if (cmd == VFIO_USER_DEVICE_FEATURE &&
         (flags & VFIO_DEVICE_FEATURE_MASK) ==
