@@ -9,6 +9,7 @@
  *   bench-remote.c    the socket transport: a server thread and a backend
  *   bench-sg.c        scatter-gather read through message regions
  *   bench-topology.c  adding and removing regions at 10^2..10^6, lookup
+ *   bench-vfu.c       vfio-user: the module against vfu_sgl_* called directly
  *
  * Every figure is measured next to its baseline in the same run, samples
  * of the two interleaved, so that a machine busy with something else
@@ -194,5 +195,9 @@ void bench_topology_baseline(unsigned n, unsigned fill_max);
  * group ran and gnuplot is there).
  */
 void bench_topology_plot(const char *svg);
+#ifdef DMS_BENCH_VFIO_USER
+/* bench-vfu.c, built with libdmaspace-vfio-user only */
+void bench_vfio_user(const BenchOptions *o);
+#endif
 
 #endif /* DMS_BENCH_H */

@@ -266,6 +266,9 @@ static const Group groups[] = {
     {"message", bench_message},         {"threads", bench_bounce_threads},
     {"threads", bench_message_threads}, {"sg", bench_sg},
     {"topology", bench_topology},
+#ifdef DMS_BENCH_VFIO_USER
+    {"vfio-user", bench_vfio_user},
+#endif
 };
 
 static bool group_selected(char **only, const char *name)
@@ -290,7 +293,11 @@ int main(int argc, char **argv)
          "FILE.svg"},
         {"only", 'o', 0, G_OPTION_ARG_STRING, &only_text,
          "Run only these groups: lookup,ram,map,bounce,message,threads,sg,"
-         "topology",
+         "topology"
+#ifdef DMS_BENCH_VFIO_USER
+         ",vfio-user"
+#endif
+         ,
          "LIST"},
         /* The topology group's baseline, run as a child: bench-topology.c */
         {"topology-baseline", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_INT,

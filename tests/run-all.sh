@@ -10,6 +10,7 @@
 #   asan      clang, ASan + UBSan, -Dwerror=true: unit and stress
 #   tsan      clang, TSan, -Dwerror=true: stress and unit
 #   valgrind  gcc, debug, -Dwerror=true: unit under valgrind memcheck
+#   novfu     gcc, -Dvfio-user=disabled: unit and abi without the module
 #   fuzz      clang, libFuzzer + ASan + UBSan: fuzz-space for 240 s without
 #             a length ramp, the other four targets for 60 s each
 #   cross     Debian's cross gcc, examples on: unit (with the remote-dma
@@ -55,6 +56,13 @@ STAGES=(gcc asan tsan valgrind)
 # and run_tests (see the existing stages), append NAME to STAGES, and add
 # the packages it needs (qemu-user, cross compilers...) to PACKAGES.
 # -------------------------------------------------------------------------
+
+# vfio-user: libdmaspace-vfio-user and its tests are built in every stage
+# where libvfio-user is installed (it is not a Debian package: see
+# doc/vfio-user.md; this script never builds it) and report SKIP where it
+# is not. novfu builds and tests without the module (-Dvfio-user=disabled),
+# so that a machine with libvfio-user also checks the build without it.
+STAGES+=(novfu)
 
 # fuzz and cross: see stage_fuzz and stage_cross below, doc/testing.md.
 STAGES+=(fuzz cross)
@@ -185,6 +193,13 @@ stage_gcc() {
         -Dwerror=true -Dtests=enabled -Dexamples=enabled -Ddocs=enabled
     build gcc
     run_tests gcc
+}
+
+stage_novfu() {
+    CC=gcc CXX=g++ configure novfu --buildtype=debugoptimized \
+        -Dwerror=true -Dtests=enabled -Dexamples=enabled -Dvfio-user=disabled
+    build novfu
+    run_tests novfu --suite unit --suite abi
 }
 
 stage_asan() {

@@ -103,6 +103,14 @@ for bench in ("message-read", "message-write"):
         elif find(bench, size=4096, mode=mode)[0].get("msgs_per_op") != want:
             fail(f"{bench} {mode} 4 KiB: not {want} message(s)")
 
+# The vfio-user group (only when libdmaspace-vfio-user is built): a 4 KiB
+# and a 1 MiB transfer each take exactly one vfu_sgl_* call / message.
+for bench in ("vfio-user-read", "vfio-user-write"):
+    for obj in find(bench):
+        if obj.get("msgs_per_op") != 1:
+            fail(f"{bench} {obj.get('size')} B: {obj.get('msgs_per_op')} "
+                 "messages per transfer, want 1")
+
 # Every figure the issue asks for is there.
 for regions in (8, 1024, 65536):
     if not find("lookup", regions=regions):

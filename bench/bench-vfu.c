@@ -1,0 +1,219 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The vfio-user group: DMA of fd-less client memory through the module
+ * (dms_space_read/write of a DmsVfu's space) next to the same transfer
+ * made with vfu_addr_to_sgl + vfu_sgl_read/write called directly, in the
+ * same run, over the same libvfio-user server, socket and client (the
+ * tests' vfio-user client, serving from a thread). The ratio is the
+ * module's own cost; messages per transfer are counted by the client in a
+ * separate pass, and every byte is checked there.
+ */
+#include <errno.h>
+#include <glib/gstdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <vfio-user/libvfio-user.h>
+
+#include <dmaspace/vfio-user.h>
+
+#include "../tests/vfu-client.h"
+#include "bench.h"
+
+#define VFU_IOVA UINT64_C(0x100000000)
+#define VFU_MEM_SIZE ((size_t)1 << 20)
+
+typedef struct VfuBench {
+    char *dir, *path;
+    vfu_ctx_t *ctx;
+    DmsVfu *vfu;
+    DmsSpace *space;
+    GThread *loop;
+    volatile gint stop;
+    VfuClient *client;
+    uint8_t *mem; /* the client's memory */
+} VfuBench;
+
+static gpointer loop_main(gpointer data)
+{
+    VfuBench *b = data;
+
+    while (!g_atomic_int_get(&b->stop)) {
+        if (!dms_vfu_is_connected(b->vfu))
+            dms_vfu_accept(b->vfu, 20);
+        else
+            dms_vfu_run(b->vfu, 20);
+    }
+    return NULL;
+}
+
+static void vfu_bench_setup(VfuBench *b)
+{
+    VfcOptions opts = {.twin_socket = true, .max_transfer = VFU_MEM_SIZE};
+
+    b->dir = g_dir_make_tmp("dms-bench-vfu-XXXXXX", NULL);
+    if (b->dir == NULL)
+        bench_fail("vfio-user: no temporary directory");
+    b->path = g_build_filename(b->dir, "sock", NULL);
+    b->ctx =
+        vfu_create_ctx(VFU_TRANS_SOCK, b->path, LIBVFIO_USER_FLAG_ATTACH_NB,
+                       NULL, VFU_DEV_TYPE_PCI);
+    if (b->ctx == NULL)
+        bench_fail("vfio-user: vfu_create_ctx: %s", g_strerror(errno));
+    if (vfu_pci_init(b->ctx, VFU_PCI_TYPE_CONVENTIONAL, PCI_HEADER_TYPE_NORMAL,
+                     0) < 0)
+        bench_fail("vfio-user: vfu_pci_init: %s", g_strerror(errno));
+    bench_check(dms_vfu_attach(b->ctx, NULL, &b->vfu), "dms_vfu_attach");
+    b->space = dms_vfu_get_space(b->vfu);
+    if (vfu_realize_ctx(b->ctx) < 0)
+        bench_fail("vfio-user: vfu_realize_ctx: %s", g_strerror(errno));
+    b->loop = g_thread_new("bench-vfu-loop", loop_main, b);
+
+    bench_check(vfc_connect(b->path, &opts, &b->client), "vfc_connect");
+    for (int i = 0; i < 100000 && !dms_vfu_is_connected(b->vfu); i++)
+        g_usleep(100);
+    b->mem = g_malloc0(VFU_MEM_SIZE);
+    vfc_add_memory(b->client, VFU_IOVA, VFU_MEM_SIZE, b->mem, true);
+    bench_check(
+        vfc_dma_map(b->client, VFU_IOVA, VFU_MEM_SIZE, VFC_MAP_RW, -1, 0),
+        "DMA_MAP");
+}
+
+static void vfu_bench_teardown(VfuBench *b)
+{
+    vfc_free(b->client);
+    g_atomic_int_set(&b->stop, 1);
+    g_thread_join(b->loop);
+    dms_vfu_destroy(b->vfu);
+    g_free(b->mem);
+    g_rmdir(b->dir);
+    g_free(b->path);
+    g_free(b->dir);
+}
+
+typedef struct VfuDmaOp {
+    VfuBench *b;
+    uint8_t *buf;
+    size_t size;
+    bool write;
+    dma_sg_t *sg; /* direct mode */
+} VfuDmaOp;
+
+static void through_module(void *opaque, uint64_t iters)
+{
+    VfuDmaOp *op = opaque;
+
+    for (uint64_t i = 0; i < iters; i++) {
+        int r = op->write ? dms_space_write(op->b->space, VFU_IOVA, op->buf,
+                                            op->size, NULL, NULL)
+                          : dms_space_read(op->b->space, VFU_IOVA, op->buf,
+                                           op->size, NULL, NULL);
+        if (r)
+            bench_fail("vfio-user: module %s failed: %s",
+                       op->write ? "write" : "read", g_strerror(-r));
+        bench_use(op->buf);
+    }
+}
+
+/*
+ * The baseline: what a device without the module writes, under the same
+ * lock libvfio-user needs anyway.
+ */
+static void sgl_direct(void *opaque, uint64_t iters)
+{
+    VfuDmaOp *op = opaque;
+    vfu_ctx_t *ctx = op->b->ctx;
+
+    for (uint64_t i = 0; i < iters; i++) {
+        int r;
+
+        dms_vfu_lock(op->b->vfu);
+        r = vfu_addr_to_sgl(ctx, (vfu_dma_addr_t)(uintptr_t)VFU_IOVA, op->size,
+                            op->sg, 1, op->write ? PROT_WRITE : PROT_READ);
+        if (r == 1) {
+#if DMS_VFU_SGL_HAS_FLAGS
+            r = op->write ? vfu_sgl_write(ctx, op->sg, 1, op->buf, 0)
+                          : vfu_sgl_read(ctx, op->sg, 1, op->buf, 0);
+#else
+            r = op->write ? vfu_sgl_write(ctx, op->sg, 1, op->buf)
+                          : vfu_sgl_read(ctx, op->sg, 1, op->buf);
+#endif
+        } else {
+            r = -1;
+        }
+        dms_vfu_unlock(op->b->vfu);
+        if (r < 0)
+            bench_fail("vfio-user: direct vfu_sgl_%s failed: %s",
+                       op->write ? "write" : "read", g_strerror(errno));
+        bench_use(op->buf);
+    }
+}
+
+/* One transfer, counted by the client and checked byte for byte. */
+static double count_and_verify(VfuBench *b, VfuDmaOp *op, uint8_t seed)
+{
+    VfcStats before, after;
+
+    /*
+     * The client's lock around every touch of its memory here, as its
+     * reader thread holds it whenever it touches it: the socket orders the
+     * two threads, but ThreadSanitizer does not see sockets.
+     */
+    vfc_get_stats(b->client, &before);
+    if (op->write) {
+        for (size_t i = 0; i < op->size; i++)
+            op->buf[i] = (uint8_t)(seed + i * 13);
+    } else {
+        for (size_t i = 0; i < op->size; i++)
+            b->mem[i] = (uint8_t)(seed + i * 7);
+        memset(op->buf, 0, op->size);
+    }
+    vfc_get_stats(b->client, &before);
+    through_module(op, 1);
+    vfc_get_stats(b->client, &after);
+    if (memcmp(op->buf, b->mem, op->size) != 0)
+        bench_fail("vfio-user: %s of %zu bytes moved wrong data",
+                   op->write ? "write" : "read", op->size);
+    vfc_get_stats(b->client, &after);
+    return (double)((after.dma_reads + after.dma_writes) -
+                    (before.dma_reads + before.dma_writes));
+}
+
+void bench_vfio_user(const BenchOptions *o)
+{
+    static const size_t sizes[] = {4096, VFU_MEM_SIZE};
+    VfuBench b = {0};
+    uint8_t *buf = g_malloc(VFU_MEM_SIZE);
+    dma_sg_t *sg = g_malloc0(dma_sg_size());
+
+    vfu_bench_setup(&b);
+    for (size_t s = 0; s < G_N_ELEMENTS(sizes); s++) {
+        for (int w = 0; w < 2; w++) {
+            VfuDmaOp module = {&b, buf, sizes[s], w, NULL};
+            VfuDmaOp direct = {&b, buf, sizes[s], w, sg};
+            BenchSpec specs[2] = {
+                {.fn = through_module, .ctx = &module},
+                {.fn = sgl_direct, .ctx = &direct},
+            };
+            double ns[2];
+            double msgs = count_and_verify(&b, &module, (uint8_t)(s + w));
+
+            bench_run(o, specs, 2, ns);
+            bench_report(o,
+                         &(BenchResult){
+                             .bench = w ? "vfio-user-write" : "vfio-user-read",
+                             .mode = "module",
+                             .size = sizes[s],
+                             .regions = 1,
+                             .threads = 1,
+                             .ns_per_op = ns[0],
+                             .msgs_per_op = msgs,
+                             .baseline_ns = ns[1],
+                             .baseline = w ? "vfu_sgl_write" : "vfu_sgl_read",
+                             .target_msgs = 1,
+                         });
+        }
+    }
+    vfu_bench_teardown(&b);
+    g_free(sg);
+    g_free(buf);
+}

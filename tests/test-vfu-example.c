@@ -1,0 +1,346 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * examples/vfu-dma-device driven as a real vfio-user client would, by the
+ * tests' client over its socket: its register contract (see main.c) to
+ * the letter, copies over fd and fd-less memory up to 16 MiB, copies that
+ * must fail before moving a byte, a client dying mid-copy and the next
+ * one served.
+ *
+ * usage: test-vfu-example PATH-TO-vfu-dma-device
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+/* cmocka.h needs the three above first */
+#include <cmocka.h>
+
+#include <errno.h>
+#include <glib.h>
+#include <glib/gstdio.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "vfu-client.h"
+
+#define MiB ((uint64_t)1 << 20)
+#define KiB ((uint64_t)1 << 10)
+
+#define REG_SRC 0x00
+#define REG_DST 0x08
+#define REG_LEN 0x10
+#define REG_DOORBELL 0x14
+#define REG_STATUS 0x18
+#define REG_COUNT 0x1c
+
+static const char *example_path;
+
+typedef struct Fixture {
+    char *dir;
+    char *sock;
+    GPid pid;
+} Fixture;
+
+static int start_device(void **state)
+{
+    Fixture *f = g_new0(Fixture, 1);
+    char *argv[] = {(char *)example_path, "--socket", NULL, NULL};
+    struct stat st;
+    int i;
+
+    f->dir = g_dir_make_tmp("dms-vfu-ex-XXXXXX", NULL);
+    assert_non_null(f->dir);
+    f->sock = g_build_filename(f->dir, "dev.sock", NULL);
+    argv[2] = f->sock;
+    assert_true(g_spawn_async(NULL, argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD,
+                              NULL, NULL, &f->pid, NULL));
+    /* Bounded by iterations: the device listens once the socket exists. */
+    for (i = 0; i < 30000 && stat(f->sock, &st) != 0; i++)
+        g_usleep(1000);
+    assert_int_equal(stat(f->sock, &st), 0);
+    *state = f;
+    return 0;
+}
+
+static int stop_device(void **state)
+{
+    Fixture *f = *state;
+    int status = 0;
+
+    kill(f->pid, SIGTERM);
+    assert_int_equal(waitpid(f->pid, &status, 0), f->pid);
+    g_spawn_close_pid(f->pid);
+    /* A clean exit: no crash, no sanitizer report. */
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    g_unlink(f->sock);
+    g_rmdir(f->dir);
+    g_free(f->sock);
+    g_free(f->dir);
+    g_free(f);
+    return 0;
+}
+
+static VfuClient *connect_device(Fixture *f, bool twin)
+{
+    VfcOptions o = {.twin_socket = twin, .max_transfer = MiB};
+    VfuClient *c = NULL;
+
+    assert_int_equal(vfc_connect(f->sock, &o, &c), 0);
+    return c;
+}
+
+static uint32_t rd32(VfuClient *c, uint64_t off)
+{
+    uint8_t b[4];
+
+    assert_int_equal(vfc_region_read(c, 0, off, b, 4), 0);
+    return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 |
+           (uint32_t)b[3] << 24;
+}
+
+static void wr32(VfuClient *c, uint64_t off, uint32_t v)
+{
+    uint8_t b[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16),
+                    (uint8_t)(v >> 24)};
+
+    assert_int_equal(vfc_region_write(c, 0, off, b, 4), 0);
+}
+
+static void wr64(VfuClient *c, uint64_t off, uint64_t v)
+{
+    uint8_t b[8];
+
+    for (int i = 0; i < 8; i++)
+        b[i] = (uint8_t)(v >> (8 * i));
+    assert_int_equal(vfc_region_write(c, 0, off, b, 8), 0);
+}
+
+/* SRC as two 32-bit halves (as a 32-bit driver writes it), DST whole. */
+static uint32_t copy(VfuClient *c, uint64_t src, uint64_t dst, uint32_t len)
+{
+    wr32(c, REG_SRC, (uint32_t)src);
+    wr32(c, REG_SRC + 4, (uint32_t)(src >> 32));
+    wr64(c, REG_DST, dst);
+    wr32(c, REG_LEN, len);
+    wr32(c, REG_DOORBELL, 1);
+    return rd32(c, REG_STATUS);
+}
+
+static void fill(uint8_t *p, size_t len, unsigned seed)
+{
+    for (size_t i = 0; i < len; i++)
+        p[i] = (uint8_t)(i * 13 + seed + (i >> 12));
+}
+
+static void test_registers_and_region_info(void **state)
+{
+    Fixture *f = *state;
+    VfuClient *c = connect_device(f, false);
+    uint64_t size, v;
+    uint32_t flags;
+    uint8_t b[8];
+
+    assert_int_equal(vfc_region_info(c, 0, &size, &flags), 0);
+    assert_int_equal(size, 4096);
+    assert_int_equal(rd32(c, REG_STATUS), 0);
+    assert_int_equal(rd32(c, REG_COUNT), 0);
+    /* 64-bit registers: two halves in, one 64-bit read out, LE bytes. */
+    wr32(c, REG_DST, 0x89abcdef);
+    wr32(c, REG_DST + 4, 0x01234567);
+    assert_int_equal(vfc_region_read(c, 0, REG_DST, b, 8), 0);
+    v = 0;
+    for (int i = 0; i < 8; i++)
+        v |= (uint64_t)b[i] << (8 * i);
+    assert_true(v == 0x0123456789abcdefull);
+    assert_int_equal(b[0], 0xef);
+    assert_int_equal(rd32(c, REG_DST + 4), 0x01234567);
+    /* The doorbell reads 0; STATUS and COUNT ignore writes. */
+    assert_int_equal(rd32(c, REG_DOORBELL), 0);
+    wr32(c, REG_COUNT, 77);
+    assert_int_equal(rd32(c, REG_COUNT), 0);
+    /* Byte access. */
+    assert_int_equal(vfc_region_read(c, 0, REG_DST + 1, b, 1), 0);
+    assert_int_equal(b[0], 0xcd);
+    vfc_free(c);
+}
+
+static void test_copy_over_fd_and_fdless_memory(void **state)
+{
+    Fixture *f = *state;
+    VfuClient *c = connect_device(f, false);
+    uint8_t *ram, *msg = g_malloc0(2 * MiB);
+    int fd = vfc_memfd(2 * MiB, (void **)&ram);
+    const uint64_t ram_iova = 0x10000000, msg_iova = 0x200000000ull;
+
+    fill(ram, 2 * MiB, 1);
+    fill(msg, 2 * MiB, 2);
+    vfc_add_memory(c, msg_iova, 2 * MiB, msg, true);
+    assert_int_equal(vfc_dma_map(c, ram_iova, 2 * MiB, VFC_MAP_RW, fd, 0), 0);
+    assert_int_equal(vfc_dma_map(c, msg_iova, 2 * MiB, VFC_MAP_RW, -1, 0), 0);
+
+    /* fd -> fd */
+    assert_int_equal(copy(c, ram_iova + 3, ram_iova + MiB, 4101), 0);
+    assert_memory_equal(ram + MiB, ram + 3, 4101);
+    /* fd-less -> fd */
+    assert_int_equal(copy(c, msg_iova + 100, ram_iova + 8192, 65536), 0);
+    assert_memory_equal(ram + 8192, msg + 100, 65536);
+    /* fd -> fd-less */
+    assert_int_equal(copy(c, ram_iova, msg_iova + MiB + 1, 300000), 0);
+    assert_memory_equal(msg + MiB + 1, ram, 300000);
+    /* fd-less -> fd-less */
+    assert_int_equal(copy(c, msg_iova, msg_iova + 1536 * KiB, 4096), 0);
+    assert_memory_equal(msg + 1536 * KiB, msg, 4096);
+    assert_int_equal(rd32(c, REG_COUNT), 4);
+    /* Zero bytes: nothing to move, a successful copy. */
+    assert_int_equal(copy(c, ram_iova, ram_iova, 0), 0);
+    assert_int_equal(rd32(c, REG_COUNT), 5);
+    vfc_free(c);
+    g_free(msg);
+    munmap(ram, 2 * MiB);
+    close(fd);
+}
+
+static void test_copy_16_mib(void **state)
+{
+    Fixture *f = *state;
+    VfuClient *c = connect_device(f, true);
+    uint8_t *ram, *msg = g_malloc(16 * MiB);
+    int fd = vfc_memfd(16 * MiB, (void **)&ram);
+    VfcStats cs;
+
+    fill(msg, 16 * MiB, 3);
+    vfc_add_memory(c, 0x40000000, 16 * MiB, msg, true);
+    assert_int_equal(vfc_dma_map(c, 0x40000000, 16 * MiB, VFC_MAP_RW, -1, 0),
+                     0);
+    assert_int_equal(vfc_dma_map(c, 0x80000000, 16 * MiB, VFC_MAP_RW, fd, 0),
+                     0);
+    assert_int_equal(copy(c, 0x40000000, 0x80000000, 16 * MiB), 0);
+    assert_memory_equal(ram, msg, 16 * MiB);
+    vfc_get_stats(c, &cs);
+    assert_int_equal(cs.dma_reads, 16); /* whole runs of 1 MiB */
+    assert_int_equal(cs.largest, MiB);
+    assert_int_equal(rd32(c, REG_COUNT), 1);
+    /* One byte more than 16 MiB is refused. */
+    assert_int_not_equal(copy(c, 0x40000000, 0x80000000, 16 * MiB + 1), 0);
+    assert_int_equal(rd32(c, REG_COUNT), 1);
+    vfc_free(c);
+    g_free(msg);
+    munmap(ram, 16 * MiB);
+    close(fd);
+}
+
+static void test_copy_not_wholly_backed_moves_nothing(void **state)
+{
+    Fixture *f = *state;
+    VfuClient *c = connect_device(f, false);
+    uint8_t *ram, *msg = g_malloc0(MiB), *before = g_malloc(MiB);
+    int fd = vfc_memfd(MiB, (void **)&ram);
+    const uint64_t a = 0x1000000, b = 0x3000000;
+    VfcStats cs;
+
+    fill(ram, MiB, 4);
+    fill(msg, MiB, 5);
+    vfc_add_memory(c, b, MiB, msg, true);
+    assert_int_equal(vfc_dma_map(c, a, MiB, VFC_MAP_RW, fd, 0), 0);
+    assert_int_equal(vfc_dma_map(c, b, MiB, VFC_MAP_RW, -1, 0), 0);
+    memcpy(before, msg, MiB);
+
+    /* Source runs past its region into nothing. */
+    assert_int_equal(copy(c, a + MiB - 100, b, 4096), EFAULT);
+    /* Destination half outside client memory. */
+    assert_int_equal(copy(c, a, b + MiB - 2048, 4096), EFAULT);
+    /* Source nowhere at all, destination fd memory. */
+    assert_int_equal(copy(c, 0x7000000000ull, a, 16), EFAULT);
+    /* Wrapping past 2^64. */
+    assert_int_not_equal(copy(c, UINT64_MAX - 8, b, 64), 0);
+    assert_memory_equal(msg, before, MiB);
+    vfc_get_stats(c, &cs);
+    assert_int_equal(cs.dma_writes, 0);
+    assert_int_equal(rd32(c, REG_COUNT), 0);
+
+    /* And the device goes on serving. */
+    assert_int_equal(copy(c, a, b, 4096), 0);
+    assert_memory_equal(msg, ram, 4096);
+    assert_int_equal(rd32(c, REG_COUNT), 1);
+    assert_int_equal(rd32(c, REG_STATUS), 0);
+    vfc_free(c);
+    g_free(msg);
+    g_free(before);
+    munmap(ram, MiB);
+    close(fd);
+}
+
+static bool die_on_first_dma(VfuClient *c, unsigned cmd, uint64_t addr,
+                             uint64_t count, void *data)
+{
+    return false;
+}
+
+static void test_client_dies_mid_copy_next_client_served(void **state)
+{
+    Fixture *f = *state;
+    VfuClient *c = connect_device(f, false);
+    uint8_t *msg = g_malloc0(4 * MiB), *ram, *msg2 = g_malloc0(4 * MiB);
+    int fd = vfc_memfd(4 * MiB, (void **)&ram);
+
+    vfc_add_memory(c, 0x1000000, 4 * MiB, msg, true);
+    assert_int_equal(vfc_dma_map(c, 0x1000000, 4 * MiB, VFC_MAP_RW, -1, 0), 0);
+    assert_int_equal(vfc_dma_map(c, 0x2000000, 4 * MiB, VFC_MAP_RW, fd, 0), 0);
+    vfc_set_dma_hook(c, die_on_first_dma, NULL);
+    wr64(c, REG_SRC, 0x1000000);
+    wr64(c, REG_DST, 0x2000000);
+    wr32(c, REG_LEN, 4 * MiB);
+    /* The doorbell's reply never comes: the client dies first. */
+    assert_int_not_equal(
+        vfc_region_write(c, 0, REG_DOORBELL, (const uint8_t[]){1, 0, 0, 0}, 4),
+        0);
+    vfc_free(c);
+
+    /* The next client: fresh registers, its own memory, served. */
+    c = connect_device(f, true);
+    assert_int_equal(rd32(c, REG_COUNT), 0);
+    fill(msg2, 4 * MiB, 6);
+    vfc_add_memory(c, 0x1000000, 4 * MiB, msg2, true);
+    assert_int_equal(vfc_dma_map(c, 0x1000000, 4 * MiB, VFC_MAP_RW, -1, 0), 0);
+    assert_int_equal(vfc_dma_map(c, 0x2000000, 4 * MiB, VFC_MAP_RW, fd, 0), 0);
+    assert_int_equal(copy(c, 0x1000000, 0x2000000, 4 * MiB), 0);
+    assert_memory_equal(ram, msg2, 4 * MiB);
+    assert_int_equal(rd32(c, REG_COUNT), 1);
+    vfc_free(c);
+    g_free(msg);
+    g_free(msg2);
+    munmap(ram, 4 * MiB);
+    close(fd);
+}
+
+int main(int argc, char **argv)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_registers_and_region_info,
+                                        start_device, stop_device),
+        cmocka_unit_test_setup_teardown(test_copy_over_fd_and_fdless_memory,
+                                        start_device, stop_device),
+        cmocka_unit_test_setup_teardown(test_copy_16_mib, start_device,
+                                        stop_device),
+        cmocka_unit_test_setup_teardown(
+            test_copy_not_wholly_backed_moves_nothing, start_device,
+            stop_device),
+        cmocka_unit_test_setup_teardown(
+            test_client_dies_mid_copy_next_client_served, start_device,
+            stop_device),
+    };
+
+    if (argc < 2) {
+        fprintf(stderr, "usage: %s PATH-TO-vfu-dma-device\n", argv[0]);
+        return 2;
+    }
+    example_path = argv[1];
+    signal(SIGPIPE, SIG_IGN);
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
