@@ -49,6 +49,13 @@ extern "C" {
 /* libvfio-user's context (vfu_ctx_t); only pointers to it are used. */
 struct vfu_ctx;
 
+/**
+ * DmsVfu:
+ *
+ * A vfio-user device context attached to a space: its client's DMA
+ * memory as regions of the space, from dms_vfu_attach() until
+ * dms_vfu_destroy().
+ */
 typedef struct DmsVfu DmsVfu;
 
 /*
