@@ -387,7 +387,7 @@ static void wait_for_budget(DmsDmaRequest *req)
      * long as others hold the rest.
      */
     r = dms__space_add_map_client_min(
-        req->space, req->ctx, retry_cb, dms_dma_request_ref(req),
+        req->space, req->ctx, retry_cb, dms_dma_request_ref(req), NULL,
         req->align > 1 ? (size_t)MIN(req->align, SIZE_MAX) : 1, &client);
     if (r < 0) {
         dms_dma_request_unref(req);

@@ -458,7 +458,8 @@ void dms__map_clients_notify(DmsSpace *space);
  */
 int dms__space_add_map_client_min(DmsSpace *space, struct _GMainContext *ctx,
                                   DmsMapClientFunc cb, void *data,
-                                  size_t min_room, DmsMapClient **ret);
+                                  DmsDestroyNotify notify, size_t min_room,
+                                  DmsMapClient **ret);
 
 /* region.c: @n references at once (thread caches bank them). */
 void dms__region_ref_n(DmsRegion *r, unsigned n);

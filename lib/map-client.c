@@ -20,6 +20,8 @@
  * Life cycle of a client (state under DmsMapClients.lock):
  *   WAITING -> FIRED -> RUNNING -> DONE
  *   WAITING or FIRED -> CANCELLED (cancel, space freed, context gone)
+ * Whoever moves a client to DONE or CANCELLED, once, under the lock,
+ * calls its destroy notify after dropping the lock: exactly once.
  * A WAITING client is referenced by the queue and holds no space
  * reference: the space's end cancels it. A FIRED client's dispatch (the
  * idle source on its context, or the firing thread's batch) holds a space
@@ -61,6 +63,7 @@ struct DmsMapClient {
     struct _GMainContext *ctx; /* WAITING: reference held, or NULL */
     DmsMapClientFunc cb;
     void *data;
+    DmsDestroyNotify notify; /* for data, once DONE or CANCELLED */
     size_t min_room; /* fire once this much budget is free (1 or more) */
     /* under owner->lock */
     ClientState state;
@@ -81,6 +84,13 @@ static void handoff_wait(void)
 {
     g_mutex_lock(&handoff_lock);
     g_mutex_unlock(&handoff_lock);
+}
+
+/* Called by whoever moved @c to DONE or CANCELLED, without the lock. */
+static void client_over(DmsMapClient *c)
+{
+    if (c->notify)
+        c->notify(c->data);
 }
 
 /* One per thread: tells "the callback is running on me". */
@@ -170,8 +180,10 @@ void dms__map_clients_cancel(DmsMapClients *clients, const atomic_int *refs)
     set_waiting(clients);
     g_mutex_unlock(&clients->lock);
     /* Unref outside the lock: the last unref frees what holds the lock. */
-    while ((link = g_queue_pop_head_link(&cancelled)) != NULL)
+    while ((link = g_queue_pop_head_link(&cancelled)) != NULL) {
+        client_over(link->data);
         dms_map_client_unref(link->data);
+    }
 }
 
 void dms__map_clients_free(DmsMapClients *clients)
@@ -206,6 +218,7 @@ static void client_run(DmsMapClient *c)
     if (cs->cancellers_waiting > 0)
         g_cond_broadcast(&cs->finished);
     g_mutex_unlock(&cs->lock);
+    client_over(c);
 }
 
 static gboolean client_dispatch(gpointer data)
@@ -229,16 +242,20 @@ static void client_source_gone(gpointer data)
     DmsMapClients *cs;
     DmsSpace *space;
     GSource *source;
+    bool gone;
 
     handoff_wait();
     cs = c->owner;
     g_mutex_lock(&cs->lock);
-    if (c->state == CLIENT_FIRED)
+    gone = c->state == CLIENT_FIRED;
+    if (gone)
         c->state = CLIENT_CANCELLED; /* the context went away first */
     space = c->space;
     source = c->source;
     c->source = NULL;
     g_mutex_unlock(&cs->lock);
+    if (gone)
+        client_over(c);
     if (source)
         g_source_unref(source);
     dms_map_client_unref(c);
@@ -337,14 +354,15 @@ void dms__map_clients_notify(DmsSpace *space)
 
 int dms_space_add_map_client(DmsSpace *space, struct _GMainContext *ctx,
                              DmsMapClientFunc cb, void *data,
-                             DmsMapClient **ret)
+                             DmsDestroyNotify notify, DmsMapClient **ret)
 {
-    return dms__space_add_map_client_min(space, ctx, cb, data, 1, ret);
+    return dms__space_add_map_client_min(space, ctx, cb, data, notify, 1, ret);
 }
 
 int dms__space_add_map_client_min(DmsSpace *space, struct _GMainContext *ctx,
                                   DmsMapClientFunc cb, void *data,
-                                  size_t min_room, DmsMapClient **ret)
+                                  DmsDestroyNotify notify, size_t min_room,
+                                  DmsMapClient **ret)
 {
     DmsMapClients *cs;
     DmsMapClient *c;
@@ -365,6 +383,7 @@ int dms__space_add_map_client_min(DmsSpace *space, struct _GMainContext *ctx,
     c->ctx = ctx ? g_main_context_ref(ctx) : NULL;
     c->cb = cb;
     c->data = data;
+    c->notify = notify;
     c->min_room = need;
     c->link.data = c;
     if (ret)
@@ -390,6 +409,7 @@ int dms_map_client_cancel(DmsMapClient *client)
 {
     DmsMapClients *cs;
     GSource *source = NULL;
+    bool over = false;
     int r = 0;
 
     g_return_val_if_fail(client != NULL, -EINVAL);
@@ -402,11 +422,13 @@ int dms_map_client_cancel(DmsMapClient *client)
         set_waiting(cs);
         client->state = CLIENT_CANCELLED;
         g_mutex_unlock(&cs->lock);
+        client_over(client);
         dms_map_client_unref(client); /* the queue's reference */
         return 0;
     case CLIENT_FIRED:
         /* client_run() checks the state under the lock: it will skip. */
         client->state = CLIENT_CANCELLED;
+        over = true;
         if (client->source)
             source = g_source_ref(client->source);
         break;
@@ -432,5 +454,7 @@ int dms_map_client_cancel(DmsMapClient *client)
         g_source_destroy(source);
         g_source_unref(source);
     }
+    if (over)
+        client_over(client);
     return r;
 }

@@ -35,8 +35,8 @@ static uint64_t size_to_last(uint64_t size)
 }
 
 int dms_region_new_ram(const char *name, void *host, uint64_t size,
-                       uint32_t flags, DmsDestroyNotify notify,
-                       void *notify_data, DmsRegion **ret)
+                       uint32_t flags, void *notify_data,
+                       DmsDestroyNotify notify, DmsRegion **ret)
 {
     DmsRegion *r;
 

@@ -31,7 +31,8 @@ struct DmsViewListener {
     bool removed; /* topology lock, and deliver_lock to read while calling */
     DmsViewListenerFunc func;
     void *opaque;
-    DmsTopoSpace *ts; /* while not removed */
+    DmsDestroyNotify notify; /* for opaque, when the last reference goes */
+    DmsTopoSpace *ts;        /* while not removed */
 };
 
 struct DmsTopoSpace {
@@ -277,8 +278,17 @@ static void listener_unref(gpointer p)
 {
     DmsViewListener *l = p;
 
-    if (atomic_fetch_sub_explicit(&l->refcount, 1, memory_order_acq_rel) == 1)
+    /*
+     * Removal and the space's end drop the space's and the caller's
+     * references, and a delivery holds its own until the call returns:
+     * the last reference goes after the last call, exactly once.
+     */
+    if (atomic_fetch_sub_explicit(&l->refcount, 1, memory_order_acq_rel) ==
+        1) {
+        if (l->notify)
+            l->notify(l->opaque);
         g_free(l);
+    }
 }
 
 static void append_ranges(GArray *to, const DmsFlatRange *fr, guint n)
@@ -586,10 +596,15 @@ void dms__topology_remove_space(DmsTopoSpace *ts)
         l->removed = true;
         pthread_mutex_unlock(&deliver_lock);
         l->ts = NULL;
+    }
+    dms__topology_unlock();
+    /* After the unlock: the last reference runs the listener's notify. */
+    for (guint i = 0; i < ts->listeners->len; i++) {
+        DmsViewListener *l = g_ptr_array_index(ts->listeners, i);
+
         listener_unref(l); /* the space's */
         listener_unref(l); /* the caller's handle, freed with the space */
     }
-    dms__topology_unlock();
     g_ptr_array_free(ts->listeners, TRUE);
     g_array_free(ts->spans, TRUE);
     g_free(ts->name);
@@ -649,7 +664,8 @@ static void deliver(void)
 }
 
 int dms_space_add_listener(DmsSpace *space, DmsViewListenerFunc func,
-                           void *opaque, DmsViewListener **ret)
+                           void *opaque, DmsDestroyNotify notify,
+                           DmsViewListener **ret)
 {
     DmsViewListener *l;
     DmsTopoSpace *ts;
@@ -665,6 +681,7 @@ int dms_space_add_listener(DmsSpace *space, DmsViewListenerFunc func,
     atomic_init(&l->refcount, 1);
     l->func = func;
     l->opaque = opaque;
+    l->notify = notify;
 
     dms__topology_lock();
     ts = space->topo;

@@ -74,7 +74,8 @@ int main(void)
         fprintf(stderr, "second map: %d, not -EAGAIN\n", r);
         return 1;
     }
-    if (dms_space_add_map_client(space, ctx, retry, &fired, &client) < 0) {
+    if (dms_space_add_map_client(space, ctx, retry, &fired, NULL, &client) <
+        0) {
         fprintf(stderr, "cannot add the map client\n");
         return 1;
     }

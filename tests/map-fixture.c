@@ -76,8 +76,8 @@ DmsRegion *ram_at_hole(Fix *f, const char *name, void *mem, size_t size,
 {
     DmsRegion *ram;
 
-    assert_int_equal(dms_region_new_ram(name, mem, size, 0, tc_count_notify,
-                                        notified, &ram),
+    assert_int_equal(dms_region_new_ram(name, mem, size, 0, notified,
+                                        tc_count_notify, &ram),
                      0);
     assert_int_equal(dms_region_add_subregion(f->root, HOLE_ADDR, ram, 0, 0),
                      0);

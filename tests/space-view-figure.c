@@ -125,7 +125,7 @@ static int add_node(const char *line)
         if (node->ram == NULL) {
             return fail("out of memory for", node->name, -ENOMEM);
         }
-        r = dms_region_new_ram(node->name, node->ram, size, 0, free, node->ram,
+        r = dms_region_new_ram(node->name, node->ram, size, 0, node->ram, free,
                                &node->region);
         if (r < 0) {
             free(node->ram);

@@ -29,8 +29,8 @@ int main(void)
         (void)client;
         (void)sg;
 
-        if (dms_region_new_ram("ram", ram, sizeof(ram), 0, count_notify,
-                               &notified, &region) != 0 ||
+        if (dms_region_new_ram("ram", ram, sizeof(ram), 0, &notified,
+                               count_notify, &region) != 0 ||
             dms_space_new(region, "space", &space) != 0) {
             fprintf(stderr, "cannot create the region and space\n");
             return 1;

@@ -399,7 +399,7 @@ static void test_overlap_of_equal_priority_is_refused_unchanged(void **state)
 
     guarded_init(&over, 0x100, 0x99);
     assert_int_equal(dms_region_new_ram("over", over.mem, 0x100, 0,
-                                        tc_count_notify, &over_notified, &r),
+                                        &over_notified, tc_count_notify, &r),
                      0);
     /* Half over RAM_A, at RAM_A's priority, without the overlap flag. */
     assert_int_equal(dms_region_add_subregion(w->root, RAM_A - 0x80, r, 0, 0),

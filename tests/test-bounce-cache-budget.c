@@ -72,7 +72,7 @@ static void test_client_fires_despite_idle_credit(void **state)
     assert_int_equal(tc_stats(rig.space).bounce_in_use, LIMIT);
 
     assert_int_equal(dms_space_add_map_client(rig.space, NULL, count_client,
-                                              &fired[0], &client),
+                                              &fired[0], NULL, &client),
                      0);
     assert_int_equal(atomic_load(&fired[0]), 0); /* nothing is free */
     assert_int_equal(dms_space_unmap(rig.space, p[0], len[0], FROM, 0), 0);
@@ -85,7 +85,7 @@ static void test_client_fires_despite_idle_credit(void **state)
                      0);
     assert_int_equal(len[0], CHUNK);
     assert_int_equal(dms_space_add_map_client(rig.space, NULL, count_client,
-                                              &fired[1], NULL),
+                                              &fired[1], NULL, NULL),
                      0);
     assert_int_equal(atomic_load(&fired[1]), 0);
     helper_call(h, item_unmap_job, &l);
@@ -133,9 +133,9 @@ test_client_fires_at_once_when_only_idle_credit_is_taken(void **state)
     assert_int_equal(tc_stats(rig.space).bounce_in_use, LIMIT - CHUNK);
 
     /* A chunk is not lent: the client runs from this very call. */
-    assert_int_equal(
-        dms_space_add_map_client(rig.space, NULL, count_client, &fired, NULL),
-        0);
+    assert_int_equal(dms_space_add_map_client(rig.space, NULL, count_client,
+                                              &fired, NULL, NULL),
+                     0);
     assert_int_equal(atomic_load(&fired), 1);
 
     unmap_chunks(rig.space, p, CHUNKS - 1);

@@ -248,7 +248,8 @@ static gpointer noise_main(gpointer data)
             DmsMapClient *c;
 
             assert_int_equal(dms_space_add_map_client(s->space, NULL,
-                                                      noise_ready, &ready, &c),
+                                                      noise_ready, &ready,
+                                                      NULL, &c),
                              0);
             while (!atomic_load(&ready) && !atomic_load(&s->done))
                 g_thread_yield();

@@ -80,7 +80,18 @@ typedef struct Call {
     int cancel_result;
     void *remap; /* for callbacks that map again */
     int remap_result;
+    atomic_int over; /* destroy notifies of the client */
+    int calls_at_over;
 } Call;
+
+/* The client's destroy notify: counts, and notes whether @cb ran first. */
+static void record_over(void *data)
+{
+    Call *c = data;
+
+    c->calls_at_over = atomic_load(&c->calls);
+    atomic_fetch_add(&c->over, 1);
+}
 
 static void record(DmsSpace *space, void *data)
 {
@@ -101,9 +112,11 @@ static void *exhaust_then_wait(Fix *f, Call *call, DmsMapClient **handle)
 {
     void *p = exhaust(f);
 
-    assert_int_equal(
-        dms_space_add_map_client(f->space, NULL, record, call, handle), 0);
+    assert_int_equal(dms_space_add_map_client(f->space, NULL, record, call,
+                                              record_over, handle),
+                     0);
     assert_int_equal(call->calls, 0);
+    assert_int_equal(call->over, 0);
     return p;
 }
 
@@ -114,8 +127,10 @@ static void test_client_fires_once_when_budget_is_freed(void **state)
     void *p = exhaust_then_wait(f, &call, NULL);
 
     give_back(f, p);
-    /* Called by the freeing thread, with its space. */
+    /* Called by the freeing thread, with its space, then over. */
     assert_int_equal(call.calls, 1);
+    assert_int_equal(call.over, 1);
+    assert_int_equal(call.calls_at_over, 1);
     assert_ptr_equal(call.space, f->space);
     assert_ptr_equal(call.thread, g_thread_self());
     assert_int_equal(fired(f), 1);
@@ -133,15 +148,17 @@ test_client_registered_while_budget_is_free_fires_at_once(void **state)
     void *p;
 
     assert_int_equal(
-        dms_space_add_map_client(f->space, NULL, record, &call, NULL), 0);
+        dms_space_add_map_client(f->space, NULL, record, &call, NULL, NULL),
+        0);
     assert_int_equal(call.calls, 1);
     /* One byte free is free budget too. */
     {
         size_t len = LIMIT - 1;
 
         assert_int_equal(dms_space_map(f->space, 0, &len, TO, NULL, &p), 0);
-        assert_int_equal(
-            dms_space_add_map_client(f->space, NULL, record, &call, NULL), 0);
+        assert_int_equal(dms_space_add_map_client(f->space, NULL, record,
+                                                  &call, NULL, NULL),
+                         0);
         assert_int_equal(call.calls, 2);
         assert_int_equal(dms_space_unmap(f->space, p, len, TO, 0), 0);
     }
@@ -157,7 +174,8 @@ static void test_limit_zero_wakes_waiters_to_see_enobufs(void **state)
     size_t len = 16;
 
     assert_int_equal(
-        dms_space_add_map_client(f->space, NULL, record, &call, NULL), 0);
+        dms_space_add_map_client(f->space, NULL, record, &call, NULL, NULL),
+        0);
     assert_int_equal(call.calls, 0);
     dms_space_set_bounce_limit(f->space, 0);
     assert_int_equal(call.calls, 1);
@@ -165,7 +183,8 @@ static void test_limit_zero_wakes_waiters_to_see_enobufs(void **state)
     assert_int_equal(len, 0);
     /* registering under a limit of 0 fires at once as well */
     assert_int_equal(
-        dms_space_add_map_client(f->space, NULL, record, &late, NULL), 0);
+        dms_space_add_map_client(f->space, NULL, record, &late, NULL, NULL),
+        0);
     assert_int_equal(late.calls, 1);
     dms_space_set_bounce_limit(f->space, LIMIT);
     give_back(f, p);
@@ -181,11 +200,12 @@ static void test_client_with_a_minimum_waits_for_that_much(void **state)
     void *p, *q;
 
     assert_int_equal(dms_space_map(f->space, 0, &len, TO, NULL, &p), 0);
-    assert_int_equal(dms__space_add_map_client_min(f->space, NULL, record,
-                                                   &big, LIMIT / 2, NULL),
+    assert_int_equal(dms__space_add_map_client_min(
+                         f->space, NULL, record, &big, NULL, LIMIT / 2, NULL),
                      0);
     assert_int_equal(
-        dms_space_add_map_client(f->space, NULL, record, &small, NULL), 0);
+        dms_space_add_map_client(f->space, NULL, record, &small, NULL, NULL),
+        0);
     /* Everything comes back: both fire. */
     assert_int_equal(dms_space_unmap(f->space, p, LIMIT, TO, 0), 0);
     assert_int_equal(small.calls, 1);
@@ -196,12 +216,13 @@ static void test_client_with_a_minimum_waits_for_that_much(void **state)
     /* Again, with a quarter free from the start. */
     big = (Call){0};
     small = (Call){0};
-    assert_int_equal(dms__space_add_map_client_min(f->space, NULL, record,
-                                                   &big, LIMIT / 2, NULL),
+    assert_int_equal(dms__space_add_map_client_min(
+                         f->space, NULL, record, &big, NULL, LIMIT / 2, NULL),
                      0);
     assert_int_equal(big.calls, 0);
     assert_int_equal(
-        dms_space_add_map_client(f->space, NULL, record, &small, NULL), 0);
+        dms_space_add_map_client(f->space, NULL, record, &small, NULL, NULL),
+        0);
     assert_int_equal(small.calls, 1);
     assert_int_equal(big.calls, 0);
     /* Another eighth frees: still short of half. */
@@ -214,8 +235,8 @@ static void test_client_with_a_minimum_waits_for_that_much(void **state)
     assert_int_equal(big.calls, 1);
     /* A minimum above the limit is met by the whole limit being free. */
     big = (Call){0};
-    assert_int_equal(dms__space_add_map_client_min(f->space, NULL, record,
-                                                   &big, LIMIT * 4, NULL),
+    assert_int_equal(dms__space_add_map_client_min(
+                         f->space, NULL, record, &big, NULL, LIMIT * 4, NULL),
                      0);
     assert_int_equal(big.calls, 1);
 }
@@ -229,9 +250,9 @@ static void test_clients_fire_in_registration_order(void **state)
 
     for (int i = 0; i < 4; i++) {
         calls[i] = (Call){.order = order, .norder = &norder, .id = i};
-        assert_int_equal(
-            dms_space_add_map_client(f->space, NULL, record, &calls[i], NULL),
-            0);
+        assert_int_equal(dms_space_add_map_client(f->space, NULL, record,
+                                                  &calls[i], NULL, NULL),
+                         0);
     }
     give_back(f, p);
     assert_int_equal(norder, 4);
@@ -256,9 +277,11 @@ static void test_callback_may_map_again(void **state)
     void *p = exhaust(f);
 
     assert_int_equal(
-        dms_space_add_map_client(f->space, NULL, remap, &first, NULL), 0);
+        dms_space_add_map_client(f->space, NULL, remap, &first, NULL, NULL),
+        0);
     assert_int_equal(
-        dms_space_add_map_client(f->space, NULL, remap, &second, NULL), 0);
+        dms_space_add_map_client(f->space, NULL, remap, &second, NULL, NULL),
+        0);
     give_back(f, p);
     /* Both were told; the oldest got the budget, the other must wait. */
     assert_int_equal(first.calls, 1);
@@ -277,9 +300,11 @@ static void test_cancel_before_firing_prevents_the_callback(void **state)
 
     assert_non_null(h);
     assert_int_equal(dms_map_client_cancel(h), 0);
+    assert_int_equal(call.over, 1); /* over at the cancel, once */
     assert_int_equal(dms_map_client_cancel(h), 0); /* still prevented */
     give_back(f, p);
     assert_int_equal(call.calls, 0);
+    assert_int_equal(call.over, 1);
     assert_int_equal(fired(f), 0);
     dms_map_client_unref(h);
 }
@@ -312,7 +337,7 @@ static void test_cancel_from_the_callback_returns_ealready(void **state)
     void *p = exhaust(f);
 
     assert_int_equal(dms_space_add_map_client(f->space, NULL, cancel_self,
-                                              &call, &call.handle),
+                                              &call, NULL, &call.handle),
                      0);
     give_back(f, p);
     assert_int_equal(call.calls, 1);
@@ -354,12 +379,13 @@ static void test_add_map_client_rejects_bad_arguments(void **state)
     Fix *f = *state;
     DmsMapClient *h = (DmsMapClient *)f;
 
-    assert_int_equal(dms_space_add_map_client(NULL, NULL, record, NULL, &h),
-                     -EINVAL);
+    assert_int_equal(
+        dms_space_add_map_client(NULL, NULL, record, NULL, NULL, &h), -EINVAL);
     assert_null(h);
     h = (DmsMapClient *)f;
-    assert_int_equal(dms_space_add_map_client(f->space, NULL, NULL, NULL, &h),
-                     -EINVAL);
+    assert_int_equal(
+        dms_space_add_map_client(f->space, NULL, NULL, NULL, NULL, &h),
+        -EINVAL);
     assert_null(h);
     assert_int_equal(dms_map_client_cancel(NULL), -EINVAL);
     assert_null(dms_map_client_ref(NULL));
@@ -375,18 +401,23 @@ static void test_context_client_runs_on_its_context(void **state)
     Call call = {0}, prompt = {0};
     void *p = exhaust(f);
 
-    assert_int_equal(
-        dms_space_add_map_client(f->space, ctx, record, &call, NULL), 0);
+    assert_int_equal(dms_space_add_map_client(f->space, ctx, record, &call,
+                                              record_over, NULL),
+                     0);
     give_back(f, p);
     /* Not from the unmap: from the context, when it runs. */
     assert_int_equal(call.calls, 0);
+    assert_int_equal(call.over, 0);
     while (g_main_context_iteration(ctx, FALSE))
         ;
     assert_int_equal(call.calls, 1);
+    assert_int_equal(call.over, 1);
+    assert_int_equal(call.calls_at_over, 1);
     assert_ptr_equal(call.space, f->space);
     /* Budget free at registration: promptly, but on the context too. */
     assert_int_equal(
-        dms_space_add_map_client(f->space, ctx, record, &prompt, NULL), 0);
+        dms_space_add_map_client(f->space, ctx, record, &prompt, NULL, NULL),
+        0);
     assert_int_equal(prompt.calls, 0);
     while (g_main_context_iteration(ctx, FALSE))
         ;
@@ -404,13 +435,16 @@ static void test_cancel_of_a_fired_context_client_prevents_it(void **state)
     DmsMapClient *h;
     void *p = exhaust(f);
 
-    assert_int_equal(
-        dms_space_add_map_client(f->space, ctx, record, &call, &h), 0);
+    assert_int_equal(dms_space_add_map_client(f->space, ctx, record, &call,
+                                              record_over, &h),
+                     0);
     give_back(f, p); /* fired: queued on the context */
     assert_int_equal(dms_map_client_cancel(h), 0);
+    assert_int_equal(call.over, 1);
     while (g_main_context_iteration(ctx, FALSE))
         ;
     assert_int_equal(call.calls, 0);
+    assert_int_equal(call.over, 1);
     assert_int_equal(fired(f), 0);
     dms_map_client_unref(h);
     g_main_context_unref(ctx);
@@ -464,9 +498,9 @@ static void test_cancel_waits_for_a_callback_running_elsewhere(void **state)
     void *p = exhaust(f);
 
     thread = g_thread_new("context", run_context, &loop);
-    assert_int_equal(
-        dms_space_add_map_client(f->space, loop.ctx, slow_callback, &slow, &h),
-        0);
+    assert_int_equal(dms_space_add_map_client(f->space, loop.ctx,
+                                              slow_callback, &slow, NULL, &h),
+                     0);
     give_back(f, p);
     while (!atomic_load(&slow.started))
         g_usleep(1000);
@@ -499,10 +533,15 @@ test_clients_waiting_when_the_space_is_dropped_are_cancelled(void **state)
     DmsMapClient *hb;
     void *p = exhaust(f);
 
-    assert_int_equal(dms_space_add_map_client(space, NULL, record, &a, NULL),
-                     0);
-    assert_int_equal(dms_space_add_map_client(space, ctx, record, &b, &hb), 0);
+    assert_int_equal(
+        dms_space_add_map_client(space, NULL, record, &a, record_over, NULL),
+        0);
+    assert_int_equal(
+        dms_space_add_map_client(space, ctx, record, &b, record_over, &hb), 0);
     f->space = dms_space_unref(f->space);
+    /* Cancelled with the space: their data is released, handle or not. */
+    assert_int_equal(a.over, 1);
+    assert_int_equal(b.over, 1);
     assert_int_equal(atomic_load(&f->msg->notified), 0); /* the mapping's */
     assert_int_equal(dms_space_unmap(space, p, LIMIT, TO, 0), 0);
     assert_int_equal(atomic_load(&f->msg->notified), 1);
@@ -532,8 +571,9 @@ test_fired_context_client_keeps_the_space_until_it_runs(void **state)
     Call call = {0};
 
     dms_space_set_bounce_limit(f->space, 0);
-    assert_int_equal(
-        dms_space_add_map_client(f->space, ctx, touch_space, &call, NULL), 0);
+    assert_int_equal(dms_space_add_map_client(f->space, ctx, touch_space,
+                                              &call, NULL, NULL),
+                     0);
     dms_space_set_bounce_limit(f->space, 100); /* fired, not yet run */
     f->space = dms_space_unref(f->space);
     assert_int_equal(atomic_load(&f->msg->notified), 0);
@@ -553,15 +593,18 @@ static void test_context_freed_before_dispatch_cancels_the_client(void **state)
     DmsMapClient *h;
 
     dms_space_set_bounce_limit(f->space, 0);
-    assert_int_equal(
-        dms_space_add_map_client(f->space, ctx, record, &call, &h), 0);
+    assert_int_equal(dms_space_add_map_client(f->space, ctx, record, &call,
+                                              record_over, &h),
+                     0);
     dms_space_set_bounce_limit(f->space, 100);
     f->space = dms_space_unref(f->space);
+    assert_int_equal(call.over, 0); /* fired: waits on the context */
     /* Nobody will run the context: freeing it ends the client and
      * releases the space it held. */
     g_main_context_unref(ctx);
     assert_int_equal(atomic_load(&f->msg->notified), 1);
     assert_int_equal(call.calls, 0);
+    assert_int_equal(call.over, 1);
     assert_int_equal(dms_map_client_cancel(h), 0);
     dms_map_client_unref(h);
 }

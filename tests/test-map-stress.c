@@ -110,7 +110,8 @@ static void decoy(Worker *w)
     int r;
 
     g_ptr_array_add(w->decoys, d);
-    if (dms_space_add_map_client(w->sh->space, NULL, decoy_cb, d, &h) != 0) {
+    if (dms_space_add_map_client(w->sh->space, NULL, decoy_cb, d, NULL, &h) !=
+        0) {
         w->bad_data = true;
         return;
     }
@@ -140,7 +141,7 @@ static bool wait_for_budget(DmsSpace *space)
 
     g_mutex_init(&wt.lock);
     g_cond_init(&wt.cond);
-    if (dms_space_add_map_client(space, NULL, wake, &wt, NULL) != 0)
+    if (dms_space_add_map_client(space, NULL, wake, &wt, NULL, NULL) != 0)
         return false;
     deadline = g_get_monotonic_time() + WAIT_DEADLINE_S * G_TIME_SPAN_SECOND;
     g_mutex_lock(&wt.lock);

@@ -23,7 +23,7 @@ static DmsRegion *ram(char tag, size_t size, uint8_t **mem)
     *mem = g_malloc(size);
     memset(*mem, tag, size);
     assert_int_equal(
-        dms_region_new_ram(NULL, *mem, size, 0, count_notify, NULL, &r), 0);
+        dms_region_new_ram(NULL, *mem, size, 0, NULL, count_notify, &r), 0);
     return r;
 }
 

@@ -172,7 +172,8 @@ static void test_sg_map_budget_never_held_while_waiting(void **state)
     assert_int_equal(m, 0);
     assert_int_equal(other_mapped, 0);
     assert_int_equal(
-        dms_space_add_map_client(f->space, NULL, fired_cb, &fired, NULL), 0);
+        dms_space_add_map_client(f->space, NULL, fired_cb, &fired, NULL, NULL),
+        0);
     assert_int_equal(fired, 0);
 
     assert_int_equal(

@@ -138,7 +138,7 @@ static void test_readers_never_see_torn_or_freed_views(void **state)
             assert_int_equal(dms_update_barrier(), 0);
             memset(slots[i].mem, 0xa0 + i, SLOT_SIZE);
             assert_int_equal(dms_region_new_ram(NULL, slots[i].mem, SLOT_SIZE,
-                                                0, slot_notify, &slots[i],
+                                                0, &slots[i], slot_notify,
                                                 &ram[i]),
                              0);
             assert_int_equal(dms_region_add_subregion(

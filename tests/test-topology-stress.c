@@ -126,7 +126,7 @@ static gpointer writer_main(gpointer data)
 
                 assert_int_equal(
                     dms_region_new_ram("slot", sh->mem + slot * SLOT_SIZE,
-                                       SLOT_SIZE, 0, count_notify, sh, &r),
+                                       SLOT_SIZE, 0, sh, count_notify, &r),
                     0);
                 atomic_fetch_add(&sh->created, 1);
                 assert_int_equal(

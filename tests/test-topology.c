@@ -29,9 +29,8 @@ static DmsRegion *ram(const char *name, uint64_t size, atomic_int *notified)
     DmsRegion *r;
 
     assert_true(size <= PAGE);
-    assert_int_equal(dms_region_new_ram(name, host_mem, size, 0,
-                                        notified ? count_notify : NULL,
-                                        notified, &r),
+    assert_int_equal(dms_region_new_ram(name, host_mem, size, 0, notified,
+                                        notified ? count_notify : NULL, &r),
                      0);
     return r;
 }
@@ -387,7 +386,13 @@ typedef struct Log {
     DmsSpace *space;
     DmsRegion *root;
     DmsRegion *add_from_listener; /* added at 0x9000 on the first call */
+    unsigned over;                /* the listener's destroy notifies */
 } Log;
+
+static void log_over(void *opaque)
+{
+    ((Log *)opaque)->over++;
+}
 
 static void log_cb(void *opaque, const DmsViewRange *removed, size_t n_removed,
                    const DmsViewRange *added, size_t n_added)
@@ -432,7 +437,7 @@ static void test_listener_replays_then_gets_each_batch_once(void **state)
     (void)state;
     assert_int_equal(dms_region_add_subregion(root, 0x1000, a, 0, 0), 0);
     assert_int_equal(dms_space_new(root, "s", &s), 0);
-    assert_int_equal(dms_space_add_listener(s, log_cb, &log, &l), 0);
+    assert_int_equal(dms_space_add_listener(s, log_cb, &log, log_over, &l), 0);
     assert_int_equal(log.calls, 1);
     assert_string_equal(log.text->str, "+1000+1000@a:0 | ");
 
@@ -460,9 +465,13 @@ static void test_listener_replays_then_gets_each_batch_once(void **state)
     assert_int_equal(dms_region_set_size(b, 0x80), 0);
     assert_int_equal(log.calls, 3);
 
+    assert_int_equal(log.over, 0);
     assert_int_equal(dms_space_remove_listener(s, l), 0);
+    /* Its last call is over once removal returns: so is the listener. */
+    assert_int_equal(log.over, 1);
     assert_int_equal(dms_region_add_subregion(root, 0x4000, b, 0, 0), 0);
     assert_int_equal(log.calls, 3);
+    assert_int_equal(log.over, 1);
 
     g_string_free(log.text, TRUE);
     dms_space_unref(s);
@@ -484,7 +493,7 @@ static void test_listener_may_change_topology(void **state)
     assert_int_equal(dms_region_add_subregion(root, 0x1000, a, 0, 0), 0);
     log.root = root;
     log.add_from_listener = late;
-    assert_int_equal(dms_space_add_listener(s, log_cb, &log, &l), 0);
+    assert_int_equal(dms_space_add_listener(s, log_cb, &log, NULL, &l), 0);
     /* The replay, then the change the listener made, in order. */
     assert_int_equal(log.calls, 2);
     assert_string_equal(log.text->str, "+1000+100@a:0 | +9000+100@late:0 | ");
@@ -495,7 +504,8 @@ static void test_listener_may_change_topology(void **state)
         DmsSpace *s2;
 
         assert_int_equal(dms_space_new(other_root, "s2", &s2), 0);
-        assert_int_equal(dms_space_add_listener(s2, log_cb, &log, &other), 0);
+        assert_int_equal(
+            dms_space_add_listener(s2, log_cb, &log, NULL, &other), 0);
         assert_int_equal(dms_space_remove_listener(s, other), -ENOENT);
         assert_int_equal(dms_space_remove_listener(s2, other), 0);
         dms_space_unref(s2);
@@ -520,9 +530,10 @@ static void test_listener_left_registered_goes_with_the_space(void **state)
 
     (void)state;
     assert_int_equal(dms_space_new(root, "s", &s), 0);
-    assert_int_equal(dms_space_add_listener(s, log_cb, &log, &l), 0);
+    assert_int_equal(dms_space_add_listener(s, log_cb, &log, log_over, &l), 0);
     dms_space_unref(s);
     assert_int_equal(dms_update_barrier(), 0);
+    assert_int_equal(log.over, 1); /* released with the space */
     assert_int_equal(dms_region_add_subregion(root, 0x1000, a, 0, 0), 0);
     assert_int_equal(log.calls, 0);
     g_string_free(log.text, TRUE);

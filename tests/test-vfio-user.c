@@ -597,9 +597,9 @@ static void test_disconnect_mid_transfer_then_next_client(void **state)
     assert_int_equal(dms_space_map(s->space, 0x1001000, &blen2,
                                    DMS_DIR_FROM_DEVICE, NULL, &bounce2),
                      -EAGAIN);
-    assert_int_equal(
-        dms_space_add_map_client(s->space, NULL, map_client_fired, &w, &mc),
-        0);
+    assert_int_equal(dms_space_add_map_client(s->space, NULL, map_client_fired,
+                                              &w, NULL, &mc),
+                     0);
 
     /* The client dies on the third DMA message of an 8 MiB write. */
     vfc_set_dma_hook(c, die_on_dma, &seen);

@@ -13,7 +13,7 @@ static int piece_region(const LayoutPiece *p, DmsRegion **ret)
     switch (p->kind) {
     case LAYOUT_RAM:
         return dms_region_new_ram(p->name ? p->name : "ram", p->host, p->size,
-                                  p->flags, p->notify, p->notify_data, ret);
+                                  p->flags, p->notify_data, p->notify, ret);
     case LAYOUT_MESSAGE:
         return memdev_region_new(p->dev, p->name ? p->name : "msg", p->size,
                                  p->ops, ret);

@@ -139,8 +139,8 @@ typedef struct DmsMessageOps {
  * @host: the memory; must stay valid until @notify runs
  * @size: bytes at @host, at least 1
  * @flags: DMS_RAM_* bits
- * @notify: (nullable): called with @notify_data after the last reference
  * @notify_data: passed to @notify
+ * @notify: (nullable): called with @notify_data after the last reference
  * @ret: (out): the new region, one reference owned by the caller
  *
  * Creates a RAM region. The library never frees @host; @notify tells its
@@ -151,8 +151,8 @@ typedef struct DmsMessageOps {
  * NULL @ret; -ENOMEM.
  */
 DMS_PUBLIC int dms_region_new_ram(const char *name, void *host, uint64_t size,
-                                  uint32_t flags, DmsDestroyNotify notify,
-                                  void *notify_data, DmsRegion **ret);
+                                  uint32_t flags, void *notify_data,
+                                  DmsDestroyNotify notify, DmsRegion **ret);
 
 /**
  * dms_region_new_message:

@@ -311,7 +311,12 @@ typedef void (*DmsMapClientFunc)(DmsSpace *space, void *data);
  * @ctx: (nullable): the GMainContext to call @cb on, or NULL to call it on
  *   the thread that frees budget, after the library dropped its locks
  * @cb: called once, when bounce budget frees up
- * @data: passed to @cb
+ * @data: passed to @cb and @notify
+ * @notify: (nullable): called with @data exactly once, when the client is
+ *   over: after @cb returned, or when the client was cancelled (by
+ *   dms_map_client_cancel(), by the space going away, or by @ctx being
+ *   freed with the call pending), whichever comes first; never while @cb
+ *   runs. It may run on any thread, without library locks.
  * @ret: (out) (optional): a handle to cancel with, one reference owned by
  *   the caller (release with dms_map_client_unref(), also after @cb ran);
  *   NULL if the caller will never cancel
@@ -321,13 +326,14 @@ typedef void (*DmsMapClientFunc)(DmsSpace *space, void *data);
  * (from this call if @ctx is NULL). Waiters are called in
  * the order they registered. A waiter registered concurrently with the
  * last unmap is never lost. If the space goes away first, @cb is never
- * called. If this call fails, @cb is never called.
+ * called. If this call fails, neither @cb nor @notify is ever called.
  *
  * Returns: 0; -EINVAL for NULL @space or @cb; -ENOMEM.
  */
 DMS_PUBLIC int dms_space_add_map_client(DmsSpace *space,
                                         struct _GMainContext *ctx,
                                         DmsMapClientFunc cb, void *data,
+                                        DmsDestroyNotify notify,
                                         DmsMapClient **ret);
 
 /**
@@ -450,7 +456,10 @@ typedef void (*DmsViewListenerFunc)(void *opaque, const DmsViewRange *removed,
  * dms_space_add_listener:
  * @space: a space
  * @func: called for each change of @space's view
- * @opaque: passed to @func
+ * @opaque: passed to @func and @notify
+ * @notify: (nullable): called with @opaque exactly once, after the
+ *   listener's last call, once it was removed or its space went away; on
+ *   any thread, without library locks
  * @ret: (out): a handle for dms_space_remove_listener()
  *
  * Registers a change listener, like QEMU's MemoryListener. Its first call
@@ -459,9 +468,9 @@ typedef void (*DmsViewListenerFunc)(void *opaque, const DmsViewRange *removed,
  * time or this is called from a listener, in which case it comes right
  * after, still in order. Thread-safe.
  *
- * The space does not keep @opaque alive: remove the listener before
- * freeing it. The listener does not keep @space alive: a listener still
- * registered when the space goes is removed with it, never called again,
+ * The space does not keep @opaque alive: free it from @notify, or after
+ * removing the listener. The listener does not keep @space alive: a listener
+ * still registered when the space goes is removed with it, never called again,
  * and its handle is freed (a call already running on another thread may
  * still be finishing).
  *
@@ -469,6 +478,7 @@ typedef void (*DmsViewListenerFunc)(void *opaque, const DmsViewRange *removed,
  */
 DMS_PUBLIC int dms_space_add_listener(DmsSpace *space,
                                       DmsViewListenerFunc func, void *opaque,
+                                      DmsDestroyNotify notify,
                                       DmsViewListener **ret);
 
 /**

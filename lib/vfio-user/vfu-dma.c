@@ -233,8 +233,8 @@ static void dma_register(vfu_ctx_t *ctx, vfu_dma_info_t *info)
     if (host != NULL) {
         d->ram = true;
         r = dms_region_new_ram(name, host, len,
-                               d->prot & PROT_WRITE ? 0 : DMS_RAM_READONLY,
-                               ram_released, d, &d->region);
+                               d->prot & PROT_WRITE ? 0 : DMS_RAM_READONLY, d,
+                               ram_released, &d->region);
         if (r == 0 && (d->prot & PROT_WRITE))
             r = dms_region_enable_dirty_log(d->region,
                                             DMS_VFU_DIRTY_PAGE_SIZE);

@@ -289,7 +289,7 @@ static void new_space(Fuzz *f, FuzzInput *in)
     sp->root = root;
     sp->seen = g_array_new(FALSE, FALSE, sizeof(DmsFlatRange));
     sp->before = g_array_new(FALSE, FALSE, sizeof(DmsFlatRange));
-    r = dms_space_add_listener(sp->space, listen_cb, sp, &sp->listener);
+    r = dms_space_add_listener(sp->space, listen_cb, sp, NULL, &sp->listener);
     FUZZ_CHECK(r == 0, "add_listener: %d", r);
     FUZZ_CHECK(sp->calls == 1 || sp->seen->len == 0,
                "the replay came %u times", sp->calls);
@@ -330,7 +330,7 @@ static void step(Fuzz *f, FuzzInput *in)
         if (f->nobj == MAX_OBJS)
             break;
         ret = dms_region_new_ram("ram", host_mem, pick_size(in, false), 0,
-                                 leaf_notify, &f->notified[f->nobj], &r);
+                                 &f->notified[f->nobj], leaf_notify, &r);
         FUZZ_CHECK(ret == 0, "new_ram: %d", ret);
         add_obj(f, r, true);
         break;

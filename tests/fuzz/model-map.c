@@ -85,7 +85,7 @@ void model_add_client(Model *m, bool on_ctx)
                   .waiting = true,
                   .order = ++m->client_seq};
     r = dms_space_add_map_client(m->space, on_ctx ? m->ctx : NULL, client_cb,
-                                 c, &c->handle);
+                                 c, NULL, &c->handle);
     TRACE("add map client %td%s: %d", c - m->clients,
           on_ctx ? " on context" : "", r);
     FUZZ_CHECK(r == 0 && c->handle, "add map client: %d", r);

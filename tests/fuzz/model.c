@@ -390,8 +390,8 @@ static int create_leaf(Obj *o, const ObjSpec *spec)
 
     if (spec->kind == OBJ_RAM)
         return dms_region_new_ram(NULL, o->store, size,
-                                  spec->readonly ? DMS_RAM_READONLY : 0,
-                                  notify, o, &o->region);
+                                  spec->readonly ? DMS_RAM_READONLY : 0, o,
+                                  notify, &o->region);
     ops.flags = spec->serialize ? DMS_MESSAGE_SERIALIZE : 0;
     if (spec->kind == OBJ_BULK) {
         ops.read = bulk_read;
