@@ -331,6 +331,7 @@ typedef struct DmsSpaceCounters {
     atomic_ulong fail_nomem;
     atomic_ulong bad_unmaps;
     atomic_ulong map_clients_fired;
+    atomic_ulong engine_waits;
 } DmsSpaceCounters;
 
 static inline void dms__count(atomic_ulong *counter)

@@ -65,6 +65,7 @@ struct DmsMapClient {
     void *data;
     DmsDestroyNotify notify; /* for data, once DONE or CANCELLED */
     size_t min_room; /* fire once this much budget is free (1 or more) */
+    bool internal;   /* the SG engine's: counted apart from the users' */
     /* under owner->lock */
     ClientState state;
     const void *runner; /* RUNNING: the thread's marker */
@@ -209,7 +210,8 @@ static void client_run(DmsMapClient *c)
     c->runner = &thread_marker;
     g_mutex_unlock(&cs->lock);
 
-    dms__count(&space->counters.map_clients_fired);
+    dms__count(c->internal ? &space->counters.engine_waits
+                           : &space->counters.map_clients_fired);
     c->cb(space, c->data);
 
     g_mutex_lock(&cs->lock);
@@ -352,17 +354,28 @@ void dms__map_clients_notify(DmsSpace *space)
     clients_fire(space);
 }
 
+static int add_client(DmsSpace *space, struct _GMainContext *ctx,
+                      DmsMapClientFunc cb, void *data, DmsDestroyNotify notify,
+                      size_t min_room, bool internal, DmsMapClient **ret);
+
 int dms_space_add_map_client(DmsSpace *space, struct _GMainContext *ctx,
                              DmsMapClientFunc cb, void *data,
                              DmsDestroyNotify notify, DmsMapClient **ret)
 {
-    return dms__space_add_map_client_min(space, ctx, cb, data, notify, 1, ret);
+    return add_client(space, ctx, cb, data, notify, 1, false, ret);
 }
 
 int dms__space_add_map_client_min(DmsSpace *space, struct _GMainContext *ctx,
                                   DmsMapClientFunc cb, void *data,
                                   DmsDestroyNotify notify, size_t min_room,
                                   DmsMapClient **ret)
+{
+    return add_client(space, ctx, cb, data, notify, min_room, true, ret);
+}
+
+static int add_client(DmsSpace *space, struct _GMainContext *ctx,
+                      DmsMapClientFunc cb, void *data, DmsDestroyNotify notify,
+                      size_t min_room, bool internal, DmsMapClient **ret)
 {
     DmsMapClients *cs;
     DmsMapClient *c;
@@ -385,6 +398,7 @@ int dms__space_add_map_client_min(DmsSpace *space, struct _GMainContext *ctx,
     c->data = data;
     c->notify = notify;
     c->min_room = need;
+    c->internal = internal;
     c->link.data = c;
     if (ret)
         *ret = c; /* before the callback can run, which may use it */

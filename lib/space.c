@@ -202,6 +202,7 @@ int dms_space_get_stats(DmsSpace *space, DmsSpaceStats *stats)
     all.fail_nomem = LOAD(fail_nomem);
     all.bad_unmaps = LOAD(bad_unmaps);
     all.map_clients_fired = LOAD(map_clients_fired);
+    all.engine_waits = LOAD(engine_waits);
 #undef LOAD
     /* Fill what the caller's version of the struct has room for. */
     n = MIN(stats->size, sizeof(all));

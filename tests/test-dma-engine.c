@@ -185,9 +185,9 @@ static void test_align_waits_for_align_bytes_without_spinning(void **state)
     assert_int_equal(f->dev.completions, 0);
     assert_int_equal(f->dev.io_calls, 0);
     assert_int_equal(stats(f).bounce_in_use, 0x100);
-    fired = stats(f).map_clients_fired;
+    fired = stats(f).engine_waits;
     drain(f);
-    assert_int_equal(stats(f).map_clients_fired, fired);
+    assert_int_equal(stats(f).engine_waits, fired);
 
     assert_int_equal(
         dms_space_unmap(f->space, blocker, 0x100, DMS_DIR_TO_DEVICE, 0), 0);

@@ -374,6 +374,12 @@ DMS_PUBLIC DmsMapClient *dms_map_client_unref(DmsMapClient *client);
  * @size: set by the caller to sizeof(DmsSpaceStats) before the call
  *
  * Counters of one space since it was created (monotonic unless noted).
+ *
+ * fail_exhausted counts every map refused with -EAGAIN: back-pressure, not
+ * lost work. The SG engine and dms_sglist_map() meet one at the end of most
+ * batches under a small budget, then go on with what they mapped or wait;
+ * the engine's waits are counted in engine_waits, never in
+ * map_clients_fired, which counts only the caller's own clients.
  */
 typedef struct DmsSpaceStats {
     size_t size;
@@ -384,12 +390,13 @@ typedef struct DmsSpaceStats {
     uint64_t bounced_maps;      /* successful bounce maps */
     uint64_t fail_unassigned;   /* maps that failed with -EFAULT */
     uint64_t fail_access;       /* ... -EACCES */
-    uint64_t fail_exhausted;    /* ... -EAGAIN */
+    uint64_t fail_exhausted;    /* ... -EAGAIN (see below) */
     uint64_t fail_no_budget;    /* ... -ENOBUFS */
     uint64_t fail_backend;      /* ... because the fill failed */
     uint64_t fail_nomem;        /* ... -ENOMEM */
     uint64_t bad_unmaps;        /* unmaps refused with -EINVAL */
-    uint64_t map_clients_fired; /* map client callbacks started */
+    uint64_t map_clients_fired; /* dms_space_add_map_client() callbacks run */
+    uint64_t engine_waits;      /* SG engine requests resumed after a wait */
 } DmsSpaceStats;
 
 /**
