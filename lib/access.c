@@ -14,6 +14,7 @@
  * their valid/impl constraints allow, in the device's byte order.
  */
 #include "dms-private.h"
+#include "trace.h"
 
 /*
  * Message regions whose callbacks are running on this thread, innermost
@@ -91,15 +92,19 @@ static int reg_access(const DmsRegion *r, const RegLimits *l, uint64_t off,
         int ret;
 
         if (n >= l->impl_min) {
-            if (!buf)
+            if (!buf) {
                 ret = 0;
-            else if (is_write)
-                ret = ops->write_value(
-                    r->msg->opaque, at,
-                    dms_endian_load(ops->endian, buf + pos, n), n, attrs);
-            else if ((ret = ops->read_value(r->msg->opaque, at, &value, n,
-                                            attrs)) == 0)
-                dms_endian_store(ops->endian, buf + pos, n, value);
+            } else {
+                DMS_TRACE(backend_call, r, &r->name[0], at, n, is_write);
+                if (is_write)
+                    ret = ops->write_value(
+                        r->msg->opaque, at,
+                        dms_endian_load(ops->endian, buf + pos, n), n, attrs);
+                else if ((ret = ops->read_value(r->msg->opaque, at, &value, n,
+                                                attrs)) == 0)
+                    dms_endian_store(ops->endian, buf + pos, n, value);
+                DMS_TRACE(backend_return, r, at, n, ret);
+            }
             if (ret < 0)
                 return ret;
             pos += n;
@@ -120,8 +125,10 @@ static int reg_access(const DmsRegion *r, const RegLimits *l, uint64_t off,
             uint8_t tmp[8];
 
             if (buf) {
+                DMS_TRACE(backend_call, r, &r->name[0], base, wide, false);
                 ret =
                     ops->read_value(r->msg->opaque, base, &value, wide, attrs);
+                DMS_TRACE(backend_return, r, base, wide, ret);
                 if (ret < 0)
                     return ret;
                 dms_endian_store(ops->endian, tmp, wide, value);
@@ -189,11 +196,13 @@ static int bulk_walk(const DmsRegion *r, uint64_t offset, uint8_t *buf,
 
         if (ops->max_access && n > ops->max_access)
             n = ops->max_access;
+        DMS_TRACE(backend_call, r, &r->name[0], offset + pos, n, is_write);
         if (is_write)
             got =
                 ops->write(r->msg->opaque, offset + pos, buf + pos, n, attrs);
         else
             got = ops->read(r->msg->opaque, offset + pos, buf + pos, n, attrs);
+        DMS_TRACE(backend_return, r, offset + pos, n, got);
         if (got < 0) {
             /* A backend's errno passes through; nonsense becomes -EIO. */
             ret = got >= -4095 ? (int)got : -EIO;
@@ -352,6 +361,8 @@ static int space_rw(DmsSpace *space, uint64_t addr, uint8_t *buf, size_t len,
             dms_region_unref(pinned);
         }
     }
+    if (ret == -EFAULT || ret == -EACCES)
+        DMS_TRACE(fault, space, addr + pos, len - pos, ret);
     if (done)
         *done = pos;
     return ret;

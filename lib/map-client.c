@@ -28,6 +28,7 @@
  * reference until the callback returns or the source is destroyed.
  */
 #include "bounce.h"
+#include "trace.h"
 
 typedef enum ClientState {
     CLIENT_WAITING,
@@ -212,6 +213,7 @@ static void client_run(DmsMapClient *c)
 
     dms__count(c->internal ? &space->counters.engine_waits
                            : &space->counters.map_clients_fired);
+    DMS_TRACE(map_client_fire, space, c, c->data);
     c->cb(space, c->data);
 
     g_mutex_lock(&cs->lock);

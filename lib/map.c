@@ -10,6 +10,7 @@
  * does it, last, once it needs nothing more of the space.
  */
 #include "bounce.h"
+#include "trace.h"
 
 /*
  * What a bounce call left to do: wake map clients while the space is
@@ -23,8 +24,9 @@ static void finish(DmsSpace *space, const DmsBounceDone *done)
         dms__space_release(space, done->drop_holds);
 }
 
-int dms_space_map(DmsSpace *space, uint64_t addr, size_t *len,
-                  DmsDirection dir, const DmsAttrs *attrs, void **ret)
+static inline int map_range(DmsSpace *space, uint64_t addr, size_t *len,
+                            DmsDirection dir, const DmsAttrs *attrs,
+                            void **ret)
 {
     DmsSpaceCounters *cnt;
     DmsBounceLend lend;
@@ -73,6 +75,9 @@ int dms_space_map(DmsSpace *space, uint64_t addr, size_t *len,
         if (r == 0) {
             *len = lend.len;
             *ret = lend.data;
+            DMS_TRACE(bounce_grant, space, addr, lend.len, dir);
+        } else if (r == -EAGAIN) {
+            DMS_TRACE(map_eagain, space, addr, want);
         }
         finish(space, &done);
         return r;
@@ -103,6 +108,18 @@ int dms_space_map(DmsSpace *space, uint64_t addr, size_t *len,
     return 0;
 }
 
+int dms_space_map(DmsSpace *space, uint64_t addr, size_t *len,
+                  DmsDirection dir, const DmsAttrs *attrs, void **ret)
+{
+    size_t want = len ? *len : 0;
+    int r = map_range(space, addr, len, dir, attrs, ret);
+
+    if (r == -EFAULT || r == -EACCES)
+        DMS_TRACE(fault, space, addr, want, r);
+    DMS_TRACE(map, space, addr, want, len ? *len : 0, dir, r);
+    return r;
+}
+
 static int bad_unmap(DmsSpace *space, void *ptr, size_t len, DmsDirection dir,
                      const char *why)
 {
@@ -115,8 +132,8 @@ static int bad_unmap(DmsSpace *space, void *ptr, size_t len, DmsDirection dir,
     return -EINVAL;
 }
 
-int dms_space_unmap(DmsSpace *space, void *ptr, size_t len, DmsDirection dir,
-                    size_t access_len)
+static inline int unmap_range(DmsSpace *space, void *ptr, size_t len,
+                              DmsDirection dir, size_t access_len)
 {
     DmsBounceDone done = {0};
     DmsRegion *region;
@@ -157,6 +174,16 @@ int dms_space_unmap(DmsSpace *space, void *ptr, size_t len, DmsDirection dir,
     /* Last: the space (and space->name above) must outlive the unmap. */
     dms_space_unref(space);
     return 0;
+}
+
+int dms_space_unmap(DmsSpace *space, void *ptr, size_t len, DmsDirection dir,
+                    size_t access_len)
+{
+    int r = unmap_range(space, ptr, len, dir, access_len);
+
+    /* The space may be gone: the probe only records the pointer. */
+    DMS_TRACE(unmap, space, ptr, len, access_len, r);
+    return r;
 }
 
 void dms_space_set_bounce_limit(DmsSpace *space, size_t limit)

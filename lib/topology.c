@@ -19,6 +19,7 @@
  * the grace period.
  */
 #include "dms-private.h"
+#include "trace.h"
 
 #include <pthread.h>
 
@@ -523,6 +524,7 @@ static bool full_render_mode(void)
 static void publish(void)
 {
     bool full = full_render_mode();
+    unsigned spaces = 0;
 
     view_gen++;
     for (guint i = 0; all_spaces && i < all_spaces->len; i++) {
@@ -530,9 +532,12 @@ static void publish(void)
 
         if (full)
             ts->full = true;
-        if (ts->full || ts->spans->len > 0)
+        if (ts->full || ts->spans->len > 0) {
             publish_space(ts);
+            spaces++;
+        }
     }
+    DMS_TRACE(topology_commit, spaces, view_gen);
 }
 
 /* ---- spaces ---- */

@@ -46,6 +46,7 @@ PACKAGES=(
     libglib2.0-dev libcmocka-dev
     valgrind
     gnuplot-nox
+    systemtap-sdt-dev
 )
 
 # The stages, in order. Each is a function stage_NAME below.
