@@ -23,6 +23,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <glib.h>
+
 #include "backend.h"
 #include "device.h"
 #include "proto.h"
@@ -214,76 +216,87 @@ static int run_both(const DemoConfig *cfg)
     return r;
 }
 
-static void usage(FILE *f, const char *prog)
+/* --piece-cap and --timeout: a positive integer up to @max, or an error. */
+static bool parse_count(const char *name, const char *value, uint64_t max,
+                        uint64_t *out)
 {
-    fprintf(f,
-            "usage: %s [--quick] [--piece-cap BYTES] [--timeout MS] "
-            "[--listen PATH | --connect PATH]\n"
-            "  (no option)     fork a memory server and run the device "
-            "model against it\n"
-            "  --quick         a short run (smoke test)\n"
-            "  --piece-cap N   bytes per size the 8-byte mode moves "
-            "(default 128 KiB)\n"
-            "  --timeout MS    the deadline of a frame begun and of a reply "
-            "awaited,\n"
-            "                  on both sides (default 10000)\n"
-            "  --listen PATH   run only the memory server, on a socket at "
-            "PATH;\n"
-            "                  each client is served on a thread of its own\n"
-            "  --connect PATH  run only the device model, against PATH\n",
-            prog);
+    char *end;
+    guint64 n = g_ascii_strtoull(value, &end, 0);
+
+    if (*value == '\0' || *end != '\0' || n == 0 || n > max) {
+        fprintf(stderr,
+                "remote-dma-demo: --%s wants a positive integer up to "
+                "%" PRIu64 ", not '%s'\n",
+                name, max, value);
+        return false;
+    }
+    *out = n;
+    return true;
 }
 
 int main(int argc, char **argv)
 {
-    DemoConfig *cfg = &full_config;
-    const char *listen_path = NULL, *connect_path = NULL;
-    uint64_t piece_cap = 0;
+    gboolean quick = FALSE;
+    char *listen_path = NULL, *connect_path = NULL;
+    char *piece_cap_text = NULL, *timeout_text = NULL;
+    uint64_t piece_cap = 0, ms = 0;
+    GOptionEntry entries[] = {
+        {"quick", 'q', 0, G_OPTION_ARG_NONE, &quick,
+         "A short run (smoke test)", NULL},
+        {"piece-cap", 0, 0, G_OPTION_ARG_STRING, &piece_cap_text,
+         "Bytes per size the 8-byte mode moves (default 128 KiB)", "BYTES"},
+        {"timeout", 0, 0, G_OPTION_ARG_STRING, &timeout_text,
+         "The deadline of a frame begun and of a reply awaited, on both "
+         "sides (default 10000)",
+         "MS"},
+        {"listen", 'l', 0, G_OPTION_ARG_FILENAME, &listen_path,
+         "Run only the memory server, on a socket at PATH; each client is "
+         "served on a thread of its own",
+         "PATH"},
+        {"connect", 'c', 0, G_OPTION_ARG_FILENAME, &connect_path,
+         "Run only the device model, against PATH", "PATH"},
+        {NULL, 0, 0, 0, NULL, NULL, NULL},
+    };
+    GOptionContext *ctx = g_option_context_new(
+        "- DMA into a memory server reached only by messages");
+    DemoConfig *cfg;
+    GError *error = NULL;
+    int r;
 
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--quick") == 0) {
-            cfg = &quick_config;
-        } else if (strcmp(argv[i], "--piece-cap") == 0 && i + 1 < argc) {
-            char *end;
-
-            piece_cap = strtoull(argv[++i], &end, 0);
-            if (*end != '\0' || piece_cap == 0) {
-                usage(stderr, argv[0]);
-                return 2;
-            }
-        } else if (strcmp(argv[i], "--timeout") == 0 && i + 1 < argc) {
-            char *end;
-            unsigned long ms = strtoul(argv[++i], &end, 0);
-
-            if (*end != '\0' || ms == 0 || ms > UINT32_MAX / 2) {
-                usage(stderr, argv[0]);
-                return 2;
-            }
-            timeout_ms = (unsigned)ms;
-        } else if (strcmp(argv[i], "--listen") == 0 && i + 1 < argc) {
-            listen_path = argv[++i];
-        } else if (strcmp(argv[i], "--connect") == 0 && i + 1 < argc) {
-            connect_path = argv[++i];
-        } else if (strcmp(argv[i], "--help") == 0) {
-            usage(stdout, argv[0]);
-            return 0;
-        } else {
-            usage(stderr, argv[0]);
-            return 2;
-        }
-    }
-    if (listen_path && connect_path) {
-        usage(stderr, argv[0]);
+    g_option_context_add_main_entries(ctx, entries, NULL);
+    g_option_context_set_description(
+        ctx, "With no option, forks a memory server and runs the device "
+             "model against it.");
+    if (!g_option_context_parse(ctx, &argc, &argv, &error) || argc > 1 ||
+        (listen_path && connect_path)) {
+        fprintf(stderr, "remote-dma-demo: %s (see --help)\n",
+                error      ? error->message
+                : argc > 1 ? "unexpected argument"
+                           : "--listen and --connect exclude each other");
+        g_clear_error(&error);
+        g_option_context_free(ctx);
         return 2;
     }
-    if (piece_cap) {
+    g_option_context_free(ctx);
+    if ((piece_cap_text &&
+         !parse_count("piece-cap", piece_cap_text, UINT64_MAX, &piece_cap)) ||
+        (timeout_text &&
+         !parse_count("timeout", timeout_text, UINT32_MAX / 2, &ms)))
+        return 2;
+    timeout_ms = (unsigned)ms;
+    g_free(piece_cap_text);
+    g_free(timeout_text);
+
+    cfg = quick ? &quick_config : &full_config;
+    if (piece_cap)
         cfg->piece_bytes = piece_cap;
-    }
-    if (listen_path) {
-        return run_listen(listen_path);
-    }
-    if (connect_path) {
-        return run_connect(connect_path, cfg);
-    }
-    return run_both(cfg);
+    if (listen_path)
+        r = run_listen(listen_path);
+    else if (connect_path)
+        r = run_connect(connect_path, cfg);
+    else
+        r = run_both(cfg);
+    g_free(listen_path);
+    g_free(connect_path);
+    return r;
 }
