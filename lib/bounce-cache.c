@@ -74,7 +74,7 @@ static inline BounceCache *cache_mine(DmsCaches *cs)
 }
 
 bool dms__cache_take(DmsCaches *cs, DmsRegion *region, size_t want,
-                     PoolChunk **chunk, unsigned *slot, CacheLater *later)
+                     DmsBounceLend *lend)
 {
     BounceCache *c;
     unsigned shift, cls;
@@ -105,8 +105,8 @@ bool dms__cache_take(DmsCaches *cs, DmsRegion *region, size_t want,
     if (c->nfree[cls] > 0) {
         CacheSlot *s = &c->free[cls][--c->nfree[cls]];
 
-        *chunk = s->chunk;
-        *slot = s->slot;
+        lend->chunk = s->chunk;
+        lend->slot = s->slot;
     } else {
         Buf buf;
 
@@ -115,17 +115,17 @@ bool dms__cache_take(DmsCaches *cs, DmsRegion *region, size_t want,
             atomic_store_explicit(&c->idle, idle, memory_order_relaxed);
             return false;
         }
-        *chunk = buf.chunk;
-        *slot = buf.slot;
+        lend->chunk = buf.chunk;
+        lend->slot = buf.slot;
     }
 
-    later->unref = NULL;
-    later->nunref = 0;
+    lend->unref = NULL;
+    lend->nunref = 0;
     if (c->bank != region || c->bank_refs == 0) {
         if (c->bank != region) {
             /* Dropped after the section: it may run a destroy notify. */
-            later->unref = c->bank;
-            later->nunref = c->bank_refs;
+            lend->unref = c->bank;
+            lend->nunref = c->bank_refs;
             c->bank = region;
             c->bank_refs = 0;
         }
@@ -144,7 +144,7 @@ bool dms__cache_take(DmsCaches *cs, DmsRegion *region, size_t want,
 
     idle -= want;
     atomic_store_explicit(&c->idle, idle, memory_order_relaxed);
-    later->idle = idle;
+    lend->idle = idle;
     /* Counted here; dms__cache_uncount() uncounts a map whose fill fails. */
     atomic_store_explicit(
         &c->maps, atomic_load_explicit(&c->maps, memory_order_relaxed) + 1,

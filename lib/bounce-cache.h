@@ -6,6 +6,7 @@
 #ifndef DMS_BOUNCE_CACHE_H
 #define DMS_BOUNCE_CACHE_H
 
+#include "bounce.h" /* DmsBounceLend, what a cache lends */
 #include "budget.h"
 #include "pool.h"
 
@@ -62,7 +63,6 @@ typedef struct CacheLater {
     unsigned nunref;
     size_t give_back;  /* budget to return */
     size_t drop_holds; /* owner holds the caller must release */
-    size_t idle;       /* dms__cache_take(): idle left, for high water */
 } CacheLater;
 
 /*
@@ -119,13 +119,14 @@ void dms__caches_clear(DmsCaches *cs);
 
 /*
  * In a read-side section, for the calling thread: lend from its cache a
- * pooled slot (*@chunk, *@slot) for @want bytes, the budget for them, a
+ * pooled slot (lend->chunk, slot) for @want bytes, the budget for them, a
  * reference on @region (which the view holds throughout the section) and
- * one owner hold; sets later->unref, nunref and idle. False, with nothing
- * taken, if it has no cache, caches are off, or it would need a lock.
+ * one owner hold; sets lend->unref, nunref (a bank to drop after the
+ * section) and idle. False, with lend->chunk untouched, if it has no
+ * cache, caches are off, or it would need a lock.
  */
 bool dms__cache_take(DmsCaches *cs, DmsRegion *region, size_t want,
-                     PoolChunk **chunk, unsigned *slot, CacheLater *later);
+                     DmsBounceLend *lend);
 /*
  * In a read-side section: keep the slot, budget, region reference and
  * owner hold of a mapping that unmap has taken in the calling thread's

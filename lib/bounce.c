@@ -137,17 +137,8 @@ static inline void give_back(DmsBounce *b, Buf *buf, size_t len,
 bool dms__bounce_lend_rcu(DmsBounce *b, const DmsTranslation *t,
                           DmsBounceLend *lend)
 {
-    CacheLater later;
-
-    if (!dms__cache_take(&b->caches, t->region, (size_t)t->len, &lend->chunk,
-                         &lend->slot, &later)) {
-        lend->chunk = NULL;
-        return false;
-    }
-    lend->unref = later.unref;
-    lend->nunref = later.nunref;
-    lend->idle = later.idle;
-    return true;
+    lend->chunk = NULL;
+    return dms__cache_take(&b->caches, t->region, (size_t)t->len, lend);
 }
 
 /* The second half of a map that the thread's cache served. */

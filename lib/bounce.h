@@ -24,7 +24,8 @@ typedef struct DmsBounceDone {
 /*
  * A bounce map in two halves (dms__bounce_lend_rcu(), then
  * dms__bounce_map()), on the caller's stack. @data and @len describe the
- * mapping once made; the rest is for bounce.c alone.
+ * mapping once made; the rest is what the thread's cache lent
+ * (bounce-cache.c fills it), for bounce.c alone.
  */
 typedef struct DmsBounceLend {
     void *data;
