@@ -169,6 +169,29 @@ static inline void bench_keep(uint64_t v)
     __asm__ volatile("" : : "r"(v));
 }
 
+/*
+ * Lookups of @space, whose @nr regions of @region_size bytes start at
+ * @starts (sorted), at the BENCH_LOOKUP_ADDRS @addrs in turn. The lookup
+ * and topology groups share them.
+ */
+#define BENCH_LOOKUP_ADDRS (1u << 16)
+
+typedef struct BenchLookup {
+    const char *what; /* the group, for a failure */
+    DmsSpace *space;
+    uint64_t *starts;
+    unsigned nr;
+    uint64_t region_size;
+    uint64_t *addrs;
+} BenchLookup;
+
+/* Random addresses inside the first @span regions. */
+void bench_lookup_addrs(BenchLookup *l, GRand *rand, unsigned span);
+/* A BenchFn over a BenchLookup: dms_space_check() of each address. */
+void bench_lookup_check(void *lookup, uint64_t iters);
+/* The baseline: binary search over @starts, then a bounds check. */
+void bench_lookup_bsearch(void *lookup, uint64_t iters);
+
 /* The groups of figures; each is independent of the others. */
 void bench_lookup(const BenchOptions *o);
 void bench_ram(const BenchOptions *o);

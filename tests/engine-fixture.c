@@ -158,6 +158,19 @@ DmsSgList *list_of(Fix *f, const uint64_t (*entries)[2], size_t n)
     return sg;
 }
 
+DmsSgList *list_strided(Fix *f, uint64_t base, int64_t stride, uint64_t len,
+                        size_t n)
+{
+    DmsSgList *sg;
+
+    assert_int_equal(dms_sglist_new(f->space, n, &sg), 0);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(
+            dms_sglist_add(sg, base + (uint64_t)(stride * (int64_t)i), len),
+            0);
+    return sg;
+}
+
 DmsDmaParams params_for(Fix *f, DmsSgList *sg, DmsDirection dir)
 {
     DmsDmaParams p = {
@@ -215,6 +228,14 @@ void assert_completed(Fix *f, int result, uint64_t transferred)
     assert_int_equal(f->dev.completions, 1);
     assert_int_equal(f->dev.result, result);
     assert_int_equal(f->dev.transferred, transferred);
+}
+
+void assert_outcome(Fix *f, int result, uint64_t transferred,
+                    unsigned io_calls)
+{
+    assert_int_equal(f->dev.result, result);
+    assert_int_equal(f->dev.transferred, transferred);
+    assert_int_equal(f->dev.io_calls, io_calls);
 }
 
 void *hold_budget(Fix *f, size_t limit, size_t held)

@@ -83,6 +83,10 @@ int fix_teardown(void **state);
 void drain(Fix *f);
 DmsSpaceStats stats(Fix *f);
 DmsSgList *list_of(Fix *f, const uint64_t (*entries)[2], size_t n);
+/* A list of @n entries of @len bytes, the i-th at @base + i * @stride
+ * (@stride may be negative). */
+DmsSgList *list_strided(Fix *f, uint64_t base, int64_t stride, uint64_t len,
+                        size_t n);
 DmsDmaParams params_for(Fix *f, DmsSgList *sg, DmsDirection dir);
 /*
  * Params for a request of @dir over a new list of @n (addr, len) @entries,
@@ -107,6 +111,9 @@ void run_request(Fix *f, const DmsDmaParams *p);
 void *hold_budget(Fix *f, size_t limit, size_t held);
 /* The request completed once, with @result after @transferred bytes. */
 void assert_completed(Fix *f, int result, uint64_t transferred);
+/* The request ended with @result after @transferred bytes in @io_calls. */
+void assert_outcome(Fix *f, int result, uint64_t transferred,
+                    unsigned io_calls);
 /* The bytes the list describes, gathered from the fixture's memory. */
 void gather(Fix *f, DmsSgList *sg, uint8_t *out);
 

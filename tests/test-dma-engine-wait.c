@@ -218,9 +218,7 @@ static void test_cancel_from_io_function_then_synchronous_report(void **state)
     f->dev.cancel_in_io = true;
     run_request(f, &p);
     assert_int_equal(f->dev.cancel_in_io_result, 0);
-    assert_int_equal(f->dev.result, -ECANCELED);
-    assert_int_equal(f->dev.transferred, 0x400);
-    assert_int_equal(f->dev.io_calls, 1);
+    assert_outcome(f, -ECANCELED, 0x400, 1);
     assert_int_equal(f->bulk->bytes_written, 0x400);
 }
 

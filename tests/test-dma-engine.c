@@ -18,9 +18,7 @@ static void test_ram_list_is_one_batch_without_bounce(void **state)
 
     gather(f, p.sg, want);
     run_request(f, &p);
-    assert_int_equal(f->dev.result, 0);
-    assert_int_equal(f->dev.transferred, sizeof(want));
-    assert_int_equal(f->dev.io_calls, 1);
+    assert_outcome(f, 0, sizeof(want), 1);
     assert_int_equal(f->dev.iovcnts[0], 3);
     assert_true(f->dev.io_on_ctx);
     assert_memory_equal(f->dev.disk, want, sizeof(want));
@@ -52,9 +50,7 @@ test_message_list_under_small_budget_runs_many_batches(void **state)
     /* A budget smaller than the one entry, and not a power of two. */
     dms_space_set_bounce_limit(f->space, 1000);
     run_request(f, &p);
-    assert_int_equal(f->dev.result, 0);
-    assert_int_equal(f->dev.transferred, 0x2000);
-    assert_int_equal(f->dev.io_calls, 9); /* 8 x 1000 + 192 */
+    assert_outcome(f, 0, 0x2000, 9); /* 8 x 1000 + 192 */
     for (unsigned i = 0; i < 8; i++) {
         assert_int_equal(f->dev.offsets[i], i * 1000);
         assert_int_equal(f->dev.batch_lens[i], 1000);
@@ -105,16 +101,11 @@ static void test_attrs_reach_the_backend(void **state)
 static void test_max_iov_splits_batches(void **state)
 {
     Fix *f = *state;
-    uint64_t e[10][2];
     DmsSgList *sg;
     DmsDmaParams p;
     uint8_t want[10 * 0x40];
 
-    for (unsigned i = 0; i < 10; i++) {
-        e[i][0] = RAM_BASE + 0x1000u * (9 - i);
-        e[i][1] = 0x40;
-    }
-    sg = list_of(f, (const uint64_t(*)[2])e, 10);
+    sg = list_strided(f, RAM_BASE + 9 * 0x1000, -0x1000, 0x40, 10);
     p = params_for(f, sg, DMS_DIR_TO_DEVICE);
     p.max_iov = 4;
     gather(f, sg, want);
@@ -135,9 +126,7 @@ static void test_empty_list_completes_without_io(void **state)
     DmsDmaParams p = params_for(f, sg, DMS_DIR_TO_DEVICE);
 
     run_request(f, &p);
-    assert_int_equal(f->dev.result, 0);
-    assert_int_equal(f->dev.transferred, 0);
-    assert_int_equal(f->dev.io_calls, 0);
+    assert_outcome(f, 0, 0, 0);
     dms_sglist_unref(sg);
 }
 
@@ -152,9 +141,7 @@ static void test_align_trims_partial_grant_and_resumes_there(void **state)
     dms_space_set_bounce_limit(f->space, 1000);
     p.align = 512;
     run_request(f, &p);
-    assert_int_equal(f->dev.result, 0);
-    assert_int_equal(f->dev.transferred, 0x2000);
-    assert_int_equal(f->dev.io_calls, 16);
+    assert_outcome(f, 0, 0x2000, 16);
     for (unsigned i = 0; i < 16; i++) {
         assert_int_equal(f->dev.batch_lens[i], 512);
         assert_int_equal(f->dev.offsets[i], i * 512);
@@ -200,16 +187,11 @@ static void test_align_waits_for_align_bytes_without_spinning(void **state)
 static void test_align_unmaps_whole_pieces_past_the_cut(void **state)
 {
     Fix *f = *state;
-    uint64_t e[24][2];
     DmsSgList *sg;
     DmsDmaParams p;
 
     /* 100-byte entries over the message region, 8 per batch at most. */
-    for (unsigned i = 0; i < 24; i++) {
-        e[i][0] = MSG_BASE + 0x200u * i;
-        e[i][1] = 100;
-    }
-    sg = list_of(f, (const uint64_t(*)[2])e, 24);
+    sg = list_strided(f, MSG_BASE, 0x200, 100, 24);
     p = params_for(f, sg, DMS_DIR_FROM_DEVICE);
     p.align = 400;
     p.max_iov = 7;
@@ -232,16 +214,11 @@ static void test_align_unmaps_whole_pieces_past_the_cut(void **state)
 static void test_align_cut_inside_a_piece_rewinds_cursor(void **state)
 {
     Fix *f = *state;
-    uint64_t e[30][2];
     DmsSgList *sg;
     DmsDmaParams p;
 
     /* 7 pieces of 100 = 700 per batch, cut to 512: inside piece 6. */
-    for (unsigned i = 0; i < 30; i++) {
-        e[i][0] = MSG_BASE + 0x200u * i;
-        e[i][1] = 100;
-    }
-    sg = list_of(f, (const uint64_t(*)[2])e, 30);
+    sg = list_strided(f, MSG_BASE, 0x200, 100, 30);
     p = params_for(f, sg, DMS_DIR_FROM_DEVICE);
     p.align = 512;
     p.max_iov = 7;
@@ -272,23 +249,16 @@ static void test_align_above_budget_fails_with_enobufs(void **state)
     dms_space_set_bounce_limit(f->space, 256);
     p.align = 512;
     run_request(f, &p);
-    assert_int_equal(f->dev.result, -ENOBUFS);
-    assert_int_equal(f->dev.transferred, 0);
-    assert_int_equal(f->dev.io_calls, 0);
+    assert_outcome(f, -ENOBUFS, 0, 0);
 }
 
 static void test_align_that_max_iov_cannot_hold_fails(void **state)
 {
     Fix *f = *state;
-    uint64_t e[8][2];
     DmsSgList *sg;
     DmsDmaParams p;
 
-    for (unsigned i = 0; i < 8; i++) {
-        e[i][0] = RAM_BASE + 0x100u * i;
-        e[i][1] = 64;
-    }
-    sg = list_of(f, (const uint64_t(*)[2])e, 8);
+    sg = list_strided(f, RAM_BASE, 0x100, 64, 8);
     p = params_for(f, sg, DMS_DIR_TO_DEVICE);
     p.align = 512;
     p.max_iov = 2;

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "dms-private.h"
+#include "memdev.h"
 
 #define PAGE 4096u
 
@@ -543,36 +544,16 @@ static void test_listener_left_registered_goes_with_the_space(void **state)
 
 /* ---- dump ---- */
 
-static int64_t mmio_read(void *opaque, uint64_t offset, void *buf, size_t len,
-                         const DmsAttrs *attrs)
-{
-    (void)opaque;
-    (void)offset;
-    (void)attrs;
-    memset(buf, 0, len);
-    return (int64_t)len;
-}
-
-static int64_t mmio_write(void *opaque, uint64_t offset, const void *buf,
-                          size_t len, const DmsAttrs *attrs)
-{
-    (void)opaque;
-    (void)offset;
-    (void)buf;
-    (void)attrs;
-    return (int64_t)len;
-}
-
 static void test_dump_lists_ranges_with_names_kinds_priorities(void **state)
 {
-    static const DmsMessageOps ops = {
-        .size = sizeof(ops), .read = mmio_read, .write = mmio_write};
+    DmsMessageOps ops;
     DmsRegion *root = container("root");
     DmsRegion *a = ram("guest-ram", 0x1000, NULL), *m;
     DmsSpace *s;
     char *text;
 
     (void)state;
+    memdev_null_ops(&ops);
     assert_int_equal(
         dms_region_new_message("mmio", 0x100, &ops, NULL, NULL, &m), 0);
     assert_int_equal(dms_region_add_subregion(root, 0x1000, a, 0, 0), 0);
