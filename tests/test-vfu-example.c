@@ -26,17 +26,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "regs.h"
 #include "vfu-client.h"
 
 #define MiB ((uint64_t)1 << 20)
 #define KiB ((uint64_t)1 << 10)
-
-#define REG_SRC 0x00
-#define REG_DST 0x08
-#define REG_LEN 0x10
-#define REG_DOORBELL 0x14
-#define REG_STATUS 0x18
-#define REG_COUNT 0x1c
 
 static const char *example_path;
 
