@@ -175,9 +175,8 @@ static int server_setup(void **state)
 {
     Server *s = g_new0(Server, 1);
 
-    s->dir = g_dir_make_tmp("dms-vfu-XXXXXX", NULL);
-    assert_non_null(s->dir);
-    s->path = g_build_filename(s->dir, "sock", NULL);
+    s->path = vfc_socket_path_new(&s->dir);
+    assert_non_null(s->path);
     s->ctx = vfu_create_ctx(VFU_TRANS_SOCK, s->path,
                             LIBVFIO_USER_FLAG_ATTACH_NB, s, VFU_DEV_TYPE_PCI);
     assert_non_null(s->ctx);
@@ -210,10 +209,7 @@ static int server_teardown(void **state)
     g_thread_join(s->thread);
     dms_vfu_destroy(s->vfu);
     s->bar = dms_region_unref(s->bar);
-    g_unlink(s->path);
-    g_rmdir(s->dir);
-    g_free(s->path);
-    g_free(s->dir);
+    vfc_socket_path_free(s->path, s->dir);
     g_free(s);
     return 0;
 }
@@ -875,8 +871,8 @@ static void test_dirty_pages_reported_while_logging(void **state)
 
 static void test_attach_refuses_a_blocking_context(void **state)
 {
-    char *dir = g_dir_make_tmp("dms-vfu-XXXXXX", NULL);
-    char *path = g_build_filename(dir, "sock", NULL);
+    char *dir;
+    char *path = vfc_socket_path_new(&dir);
     vfu_ctx_t *ctx =
         vfu_create_ctx(VFU_TRANS_SOCK, path, 0, NULL, VFU_DEV_TYPE_PCI);
     DmsVfu *vfu = NULL;
@@ -885,10 +881,7 @@ static void test_attach_refuses_a_blocking_context(void **state)
     assert_int_equal(dms_vfu_attach(ctx, NULL, &vfu), -EINVAL);
     assert_null(vfu);
     vfu_destroy_ctx(ctx);
-    g_unlink(path);
-    g_rmdir(dir);
-    g_free(path);
-    g_free(dir);
+    vfc_socket_path_free(path, dir);
 }
 
 #define T(name)                                                               \

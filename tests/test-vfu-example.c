@@ -47,9 +47,8 @@ static int start_device(void **state)
     struct stat st;
     int i;
 
-    f->dir = g_dir_make_tmp("dms-vfu-ex-XXXXXX", NULL);
-    assert_non_null(f->dir);
-    f->sock = g_build_filename(f->dir, "dev.sock", NULL);
+    f->sock = vfc_socket_path_new(&f->dir);
+    assert_non_null(f->sock);
     argv[2] = f->sock;
     assert_true(g_spawn_async(NULL, argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD,
                               NULL, NULL, &f->pid, NULL));
@@ -72,10 +71,7 @@ static int stop_device(void **state)
     /* A clean exit: no crash, no sanitizer report. */
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 0);
-    g_unlink(f->sock);
-    g_rmdir(f->dir);
-    g_free(f->sock);
-    g_free(f->dir);
+    vfc_socket_path_free(f->sock, f->dir);
     g_free(f);
     return 0;
 }

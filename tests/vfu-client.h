@@ -109,6 +109,15 @@ typedef struct VfcStats {
 void vfc_get_stats(VfuClient *c, VfcStats *stats);
 void vfc_reset_stats(VfuClient *c);
 
+/*
+ * A socket path in a new private directory, for a server to listen on:
+ * the directory's file "sock", the directory itself in *@dir. NULL (and
+ * *@dir NULL) when the directory cannot be made. vfc_socket_path_free()
+ * removes both and frees them.
+ */
+char *vfc_socket_path_new(char **dir);
+void vfc_socket_path_free(char *path, char *dir);
+
 /* A memfd of @size bytes mapped shared at *@host. Returns the fd or -1. */
 int vfc_memfd(uint64_t size, void **host);
 
