@@ -388,6 +388,31 @@ static DmsSpace *regs_space(MemDev **regs, DmsEndian endian,
                     0, NULL);
 }
 
+/*
+ * Reads @len bytes at @addr of regs_space(), which must give the bytes
+ * stored there, in the @n device calls @pieces lists as (length, offset).
+ */
+static void read_regs(DmsSpace *s, const MemDev *regs, uint64_t addr,
+                      size_t len, const uint64_t (*pieces)[2], unsigned n)
+{
+    uint8_t buf[64];
+
+    assert_true(len <= sizeof(buf));
+    assert_int_equal(dms_space_read(s, addr, buf, len, NULL, NULL), 0);
+    for (size_t i = 0; i < len; i++)
+        assert_int_equal(buf[i], 0x10 + (addr - 0x100) + i);
+    assert_int_equal(regs->calls, n);
+    for (unsigned i = 0; i < n; i++) {
+        assert_int_equal(regs->log[i].len, pieces[i][0]);
+        assert_int_equal(regs->log[i].offset, pieces[i][1]);
+    }
+}
+/* read_regs() with the pieces inline, as {length, offset}... */
+#define READ_REGS(s, regs, addr, len, ...)                                    \
+    read_regs((s), (regs), (addr), (len), (const uint64_t[][2]){__VA_ARGS__}, \
+              sizeof((const uint64_t[][2]){__VA_ARGS__}) /                    \
+                  sizeof(uint64_t[2]))
+
 static void test_register_bytes_are_memory_order_for_each_endian(void **state)
 {
     static const DmsEndian endians[] = {DMS_ENDIAN_LITTLE, DMS_ENDIAN_BIG,
@@ -402,11 +427,7 @@ static void test_register_bytes_are_memory_order_for_each_endian(void **state)
 
         /* Whatever the device order, the bytes read are the bytes stored:
          * the value round trip through the callback must not swap them. */
-        assert_int_equal(dms_space_read(s, 0x108, buf, 8, NULL, NULL), 0);
-        for (int i = 0; i < 8; i++)
-            assert_int_equal(buf[i], 0x18 + i);
-        assert_int_equal(regs->calls, 1);
-        assert_int_equal(regs->log[0].len, 8);
+        READ_REGS(s, regs, 0x108, 8, {8, 8});
 
         /* A 32-bit value a device writes little-endian... */
         dms_le32_store(buf, 0x11223344);
@@ -438,17 +459,9 @@ static void test_register_access_larger_than_impl_is_split(void **state)
     DmsAccessSizes valid = {1, 8, false}, impl = {1, 2, false};
     MemDev *regs;
     DmsSpace *s = regs_space(&regs, DMS_ENDIAN_BIG, valid, impl);
-    uint8_t buf[8];
     (void)state;
 
-    assert_int_equal(dms_space_read(s, 0x100, buf, 8, NULL, NULL), 0);
-    for (int i = 0; i < 8; i++)
-        assert_int_equal(buf[i], 0x10 + i);
-    assert_int_equal(regs->calls, 4);
-    for (int i = 0; i < 4; i++) {
-        assert_int_equal(regs->log[i].len, 2);
-        assert_int_equal(regs->log[i].offset, 2 * i);
-    }
+    READ_REGS(s, regs, 0x100, 8, {2, 0}, {2, 2}, {2, 4}, {2, 6});
     dms_space_unref(s);
     tc_memdev_free(regs);
 }
@@ -458,19 +471,10 @@ static void test_register_long_range_uses_valid_max_pieces(void **state)
     DmsAccessSizes valid = {1, 4, false}, impl = {1, 4, false};
     MemDev *regs;
     DmsSpace *s = regs_space(&regs, DMS_ENDIAN_LITTLE, valid, impl);
-    uint8_t buf[11];
     (void)state;
 
-    /* 0x101..0x10b: 1 @1, 2 @2, 4 @4, 4 @8 (alignment forces it) */
-    assert_int_equal(dms_space_read(s, 0x101, buf, 11, NULL, NULL), 0);
-    for (int i = 0; i < 11; i++)
-        assert_int_equal(buf[i], 0x11 + i);
-    assert_int_equal(regs->calls, 4);
-    assert_int_equal(regs->log[0].len, 1);
-    assert_int_equal(regs->log[1].len, 2);
-    assert_int_equal(regs->log[2].len, 4);
-    assert_int_equal(regs->log[3].len, 4);
-    assert_int_equal(regs->log[3].offset, 8);
+    /* 0x101..0x10b: alignment forces the pieces. */
+    READ_REGS(s, regs, 0x101, 11, {1, 1}, {2, 2}, {4, 4}, {4, 8});
     dms_space_unref(s);
     tc_memdev_free(regs);
 }
@@ -567,14 +571,10 @@ static void test_register_unaligned_allowed_when_valid_says_so(void **state)
     DmsAccessSizes valid = {1, 4, true}, impl = {1, 4, false};
     MemDev *regs;
     DmsSpace *s = regs_space(&regs, DMS_ENDIAN_LITTLE, valid, impl);
-    uint8_t buf[4];
     (void)state;
 
     /* A 4-byte access at 0x103 is valid; the backend gets aligned pieces. */
-    assert_int_equal(dms_space_read(s, 0x103, buf, 4, NULL, NULL), 0);
-    for (int i = 0; i < 4; i++)
-        assert_int_equal(buf[i], 0x13 + i);
-    assert_int_equal(regs->calls, 3); /* 1 @3, 2 @4, 1 @6 */
+    READ_REGS(s, regs, 0x103, 4, {1, 3}, {2, 4}, {1, 6});
     dms_space_unref(s);
     tc_memdev_free(regs);
 }
