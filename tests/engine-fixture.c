@@ -238,6 +238,13 @@ void assert_outcome(Fix *f, int result, uint64_t transferred,
     assert_int_equal(f->dev.io_calls, io_calls);
 }
 
+void assert_cancelled(Fix *f, uint64_t transferred, unsigned io_calls)
+{
+    assert_completed(f, -ECANCELED, transferred);
+    assert_int_equal(f->dev.io_calls, io_calls);
+    assert_int_equal(stats(f).bounce_in_use, 0);
+}
+
 void *hold_budget(Fix *f, size_t limit, size_t held)
 {
     dms_space_set_bounce_limit(f->space, limit);

@@ -114,6 +114,11 @@ void assert_completed(Fix *f, int result, uint64_t transferred);
 /* The request ended with @result after @transferred bytes in @io_calls. */
 void assert_outcome(Fix *f, int result, uint64_t transferred,
                     unsigned io_calls);
+/*
+ * The request completed once, cancelled, after @transferred bytes in
+ * @io_calls, and no bounce budget is left lent.
+ */
+void assert_cancelled(Fix *f, uint64_t transferred, unsigned io_calls);
 /* The bytes the list describes, gathered from the fixture's memory. */
 void gather(Fix *f, DmsSgList *sg, uint8_t *out);
 
