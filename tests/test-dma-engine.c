@@ -6,6 +6,26 @@
  */
 #include "engine-fixture.h"
 
+/* The first @n batches were @len bytes each, back to back. */
+static void assert_even_batches(Fix *f, unsigned n, size_t len)
+{
+    for (unsigned i = 0; i < n; i++) {
+        assert_int_equal(f->dev.offsets[i], i * len);
+        assert_int_equal(f->dev.batch_lens[i], len);
+    }
+}
+
+/*
+ * The disk holds, back to back, the @n entries of 100 bytes that
+ * list_strided(f, MSG_BASE, 0x200, 100, @n) describes.
+ */
+static void assert_disk_holds_strided(Fix *f, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++)
+        assert_memory_equal(f->bulk->mem + 0x200u * i, f->dev.disk + 100 * i,
+                            100);
+}
+
 /* ---- transfers ---- */
 
 static void test_ram_list_is_one_batch_without_bounce(void **state)
@@ -51,10 +71,7 @@ test_message_list_under_small_budget_runs_many_batches(void **state)
     dms_space_set_bounce_limit(f->space, 1000);
     run_request(f, &p);
     assert_outcome(f, 0, 0x2000, 9); /* 8 x 1000 + 192 */
-    for (unsigned i = 0; i < 8; i++) {
-        assert_int_equal(f->dev.offsets[i], i * 1000);
-        assert_int_equal(f->dev.batch_lens[i], 1000);
-    }
+    assert_even_batches(f, 8, 1000);
     assert_int_equal(f->dev.batch_lens[8], 0x2000 - 8000);
     assert_memory_equal(f->bulk->mem + 0x1000, f->dev.disk, 0x2000);
     /* Written back once each, never more than the device produced. */
@@ -142,10 +159,7 @@ static void test_align_trims_partial_grant_and_resumes_there(void **state)
     p.align = 512;
     run_request(f, &p);
     assert_outcome(f, 0, 0x2000, 16);
-    for (unsigned i = 0; i < 16; i++) {
-        assert_int_equal(f->dev.batch_lens[i], 512);
-        assert_int_equal(f->dev.offsets[i], i * 512);
-    }
+    assert_even_batches(f, 16, 512);
     assert_memory_equal(f->bulk->mem, f->dev.disk, 0x2000);
     /* The trimmed tails were never written back (zeroes over memory). */
     assert_int_equal(f->bulk->bytes_written, 0x2000);
@@ -200,13 +214,10 @@ static void test_align_unmaps_whole_pieces_past_the_cut(void **state)
     assert_int_equal(f->dev.transferred, 2400);
     /* 700 bytes mapped per batch, cut at 400: pieces 4-6 go back whole. */
     assert_int_equal(f->dev.io_calls, 6);
-    for (unsigned i = 0; i < 6; i++) {
-        assert_int_equal(f->dev.batch_lens[i], 400);
+    assert_even_batches(f, 6, 400);
+    for (unsigned i = 0; i < 6; i++)
         assert_int_equal(f->dev.iovcnts[i], 4);
-    }
-    for (unsigned i = 0; i < 24; i++)
-        assert_memory_equal(f->bulk->mem + 0x200u * i, f->dev.disk + 100 * i,
-                            100);
+    assert_disk_holds_strided(f, 24);
     assert_int_equal(f->bulk->bytes_written, 2400);
     dms_sglist_unref(sg);
 }
@@ -233,9 +244,7 @@ static void test_align_cut_inside_a_piece_rewinds_cursor(void **state)
     assert_int_equal(f->dev.offsets[1], 512);
     for (unsigned i = 0; i < f->dev.io_calls; i++)
         assert_int_equal(f->dev.batch_lens[i] % 512, 0);
-    for (unsigned i = 0; i < 30; i++)
-        assert_memory_equal(f->bulk->mem + 0x200u * i, f->dev.disk + 100 * i,
-                            100);
+    assert_disk_holds_strided(f, 30);
     assert_memory_equal(f->bulk->mem + 0x8000, f->dev.disk + 3000, 72);
     assert_int_equal(f->bulk->bytes_written, 3072);
     dms_sglist_unref(sg);
