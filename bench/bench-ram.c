@@ -164,22 +164,12 @@ static void ram_write(void *opaque, uint64_t iters)
     }
 }
 
-/*
- * The baselines call memcpy through a function the compiler cannot see
- * the size in, as a device model with a run-time length does; a memcpy
- * of a constant 8 bytes would compile to one load and one store.
- */
-G_GNUC_NO_INLINE static void copy(void *dst, const void *src, size_t len)
-{
-    memcpy(dst, src, len);
-}
-
 static void memcpy_read(void *opaque, uint64_t iters)
 {
     RamCopy *c = opaque;
 
     for (uint64_t i = 0; i < iters; i++) {
-        copy(c->buf, c->host, c->size);
+        bench_copy(c->buf, c->host, c->size);
         bench_use(c->buf);
     }
 }
@@ -189,7 +179,7 @@ static void memcpy_write(void *opaque, uint64_t iters)
     RamCopy *c = opaque;
 
     for (uint64_t i = 0; i < iters; i++) {
-        copy(c->host, c->buf, c->size);
+        bench_copy(c->host, c->buf, c->size);
         bench_use(c->host);
     }
 }
