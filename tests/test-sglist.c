@@ -122,6 +122,17 @@ static void add_entries(DmsSgList *sg, const uint64_t (*e)[2], size_t n)
         assert_int_equal(residual_, (want));                                  \
     } while (0)
 
+/*
+ * The typed load @load of @type at @addr must return @err and give @want
+ * (0 on failure), over whatever the variable held before.
+ */
+#define LOAD_GIVES(load, type, space, addr, err, want)                        \
+    do {                                                                      \
+        type value_ = (type) ~(type)(want);                                   \
+        assert_int_equal(load((space), (addr), &value_, NULL), (err));        \
+        assert_int_equal(value_, (want));                                     \
+    } while (0)
+
 /* ---- the list ---- */
 
 static void test_list_counts_entries_and_size(void **state)
@@ -467,33 +478,18 @@ static void test_typed_loads_read_back_from_message_region(void **state)
     Fix *f = *state;
     static const uint8_t bytes[] = {0x01, 0x02, 0x03, 0x04,
                                     0x05, 0x06, 0x07, 0x08};
-    uint8_t u8 = 0;
-    uint16_t u16 = 0;
-    uint32_t u32 = 0;
-    uint64_t u64 = 0;
+    uint64_t at = MSG_BASE + 0x40;
 
     memcpy(f->bulk->mem + 0x40, bytes, sizeof(bytes));
-    assert_int_equal(dms_space_load_u8(f->space, MSG_BASE + 0x41, &u8, NULL),
-                     0);
-    assert_int_equal(u8, 0x02);
-    assert_int_equal(
-        dms_space_load_le16(f->space, MSG_BASE + 0x40, &u16, NULL), 0);
-    assert_int_equal(u16, 0x0201);
-    assert_int_equal(
-        dms_space_load_be16(f->space, MSG_BASE + 0x40, &u16, NULL), 0);
-    assert_int_equal(u16, 0x0102);
-    assert_int_equal(
-        dms_space_load_le32(f->space, MSG_BASE + 0x40, &u32, NULL), 0);
-    assert_int_equal(u32, 0x04030201);
-    assert_int_equal(
-        dms_space_load_be32(f->space, MSG_BASE + 0x40, &u32, NULL), 0);
-    assert_int_equal(u32, 0x01020304);
-    assert_int_equal(
-        dms_space_load_le64(f->space, MSG_BASE + 0x40, &u64, NULL), 0);
-    assert_int_equal(u64, UINT64_C(0x0807060504030201));
-    assert_int_equal(
-        dms_space_load_be64(f->space, MSG_BASE + 0x40, &u64, NULL), 0);
-    assert_int_equal(u64, UINT64_C(0x0102030405060708));
+    LOAD_GIVES(dms_space_load_u8, uint8_t, f->space, at + 1, 0, 0x02);
+    LOAD_GIVES(dms_space_load_le16, uint16_t, f->space, at, 0, 0x0201);
+    LOAD_GIVES(dms_space_load_be16, uint16_t, f->space, at, 0, 0x0102);
+    LOAD_GIVES(dms_space_load_le32, uint32_t, f->space, at, 0, 0x04030201);
+    LOAD_GIVES(dms_space_load_be32, uint32_t, f->space, at, 0, 0x01020304);
+    LOAD_GIVES(dms_space_load_le64, uint64_t, f->space, at, 0,
+               UINT64_C(0x0807060504030201));
+    LOAD_GIVES(dms_space_load_be64, uint64_t, f->space, at, 0,
+               UINT64_C(0x0102030405060708));
     /* Each load was one backend call of the value's size. */
     assert_int_equal(f->bulk->calls, 7);
     assert_int_equal(f->bulk->log[6].len, 8);
@@ -502,38 +498,29 @@ static void test_typed_loads_read_back_from_message_region(void **state)
 static void test_typed_access_to_register_is_one_access(void **state)
 {
     Fix *f = *state;
-    uint32_t v = 0;
 
     assert_int_equal(
         dms_space_store_le32(f->space, REGS_BASE + 8, 0xcafef00d, NULL), 0);
     assert_int_equal(dms_le32_load(f->regs->mem + 8), 0xcafef00d);
     assert_int_equal(f->regs->calls, 1);
     assert_int_equal(f->regs->last.len, 4);
-    assert_int_equal(dms_space_load_be32(f->space, REGS_BASE + 8, &v, NULL),
-                     0);
     /* The register is little-endian; read as big-endian bytes it swaps. */
-    assert_int_equal(v, 0x0df0feca);
+    LOAD_GIVES(dms_space_load_be32, uint32_t, f->space, REGS_BASE + 8, 0,
+               0x0df0feca);
     assert_int_equal(f->regs->calls, 2);
 }
 
 static void test_typed_load_failure_gives_zero_and_error(void **state)
 {
     Fix *f = *state;
-    uint32_t v32 = 0xffffffff;
-    uint64_t v64 = 1;
-    uint16_t v16 = 1;
 
-    assert_int_equal(dms_space_load_le32(f->space, HOLE_BASE, &v32, NULL),
-                     -EFAULT);
-    assert_int_equal(v32, 0);
+    LOAD_GIVES(dms_space_load_le32, uint32_t, f->space, HOLE_BASE, -EFAULT, 0);
     /* Past 2^64: refused before any access. */
-    assert_int_equal(dms_space_load_be64(f->space, UINT64_MAX - 3, &v64, NULL),
-                     -EINVAL);
-    assert_int_equal(v64, 0);
+    LOAD_GIVES(dms_space_load_be64, uint64_t, f->space, UINT64_MAX - 3,
+               -EINVAL, 0);
     /* A 2-byte access to a region that only takes 4-byte ones. */
-    assert_int_equal(dms_space_load_le16(f->space, REGS_BASE, &v16, NULL),
-                     -EOPNOTSUPP);
-    assert_int_equal(v16, 0);
+    LOAD_GIVES(dms_space_load_le16, uint16_t, f->space, REGS_BASE, -EOPNOTSUPP,
+               0);
     assert_int_equal(dms_space_store_le32(f->space, HOLE_BASE, 1, NULL),
                      -EFAULT);
 }
