@@ -225,3 +225,51 @@ void peer_sleep_ms(long ms)
     while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
     }
 }
+
+typedef struct RoundTripper {
+    PeerRoundTrip fn;
+    void *target;
+    uint64_t addr;
+    unsigned rounds;
+    unsigned failures;
+    pthread_t thread;
+} RoundTripper;
+
+static void *round_trip_main(void *arg)
+{
+    RoundTripper *t = arg;
+    uint8_t data[2048], got[2048];
+
+    for (unsigned k = 0; k < t->rounds; k++) {
+        size_t len = 1 + (k * 769) % sizeof(data);
+
+        peer_pattern(data, len, t->addr * 31 + k);
+        if (t->fn(t->target, t->addr, data, got, len) != 0 ||
+            memcmp(data, got, len) != 0)
+            t->failures++;
+    }
+    return NULL;
+}
+
+unsigned peer_round_trips(PeerRoundTrip fn, void *target, uint64_t base,
+                          unsigned rounds)
+{
+    RoundTripper t[PEER_THREADS];
+    unsigned failures = 0, started = 0;
+
+    for (unsigned i = 0; i < PEER_THREADS; i++) {
+        t[i] = (RoundTripper){.fn = fn,
+                              .target = target,
+                              .addr = base + i * 4096,
+                              .rounds = rounds};
+        if (pthread_create(&t[i].thread, NULL, round_trip_main, &t[i]) != 0)
+            break;
+        started++;
+    }
+    for (unsigned i = 0; i < started; i++) {
+        pthread_join(t[i].thread, NULL);
+        failures += t[i].failures;
+    }
+    /* A thread that did not start failed all its rounds. */
+    return failures + (PEER_THREADS - started) * rounds;
+}
