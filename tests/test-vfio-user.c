@@ -315,8 +315,7 @@ static void test_map_with_fd_is_ram_without_messages(void **state)
     assert_int_equal(dms_space_read(s->space, 0x100000, buf, 8, NULL, NULL),
                      -EFAULT);
     vfc_free(c);
-    munmap(mem, 64 * KiB);
-    close(fd);
+    vfc_memfd_free(fd, mem, 64 * KiB);
 }
 
 static void test_map_without_fd_one_message_per_run(void **state)
@@ -506,8 +505,7 @@ static void test_threads_dma_with_the_loop(void **state)
     assert_int_equal(cs.dma_reads + cs.dma_writes, 200);
     vfc_free(c);
     g_free(a);
-    munmap(ram, 256 * KiB);
-    close(fd);
+    vfc_memfd_free(fd, ram, 256 * KiB);
 }
 
 /* ---- DMA_UNMAP during traffic ---- */
@@ -645,10 +643,8 @@ static void test_disconnect_mid_transfer_then_next_client(void **state)
     g_free(msg_mem);
     g_free(msg_mem2);
     g_free(buf);
-    munmap(ram, MiB);
-    munmap(ram2, MiB);
-    close(fd);
-    close(fd2);
+    vfc_memfd_free(fd, ram, MiB);
+    vfc_memfd_free(fd2, ram2, MiB);
 }
 
 /* ---- hostile DMA_MAPs ---- */
@@ -725,8 +721,7 @@ static void test_hostile_map_fd_shorter_than_region(void **state)
     assert_memory_equal(buf, shadow + 60 * KiB, 4096);
     vfc_free(c);
     g_free(shadow);
-    munmap(ram, 4096);
-    close(fd);
+    vfc_memfd_free(fd, ram, 4096);
 }
 
 static void test_hostile_map_odd_file_offset(void **state)
@@ -748,8 +743,7 @@ static void test_hostile_map_odd_file_offset(void **state)
     assert_memory_equal(buf, shadow + 8192 - 64, 64);
     vfc_free(c);
     g_free(shadow);
-    munmap(ram, 64 * KiB);
-    close(fd);
+    vfc_memfd_free(fd, ram, 64 * KiB);
 }
 
 static void test_hostile_map_write_without_read(void **state)
@@ -785,8 +779,7 @@ static void test_hostile_map_write_without_read(void **state)
     assert_int_equal(cs.stray, 0);
     vfc_free(c);
     g_free(shadow);
-    munmap(ram, 8192);
-    close(fd);
+    vfc_memfd_free(fd, ram, 8192);
 }
 
 /* ---- many regions ---- */
@@ -863,8 +856,7 @@ static void test_dirty_pages_reported_while_logging(void **state)
     assert_int_equal(bitmap[1], 0);
     assert_int_equal(vfc_dirty_stop(c), 0);
     vfc_free(c);
-    munmap(ram, 64 * KiB);
-    close(fd);
+    vfc_memfd_free(fd, ram, 64 * KiB);
 }
 
 /* ---- arguments ---- */

@@ -192,8 +192,7 @@ static void test_copy_over_fd_and_fdless_memory(void **state)
     assert_int_equal(rd32(c, REG_COUNT), 5);
     vfc_free(c);
     g_free(msg);
-    munmap(ram, 2 * MiB);
-    close(fd);
+    vfc_memfd_free(fd, ram, 2 * MiB);
 }
 
 static void test_copy_16_mib(void **state)
@@ -221,8 +220,7 @@ static void test_copy_16_mib(void **state)
     assert_int_equal(rd32(c, REG_COUNT), 1);
     vfc_free(c);
     g_free(msg);
-    munmap(ram, 16 * MiB);
-    close(fd);
+    vfc_memfd_free(fd, ram, 16 * MiB);
 }
 
 static void test_copy_not_wholly_backed_moves_nothing(void **state)
@@ -262,8 +260,7 @@ static void test_copy_not_wholly_backed_moves_nothing(void **state)
     vfc_free(c);
     g_free(msg);
     g_free(before);
-    munmap(ram, MiB);
-    close(fd);
+    vfc_memfd_free(fd, ram, MiB);
 }
 
 static bool die_on_first_dma(VfuClient *c, unsigned cmd, uint64_t addr,
@@ -305,8 +302,7 @@ static void test_client_dies_mid_copy_next_client_served(void **state)
     vfc_free(c);
     g_free(msg);
     g_free(msg2);
-    munmap(ram, 4 * MiB);
-    close(fd);
+    vfc_memfd_free(fd, ram, 4 * MiB);
 }
 
 int main(int argc, char **argv)

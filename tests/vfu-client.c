@@ -114,6 +114,12 @@ int vfc_memfd(uint64_t size, void **host)
     return fd;
 }
 
+void vfc_memfd_free(int fd, void *host, uint64_t size)
+{
+    munmap(host, size);
+    close(fd);
+}
+
 /* Sends one message (header + payload) with an optional fd. */
 static int send_message(VfuClient *c, int sock, uint16_t id, uint16_t cmd,
                         uint32_t flags, uint32_t error, const void *payload,

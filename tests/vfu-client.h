@@ -120,5 +120,7 @@ void vfc_socket_path_free(char *path, char *dir);
 
 /* A memfd of @size bytes mapped shared at *@host. Returns the fd or -1. */
 int vfc_memfd(uint64_t size, void **host);
+/* Unmaps and closes what vfc_memfd() gave. */
+void vfc_memfd_free(int fd, void *host, uint64_t size);
 
 #endif /* DMS_TEST_VFU_CLIENT_H */
