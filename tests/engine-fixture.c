@@ -158,8 +158,8 @@ DmsSgList *list_of(Fix *f, const uint64_t (*entries)[2], size_t n)
     return sg;
 }
 
-DmsSgList *list_strided(Fix *f, uint64_t base, int64_t stride, uint64_t len,
-                        size_t n)
+static DmsSgList *list_strided(Fix *f, uint64_t base, int64_t stride,
+                               uint64_t len, size_t n)
 {
     DmsSgList *sg;
 
@@ -192,6 +192,14 @@ DmsDmaParams params_of(Fix *f, DmsDirection dir, const uint64_t (*entries)[2],
 {
     assert_null(f->sg);
     f->sg = list_of(f, entries, n);
+    return params_for(f, f->sg, dir);
+}
+
+DmsDmaParams params_strided(Fix *f, DmsDirection dir, uint64_t base,
+                            int64_t stride, uint64_t len, size_t n)
+{
+    assert_null(f->sg);
+    f->sg = list_strided(f, base, stride, len, n);
     return params_for(f, f->sg, dir);
 }
 

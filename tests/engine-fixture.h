@@ -83,10 +83,6 @@ int fix_teardown(void **state);
 void drain(Fix *f);
 DmsSpaceStats stats(Fix *f);
 DmsSgList *list_of(Fix *f, const uint64_t (*entries)[2], size_t n);
-/* A list of @n entries of @len bytes, the i-th at @base + i * @stride
- * (@stride may be negative). */
-DmsSgList *list_strided(Fix *f, uint64_t base, int64_t stride, uint64_t len,
-                        size_t n);
 DmsDmaParams params_for(Fix *f, DmsSgList *sg, DmsDirection dir);
 /*
  * Params for a request of @dir over a new list of @n (addr, len) @entries,
@@ -94,6 +90,12 @@ DmsDmaParams params_for(Fix *f, DmsSgList *sg, DmsDirection dir);
  */
 DmsDmaParams params_of(Fix *f, DmsDirection dir, const uint64_t (*entries)[2],
                        size_t n);
+/*
+ * params_of() over @n entries of @len bytes, the i-th at @base + i *
+ * @stride (@stride may be negative).
+ */
+DmsDmaParams params_strided(Fix *f, DmsDirection dir, uint64_t base,
+                            int64_t stride, uint64_t len, size_t n);
 /* params_of() with the entries given inline: PARAMS(f, dir, {a, l}...). */
 #define PARAMS(f, dir, ...)                                                   \
     params_of((f), (dir), (const uint64_t[][2]){__VA_ARGS__},                 \

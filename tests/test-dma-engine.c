@@ -17,7 +17,7 @@ static void assert_even_batches(Fix *f, unsigned n, size_t len)
 
 /*
  * The disk holds, back to back, the @n entries of 100 bytes that
- * list_strided(f, MSG_BASE, 0x200, 100, @n) describes.
+ * params_strided(f, dir, MSG_BASE, 0x200, 100, @n) describes.
  */
 static void assert_disk_holds_strided(Fix *f, unsigned n)
 {
@@ -102,9 +102,8 @@ static void test_attrs_reach_the_backend(void **state)
 {
     Fix *f = *state;
     static const uint64_t e[][2] = {{MSG_BASE, 0x100}};
-    DmsSgList *sg = list_of(f, e, G_N_ELEMENTS(e));
     DmsAttrs attrs = {.flags = DMS_ATTR_REQUESTER_VALID, .requester_id = 77};
-    DmsDmaParams p = params_for(f, sg, DMS_DIR_FROM_DEVICE);
+    DmsDmaParams p = params_of(f, DMS_DIR_FROM_DEVICE, e, G_N_ELEMENTS(e));
 
     p.attrs = &attrs;
     assert_int_equal(dms_dma_submit(&p, NULL), 0);
@@ -112,20 +111,18 @@ static void test_attrs_reach_the_backend(void **state)
     drain(f);
     assert_int_equal(f->dev.completions, 1);
     assert_int_equal(f->bulk->last.attrs.requester_id, 77);
-    dms_sglist_unref(sg);
 }
 
 static void test_max_iov_splits_batches(void **state)
 {
     Fix *f = *state;
-    DmsSgList *sg;
     DmsDmaParams p;
     uint8_t want[10 * 0x40];
 
-    sg = list_strided(f, RAM_BASE + 9 * 0x1000, -0x1000, 0x40, 10);
-    p = params_for(f, sg, DMS_DIR_TO_DEVICE);
+    p = params_strided(f, DMS_DIR_TO_DEVICE, RAM_BASE + 9 * 0x1000, -0x1000,
+                       0x40, 10);
     p.max_iov = 4;
-    gather(f, sg, want);
+    gather(f, p.sg, want);
     run_request(f, &p);
     assert_int_equal(f->dev.result, 0);
     assert_int_equal(f->dev.io_calls, 3);
@@ -133,18 +130,15 @@ static void test_max_iov_splits_batches(void **state)
     assert_int_equal(f->dev.iovcnts[2], 2);
     assert_int_equal(f->dev.offsets[2], 8 * 0x40);
     assert_memory_equal(f->dev.disk, want, sizeof(want));
-    dms_sglist_unref(sg);
 }
 
 static void test_empty_list_completes_without_io(void **state)
 {
     Fix *f = *state;
-    DmsSgList *sg = list_of(f, NULL, 0);
-    DmsDmaParams p = params_for(f, sg, DMS_DIR_TO_DEVICE);
+    DmsDmaParams p = params_of(f, DMS_DIR_TO_DEVICE, NULL, 0);
 
     run_request(f, &p);
     assert_outcome(f, 0, 0, 0);
-    dms_sglist_unref(sg);
 }
 
 /* ---- alignment ---- */
@@ -201,41 +195,34 @@ static void test_align_waits_for_align_bytes_without_spinning(void **state)
 static void test_align_unmaps_whole_pieces_past_the_cut(void **state)
 {
     Fix *f = *state;
-    DmsSgList *sg;
     DmsDmaParams p;
 
     /* 100-byte entries over the message region, 8 per batch at most. */
-    sg = list_strided(f, MSG_BASE, 0x200, 100, 24);
-    p = params_for(f, sg, DMS_DIR_FROM_DEVICE);
+    p = params_strided(f, DMS_DIR_FROM_DEVICE, MSG_BASE, 0x200, 100, 24);
     p.align = 400;
     p.max_iov = 7;
     run_request(f, &p);
-    assert_int_equal(f->dev.result, 0);
-    assert_int_equal(f->dev.transferred, 2400);
     /* 700 bytes mapped per batch, cut at 400: pieces 4-6 go back whole. */
-    assert_int_equal(f->dev.io_calls, 6);
+    assert_outcome(f, 0, 2400, 6);
     assert_even_batches(f, 6, 400);
     for (unsigned i = 0; i < 6; i++)
         assert_int_equal(f->dev.iovcnts[i], 4);
     assert_disk_holds_strided(f, 24);
     assert_int_equal(f->bulk->bytes_written, 2400);
-    dms_sglist_unref(sg);
 }
 
 static void test_align_cut_inside_a_piece_rewinds_cursor(void **state)
 {
     Fix *f = *state;
-    DmsSgList *sg;
     DmsDmaParams p;
 
     /* 7 pieces of 100 = 700 per batch, cut to 512: inside piece 6. */
-    sg = list_strided(f, MSG_BASE, 0x200, 100, 30);
-    p = params_for(f, sg, DMS_DIR_FROM_DEVICE);
+    p = params_strided(f, DMS_DIR_FROM_DEVICE, MSG_BASE, 0x200, 100, 30);
     p.align = 512;
     p.max_iov = 7;
     /* 3000 is not a multiple of 512: refused up front. */
     assert_int_equal(dms_dma_submit(&p, NULL), -EINVAL);
-    assert_int_equal(dms_sglist_add(sg, MSG_BASE + 0x8000, 72), 0);
+    assert_int_equal(dms_sglist_add(p.sg, MSG_BASE + 0x8000, 72), 0);
     run_request(f, &p);
     assert_int_equal(f->dev.result, 0);
     assert_int_equal(f->dev.transferred, 3072);
@@ -247,7 +234,6 @@ static void test_align_cut_inside_a_piece_rewinds_cursor(void **state)
     assert_disk_holds_strided(f, 30);
     assert_memory_equal(f->bulk->mem + 0x8000, f->dev.disk + 3000, 72);
     assert_int_equal(f->bulk->bytes_written, 3072);
-    dms_sglist_unref(sg);
 }
 
 static void test_align_above_budget_fails_with_enobufs(void **state)
@@ -264,17 +250,14 @@ static void test_align_above_budget_fails_with_enobufs(void **state)
 static void test_align_that_max_iov_cannot_hold_fails(void **state)
 {
     Fix *f = *state;
-    DmsSgList *sg;
     DmsDmaParams p;
 
-    sg = list_strided(f, RAM_BASE, 0x100, 64, 8);
-    p = params_for(f, sg, DMS_DIR_TO_DEVICE);
+    p = params_strided(f, DMS_DIR_TO_DEVICE, RAM_BASE, 0x100, 64, 8);
     p.align = 512;
     p.max_iov = 2;
     run_request(f, &p);
     assert_int_equal(f->dev.result, -EINVAL);
     assert_int_equal(f->dev.io_calls, 0);
-    dms_sglist_unref(sg);
 }
 
 int main(void)
