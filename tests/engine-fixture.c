@@ -253,8 +253,18 @@ void assert_cancelled(Fix *f, uint64_t transferred, unsigned io_calls)
     assert_int_equal(stats(f).bounce_in_use, 0);
 }
 
-void *hold_budget(Fix *f, size_t limit, size_t held)
+void hold_budget(Fix *f, size_t limit, size_t held)
 {
+    assert_null(f->held);
     dms_space_set_bounce_limit(f->space, limit);
-    return tc_map(f->space, MSG_BASE + 0x8000, held, TO, held);
+    f->held = tc_map(f->space, MSG_BASE + 0x8000, held, TO, held);
+    f->held_len = held;
+}
+
+void release_budget(Fix *f)
+{
+    assert_non_null(f->held);
+    assert_int_equal(dms_space_unmap(f->space, f->held, f->held_len, TO, 0),
+                     0);
+    f->held = NULL;
 }

@@ -74,6 +74,8 @@ typedef struct Fix {
     DmsRegion *root;
     DmsSpace *space;
     GMainContext *ctx;
+    void *held; /* from hold_budget(), or NULL */
+    size_t held_len;
 } Fix;
 
 int fix_setup(void **state);
@@ -108,9 +110,11 @@ DmsDmaRequest *submit(Fix *f, const DmsDmaParams *p);
 void run_request(Fix *f, const DmsDmaParams *p);
 /*
  * Sets the bounce limit to @limit and maps @held bytes of it (to-device,
- * away from the tests' addresses), for a test to return when it likes.
+ * away from the tests' addresses), as another user of the space would,
+ * until release_budget() gives them back.
  */
-void *hold_budget(Fix *f, size_t limit, size_t held);
+void hold_budget(Fix *f, size_t limit, size_t held);
+void release_budget(Fix *f);
 /* The request completed once, with @result after @transferred bytes. */
 void assert_completed(Fix *f, int result, uint64_t transferred);
 /* The request ended with @result after @transferred bytes in @io_calls. */
