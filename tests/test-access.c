@@ -282,12 +282,7 @@ static void test_last_byte_of_address_space_is_reachable(void **state)
 static void test_attrs_reach_backend_untouched(void **state)
 {
     Fix *f = *state;
-    DmsAttrs attrs = {
-        .flags = DMS_ATTR_SECURE | DMS_ATTR_REQUESTER_VALID,
-        .requester_id = 0x1234,
-        .pasid = 7,
-        .user = UINT64_C(0xdeadbeefcafe),
-    };
+    DmsAttrs attrs = tc_attrs();
     uint8_t buf[8];
 
     assert_int_equal(dms_space_read(f->space, 0x3000, buf, 8, &attrs, NULL),

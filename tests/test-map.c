@@ -292,12 +292,7 @@ static void test_unmap_access_len_beyond_len_is_refused(void **state)
 static void test_unmap_writes_back_with_the_map_time_attrs(void **state)
 {
     Fix *f = *state;
-    DmsAttrs attrs = {
-        .flags = DMS_ATTR_SECURE | DMS_ATTR_REQUESTER_VALID,
-        .requester_id = 0x1234,
-        .pasid = 7,
-        .user = 0xdeadbeef,
-    };
+    DmsAttrs attrs = tc_attrs();
     const DmsAttrs want = attrs;
     size_t len = 64;
     void *p;

@@ -61,6 +61,9 @@ DmsSpace *tc_space_over(const char *name, DmsRegion *region, uint64_t addr,
 
 DmsSpaceStats tc_stats(DmsSpace *space);
 
+/* Attributes with every field set, to check they reach a backend whole. */
+DmsAttrs tc_attrs(void);
+
 /* Maps @want bytes at @addr, which must give @expect_len bytes. */
 void *tc_map(DmsSpace *space, uint64_t addr, size_t want, DmsDirection dir,
              size_t expect_len);
