@@ -550,19 +550,8 @@ void bench_topology_plot(const char *svg)
             fprintf(stderr, "dms-bench: plot written to %s\n", out_svg);
         g_free(script);
     }
-    if (dir) {
-        GDir *d = g_dir_open(dir, 0, NULL);
-        const char *name;
-
-        while (d && (name = g_dir_read_name(d))) {
-            char *path = g_build_filename(dir, name, NULL);
-            remove(path);
-            g_free(path);
-        }
-        if (d)
-            g_dir_close(d);
-        remove(dir);
-    }
+    if (dir)
+        bench_remove_tree(dir);
     g_string_free(gp, TRUE);
     g_free(out_svg);
     g_free(dir);

@@ -141,6 +141,9 @@ void bench_run_threads(const BenchOptions *o, BenchParallel *two,
 /* Fails the benchmark if @space still lends bounce budget. */
 void bench_check_idle(DmsSpace *space, const char *what);
 
+/* Removes @dir and the files in it (a plot's scratch directory). */
+void bench_remove_tree(const char *dir);
+
 /* Adds a figure to the output (printed at once, kept for the plot). */
 void bench_report(const BenchOptions *o, const BenchResult *r);
 
