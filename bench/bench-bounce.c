@@ -24,12 +24,6 @@ typedef struct Bounce {
     uint64_t addr;
 } Bounce;
 
-/* Runtime-sized copies, as in the library and in a real device model. */
-G_GNUC_NO_INLINE static void copy(void *dst, const void *src, size_t len)
-{
-    memcpy(dst, src, len);
-}
-
 static void bounce_to_device(void *opaque, uint64_t iters)
 {
     Bounce *b = opaque;
@@ -60,7 +54,7 @@ static void bounce_from_device(void *opaque, uint64_t iters)
                           &p) ||
             len != b->size)
             bench_fail("bounce: from-device map failed or was short");
-        copy(p, b->data, len); /* the device writes the buffer */
+        bench_copy(p, b->data, len); /* the device writes the buffer */
         if (dms_space_unmap(b->space, p, len, DMS_DIR_FROM_DEVICE, len))
             bench_fail("bounce: from-device unmap failed");
     }
@@ -74,7 +68,7 @@ static void malloc_to_device(void *opaque, uint64_t iters)
     for (uint64_t i = 0; i < iters; i++) {
         uint8_t *p = g_malloc0(b->size);
 
-        copy(p, b->dev->mem + b->addr, b->size); /* the fill */
+        bench_copy(p, b->dev->mem + b->addr, b->size); /* the fill */
         bench_use(p);
         g_free(p);
     }
@@ -87,8 +81,8 @@ static void malloc_from_device(void *opaque, uint64_t iters)
     for (uint64_t i = 0; i < iters; i++) {
         uint8_t *p = g_malloc0(b->size);
 
-        copy(p, b->data, b->size);               /* the device */
-        copy(b->dev->mem + b->addr, p, b->size); /* the write-back */
+        bench_copy(p, b->data, b->size);               /* the device */
+        bench_copy(b->dev->mem + b->addr, p, b->size); /* the write-back */
         bench_use(b->dev->mem);
         g_free(p);
     }
@@ -122,7 +116,7 @@ static void heap_from_device(void *opaque, uint64_t iters)
     for (uint64_t i = 0; i < iters; i++) {
         uint8_t *p = g_malloc0(b->size);
 
-        copy(p, b->data, b->size); /* the device */
+        bench_copy(p, b->data, b->size); /* the device */
         if (dms_space_write(b->space, b->addr, p, b->size, NULL, NULL))
             bench_fail("bounce: heap write failed");
         g_free(p);

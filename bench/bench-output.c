@@ -616,7 +616,7 @@ static int write_plot_files(const BenchOptions *o, const char *dir,
     return r;
 }
 
-static void remove_tree(const char *dir)
+void bench_remove_tree(const char *dir)
 {
     GDir *d = g_dir_open(dir, 0, NULL);
     const char *name;
@@ -666,7 +666,7 @@ static void plot(const BenchOptions *o)
     }
     g_free(err);
     g_free(script);
-    remove_tree(dir);
+    bench_remove_tree(dir);
     g_free(dir);
     g_ptr_array_unref(all);
     g_free(gnuplot);

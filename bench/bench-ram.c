@@ -18,42 +18,41 @@
 /* Regions sit one every 8 KiB, so half the span decodes to nothing. */
 #define LOOKUP_STRIDE 8192
 #define LOOKUP_BASE (UINT64_C(1) << 32)
-/* Addresses looked up in turn; a power of two, larger than L1 and L2. */
-#define LOOKUP_ADDRS (1u << 16)
-
-typedef struct Lookup {
-    DmsSpace *space;
-    uint64_t *addrs;
-    uint64_t *starts; /* region starts, sorted: the baseline's table */
-    unsigned nr;
-} Lookup;
-
-static void lookup_check(void *opaque, uint64_t iters)
+void bench_lookup_addrs(BenchLookup *l, GRand *rand, unsigned span)
 {
-    Lookup *l = opaque;
+    for (unsigned i = 0; i < BENCH_LOOKUP_ADDRS; i++)
+        l->addrs[i] =
+            l->starts[g_rand_int_range(rand, 0, (gint32)span)] +
+            (uint64_t)g_rand_int_range(rand, 0, (gint32)l->region_size);
+}
+
+void bench_lookup_check(void *lookup, uint64_t iters)
+{
+    BenchLookup *l = lookup;
     uint64_t failed = 0;
 
     for (uint64_t i = 0; i < iters; i++) {
-        failed |= (uint64_t)dms_space_check(l->space,
-                                            l->addrs[i & (LOOKUP_ADDRS - 1)],
-                                            1, DMS_DIR_TO_DEVICE, NULL);
+        failed |= (uint64_t)dms_space_check(
+            l->space, l->addrs[i & (BENCH_LOOKUP_ADDRS - 1)], 1,
+            DMS_DIR_TO_DEVICE, NULL);
     }
     if (failed)
-        bench_fail("lookup: dms_space_check() failed on a mapped address");
+        bench_fail("%s: dms_space_check() failed on a mapped address",
+                   l->what);
 }
 
 /*
- * The baseline: the last region starting at or below the address, by
- * binary search over a sorted array, then a bounds check. This is how
- * translation is commonly done (REFERENCE.md measured it at 11-120 ns).
+ * The last region starting at or below the address, by binary search over
+ * a sorted array, then a bounds check. This is how translation is commonly
+ * done (REFERENCE.md measured it at 11-120 ns).
  */
-static void lookup_bsearch(void *opaque, uint64_t iters)
+void bench_lookup_bsearch(void *lookup, uint64_t iters)
 {
-    Lookup *l = opaque;
+    BenchLookup *l = lookup;
     uint64_t found = 0;
 
     for (uint64_t i = 0; i < iters; i++) {
-        uint64_t addr = l->addrs[i & (LOOKUP_ADDRS - 1)];
+        uint64_t addr = l->addrs[i & (BENCH_LOOKUP_ADDRS - 1)];
         unsigned lo = 0, hi = l->nr - 1;
 
         while (lo < hi) {
@@ -63,7 +62,7 @@ static void lookup_bsearch(void *opaque, uint64_t iters)
             else
                 hi = mid - 1;
         }
-        found += addr - l->starts[lo] < LOOKUP_REGION_SIZE;
+        found += addr - l->starts[lo] < l->region_size;
     }
     bench_keep(found);
 }
@@ -72,12 +71,13 @@ static void lookup_one(const BenchOptions *o, unsigned nr, double target_ns,
                        uint8_t *host)
 {
     DmsRegion *root;
-    Lookup l = {.nr = nr};
+    BenchLookup l = {
+        .what = "lookup", .nr = nr, .region_size = LOOKUP_REGION_SIZE};
     GRand *rand = g_rand_new_with_seed(nr);
     double ns[2];
     BenchSpec specs[2] = {
-        {.fn = lookup_check, .ctx = &l},
-        {.fn = lookup_bsearch, .ctx = &l},
+        {.fn = bench_lookup_check, .ctx = &l},
+        {.fn = bench_lookup_bsearch, .ctx = &l},
     };
 
     bench_check(dms_region_new_container("root", DMS_SIZE_ALL, &root),
@@ -100,11 +100,8 @@ static void lookup_one(const BenchOptions *o, unsigned nr, double target_ns,
     }
     dms_update_commit();
 
-    l.addrs = g_new(uint64_t, LOOKUP_ADDRS);
-    for (unsigned i = 0; i < LOOKUP_ADDRS; i++) {
-        l.addrs[i] = l.starts[g_rand_int_range(rand, 0, (gint32)nr)] +
-                     (uint64_t)g_rand_int_range(rand, 0, LOOKUP_REGION_SIZE);
-    }
+    l.addrs = g_new(uint64_t, BENCH_LOOKUP_ADDRS);
+    bench_lookup_addrs(&l, rand, nr);
 
     bench_run(o, specs, 2, ns);
     bench_report(o, &(BenchResult){
@@ -167,22 +164,12 @@ static void ram_write(void *opaque, uint64_t iters)
     }
 }
 
-/*
- * The baselines call memcpy through a function the compiler cannot see
- * the size in, as a device model with a run-time length does; a memcpy
- * of a constant 8 bytes would compile to one load and one store.
- */
-G_GNUC_NO_INLINE static void copy(void *dst, const void *src, size_t len)
-{
-    memcpy(dst, src, len);
-}
-
 static void memcpy_read(void *opaque, uint64_t iters)
 {
     RamCopy *c = opaque;
 
     for (uint64_t i = 0; i < iters; i++) {
-        copy(c->buf, c->host, c->size);
+        bench_copy(c->buf, c->host, c->size);
         bench_use(c->buf);
     }
 }
@@ -192,7 +179,7 @@ static void memcpy_write(void *opaque, uint64_t iters)
     RamCopy *c = opaque;
 
     for (uint64_t i = 0; i < iters; i++) {
-        copy(c->host, c->buf, c->size);
+        bench_copy(c->host, c->buf, c->size);
         bench_use(c->host);
     }
 }

@@ -28,7 +28,6 @@
 #define REGION_SIZE 4096
 #define STRIDE 8192
 #define BASE (UINT64_C(1) << 32)
-#define LOOKUP_ADDRS (1u << 16)
 #define HOT_REGIONS 8
 
 static uint8_t *host; /* what every region shows: 4 KiB, shared */
@@ -266,47 +265,9 @@ typedef struct TableRange {
 } TableRange;
 
 typedef struct Lookup {
-    DmsSpace *space;
-    uint64_t *addrs;
-    uint64_t *starts;   /* the baselines' sorted tables: starts alone */
-    TableRange *ranges; /* and whole ranges */
-    unsigned nr;
+    BenchLookup base;   /* the baseline's table: starts alone */
+    TableRange *ranges; /* the other baseline's: whole ranges */
 } Lookup;
-
-static void lookup_check(void *opaque, uint64_t iters)
-{
-    Lookup *l = opaque;
-    uint64_t failed = 0;
-
-    for (uint64_t i = 0; i < iters; i++)
-        failed |= (uint64_t)dms_space_check(l->space,
-                                            l->addrs[i & (LOOKUP_ADDRS - 1)],
-                                            1, DMS_DIR_TO_DEVICE, NULL);
-    if (failed)
-        bench_fail("topology: dms_space_check() failed on a mapped address");
-}
-
-/* The baseline: binary search over the sorted starts, a bounds check. */
-static void lookup_bsearch(void *opaque, uint64_t iters)
-{
-    Lookup *l = opaque;
-    uint64_t found = 0;
-
-    for (uint64_t i = 0; i < iters; i++) {
-        uint64_t addr = l->addrs[i & (LOOKUP_ADDRS - 1)];
-        unsigned lo = 0, hi = l->nr - 1;
-
-        while (lo < hi) {
-            unsigned mid = lo + (hi - lo + 1) / 2;
-            if (l->starts[mid] <= addr)
-                lo = mid;
-            else
-                hi = mid - 1;
-        }
-        found += addr - l->starts[lo] < REGION_SIZE;
-    }
-    bench_keep(found);
-}
 
 /* The same search over whole ranges, checking the range's own end. */
 static void lookup_bsearch_ranges(void *opaque, uint64_t iters)
@@ -315,8 +276,8 @@ static void lookup_bsearch_ranges(void *opaque, uint64_t iters)
     uint64_t found = 0;
 
     for (uint64_t i = 0; i < iters; i++) {
-        uint64_t addr = l->addrs[i & (LOOKUP_ADDRS - 1)];
-        unsigned lo = 0, hi = l->nr - 1;
+        uint64_t addr = l->base.addrs[i & (BENCH_LOOKUP_ADDRS - 1)];
+        unsigned lo = 0, hi = l->base.nr - 1;
 
         while (lo < hi) {
             unsigned mid = lo + (hi - lo + 1) / 2;
@@ -332,31 +293,33 @@ static void lookup_bsearch_ranges(void *opaque, uint64_t iters)
 
 static void lookups(const BenchOptions *o, Topo *t, GRand *rand)
 {
-    Lookup l = {.space = t->space, .nr = t->n};
+    Lookup l = {.base = {.what = "topology",
+                         .space = t->space,
+                         .nr = t->n,
+                         .region_size = REGION_SIZE}};
     BenchSpec specs[3] = {
-        {.fn = lookup_check, .ctx = &l},
-        {.fn = lookup_bsearch, .ctx = &l},
+        {.fn = bench_lookup_check, .ctx = &l.base},
+        {.fn = bench_lookup_bsearch, .ctx = &l.base},
         {.fn = lookup_bsearch_ranges, .ctx = &l},
     };
     double ns[3];
 
-    l.starts = g_new(uint64_t, t->n);
+    l.base.starts = g_new(uint64_t, t->n);
     l.ranges = g_new(TableRange, t->n);
     for (unsigned i = 0; i < t->n; i++) {
-        l.starts[i] = BASE + (uint64_t)i * STRIDE;
-        l.ranges[i] = (TableRange){l.starts[i], l.starts[i] + REGION_SIZE - 1,
-                                   0, t->placed[i], host};
+        l.base.starts[i] = BASE + (uint64_t)i * STRIDE;
+        l.ranges[i] =
+            (TableRange){l.base.starts[i], l.base.starts[i] + REGION_SIZE - 1,
+                         0, t->placed[i], host};
     }
-    l.addrs = g_new(uint64_t, LOOKUP_ADDRS);
+    l.base.addrs = g_new(uint64_t, BENCH_LOOKUP_ADDRS);
     for (int hot = 1; hot >= 0; hot--) {
         /* Hot: a few regions, all in the caches; random: all of them. */
         unsigned span = hot ? MIN(t->n, HOT_REGIONS) : t->n;
 
         if (!hot && span == HOT_REGIONS)
             break;
-        for (unsigned i = 0; i < LOOKUP_ADDRS; i++)
-            l.addrs[i] = l.starts[g_rand_int_range(rand, 0, (gint32)span)] +
-                         (uint64_t)g_rand_int_range(rand, 0, REGION_SIZE);
+        bench_lookup_addrs(&l.base, rand, span);
         bench_run(o, specs, 3, ns);
         bench_report(o, &(BenchResult){
                             .bench = "topology-lookup",
@@ -380,8 +343,8 @@ static void lookups(const BenchOptions *o, Topo *t, GRand *rand)
                             .target_ratio = 1,
                         });
     }
-    g_free(l.addrs);
-    g_free(l.starts);
+    g_free(l.base.addrs);
+    g_free(l.base.starts);
     g_free(l.ranges);
 }
 
@@ -587,19 +550,8 @@ void bench_topology_plot(const char *svg)
             fprintf(stderr, "dms-bench: plot written to %s\n", out_svg);
         g_free(script);
     }
-    if (dir) {
-        GDir *d = g_dir_open(dir, 0, NULL);
-        const char *name;
-
-        while (d && (name = g_dir_read_name(d))) {
-            char *path = g_build_filename(dir, name, NULL);
-            remove(path);
-            g_free(path);
-        }
-        if (d)
-            g_dir_close(d);
-        remove(dir);
-    }
+    if (dir)
+        bench_remove_tree(dir);
     g_string_free(gp, TRUE);
     g_free(out_svg);
     g_free(dir);

@@ -141,6 +141,9 @@ void bench_run_threads(const BenchOptions *o, BenchParallel *two,
 /* Fails the benchmark if @space still lends bounce budget. */
 void bench_check_idle(DmsSpace *space, const char *what);
 
+/* Removes @dir and the files in it (a plot's scratch directory). */
+void bench_remove_tree(const char *dir);
+
 /* Adds a figure to the output (printed at once, kept for the plot). */
 void bench_report(const BenchOptions *o, const BenchResult *r);
 
@@ -163,11 +166,41 @@ static inline void bench_use(const void *p)
     __asm__ volatile("" : : "r"(p) : "memory");
 }
 
+/*
+ * memcpy behind a call the compiler cannot see the size through, as a
+ * device model with a run-time length copies: the baselines use it, since
+ * a memcpy of a constant 8 bytes would compile to one load and one store.
+ */
+void bench_copy(void *dst, const void *src, size_t len);
+
 /* Makes the compiler believe @v is needed. */
 static inline void bench_keep(uint64_t v)
 {
     __asm__ volatile("" : : "r"(v));
 }
+
+/*
+ * Lookups of @space, whose @nr regions of @region_size bytes start at
+ * @starts (sorted), at the BENCH_LOOKUP_ADDRS @addrs in turn. The lookup
+ * and topology groups share them.
+ */
+#define BENCH_LOOKUP_ADDRS (1u << 16)
+
+typedef struct BenchLookup {
+    const char *what; /* the group, for a failure */
+    DmsSpace *space;
+    uint64_t *starts;
+    unsigned nr;
+    uint64_t region_size;
+    uint64_t *addrs;
+} BenchLookup;
+
+/* Random addresses inside the first @span regions. */
+void bench_lookup_addrs(BenchLookup *l, GRand *rand, unsigned span);
+/* A BenchFn over a BenchLookup: dms_space_check() of each address. */
+void bench_lookup_check(void *lookup, uint64_t iters);
+/* The baseline: binary search over @starts, then a bounds check. */
+void bench_lookup_bsearch(void *lookup, uint64_t iters);
 
 /* The groups of figures; each is independent of the others. */
 void bench_lookup(const BenchOptions *o);

@@ -112,24 +112,44 @@ out:
     free(in);
 }
 
+/* Maps @len bytes at @addr for @dir, all of them, or says why not. */
+static void *map_whole(DmsSpace *space, uint64_t addr, size_t len,
+                       DmsDirection dir, const char *what)
+{
+    size_t got = len;
+    void *ptr = NULL;
+    int r = dms_space_map(space, addr, &got, dir, NULL, &ptr);
+
+    if (!expect(r == 0 && got == len, "%s: %d (%s), len %zu", what, r,
+                strerror(-r), got)) {
+        return NULL;
+    }
+    return ptr;
+}
+
+/* Unmaps what map_whole() gave, every byte of it accessed. */
+static void unmap_whole(DmsSpace *space, void *ptr, size_t len,
+                        DmsDirection dir, const char *what)
+{
+    int r = dms_space_unmap(space, ptr, len, dir, len);
+
+    expect(r == 0, "%s: %d (%s)", what, r, strerror(-r));
+}
+
 /* RAM maps in place: the pointer is into our own buffer. */
 static void map_ram_directly(DmsSpace *space, uint8_t *ram)
 {
     const uint64_t addr = 0x100;
-    size_t len = 4096;
-    void *ptr = NULL;
-    int r;
+    const size_t len = 4096;
+    void *ptr = map_whole(space, addr, len, DMS_DIR_FROM_DEVICE, "map RAM");
 
-    r = dms_space_map(space, addr, &len, DMS_DIR_FROM_DEVICE, NULL, &ptr);
-    if (!expect(r == 0 && len == 4096, "map RAM: %d (%s), len %zu", r,
-                strerror(-r), len)) {
+    if (!ptr) {
         return;
     }
     expect(ptr == ram + addr, "RAM map is not direct: %p, want %p", ptr,
            (void *)(ram + addr));
     fill(ptr, addr, len, 2);
-    r = dms_space_unmap(space, ptr, len, DMS_DIR_FROM_DEVICE, len);
-    expect(r == 0, "unmap RAM: %d (%s)", r, strerror(-r));
+    unmap_whole(space, ptr, len, DMS_DIR_FROM_DEVICE, "unmap RAM");
     matches(ram + addr, addr, len, 2, "RAM after direct map");
     printf("  map RAM:    %zu bytes at 0x%" PRIx64 " mapped in place\n", len,
            addr);
@@ -140,42 +160,33 @@ static void map_device_through_bounce(DmsSpace *space, MemDev *dev)
 {
     const uint64_t addr = DEV_BASE + 0x200;
     const size_t want = 2048;
-    size_t len = want;
-    void *ptr = NULL;
+    void *ptr;
     unsigned reads = dev->reads;
     unsigned writes = dev->writes;
-    int r;
 
     /* To the device: the bounce buffer is filled from the backend. */
     fill(dev->mem + 0x200, addr, want, 3);
-    r = dms_space_map(space, addr, &len, DMS_DIR_TO_DEVICE, NULL, &ptr);
-    if (!expect(r == 0 && len == want,
-                "bounce map to device: %d (%s), "
-                "len %zu",
-                r, strerror(-r), len)) {
+    ptr = map_whole(space, addr, want, DMS_DIR_TO_DEVICE,
+                    "bounce map to device");
+    if (!ptr) {
         return;
     }
     expect((uint8_t *)ptr < dev->mem || (uint8_t *)ptr >= dev->mem + DEV_SIZE,
            "bounce buffer points into the backend's memory");
     expect(dev->reads == reads + 1, "bounce fill took %u backend reads",
            dev->reads - reads);
-    matches(ptr, addr, len, 3, "bounce buffer after map");
-    r = dms_space_unmap(space, ptr, len, DMS_DIR_TO_DEVICE, len);
-    expect(r == 0, "unmap to device: %d (%s)", r, strerror(-r));
+    matches(ptr, addr, want, 3, "bounce buffer after map");
+    unmap_whole(space, ptr, want, DMS_DIR_TO_DEVICE, "unmap to device");
 
     /* From the device: what it wrote is written back at unmap. */
-    len = want;
-    r = dms_space_map(space, addr, &len, DMS_DIR_FROM_DEVICE, NULL, &ptr);
-    if (!expect(r == 0 && len == want,
-                "bounce map from device: %d (%s), "
-                "len %zu",
-                r, strerror(-r), len)) {
+    ptr = map_whole(space, addr, want, DMS_DIR_FROM_DEVICE,
+                    "bounce map from device");
+    if (!ptr) {
         return;
     }
-    fill(ptr, addr, len, 4);
+    fill(ptr, addr, want, 4);
     expect(dev->writes == writes, "the backend was written before unmap");
-    r = dms_space_unmap(space, ptr, len, DMS_DIR_FROM_DEVICE, len);
-    expect(r == 0, "unmap from device: %d (%s)", r, strerror(-r));
+    unmap_whole(space, ptr, want, DMS_DIR_FROM_DEVICE, "unmap from device");
     expect(dev->writes == writes + 1, "write-back took %u backend writes",
            dev->writes - writes);
     matches(dev->mem + 0x200, addr, want, 4, "device after bounce unmap");

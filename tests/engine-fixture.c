@@ -158,6 +158,19 @@ DmsSgList *list_of(Fix *f, const uint64_t (*entries)[2], size_t n)
     return sg;
 }
 
+static DmsSgList *list_strided(Fix *f, uint64_t base, int64_t stride,
+                               uint64_t len, size_t n)
+{
+    DmsSgList *sg;
+
+    assert_int_equal(dms_sglist_new(f->space, n, &sg), 0);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(
+            dms_sglist_add(sg, base + (uint64_t)(stride * (int64_t)i), len),
+            0);
+    return sg;
+}
+
 DmsDmaParams params_for(Fix *f, DmsSgList *sg, DmsDirection dir)
 {
     DmsDmaParams p = {
@@ -179,6 +192,14 @@ DmsDmaParams params_of(Fix *f, DmsDirection dir, const uint64_t (*entries)[2],
 {
     assert_null(f->sg);
     f->sg = list_of(f, entries, n);
+    return params_for(f, f->sg, dir);
+}
+
+DmsDmaParams params_strided(Fix *f, DmsDirection dir, uint64_t base,
+                            int64_t stride, uint64_t len, size_t n)
+{
+    assert_null(f->sg);
+    f->sg = list_strided(f, base, stride, len, n);
     return params_for(f, f->sg, dir);
 }
 
@@ -217,8 +238,33 @@ void assert_completed(Fix *f, int result, uint64_t transferred)
     assert_int_equal(f->dev.transferred, transferred);
 }
 
-void *hold_budget(Fix *f, size_t limit, size_t held)
+void assert_outcome(Fix *f, int result, uint64_t transferred,
+                    unsigned io_calls)
 {
+    assert_int_equal(f->dev.result, result);
+    assert_int_equal(f->dev.transferred, transferred);
+    assert_int_equal(f->dev.io_calls, io_calls);
+}
+
+void assert_cancelled(Fix *f, uint64_t transferred, unsigned io_calls)
+{
+    assert_completed(f, -ECANCELED, transferred);
+    assert_int_equal(f->dev.io_calls, io_calls);
+    assert_int_equal(stats(f).bounce_in_use, 0);
+}
+
+void hold_budget(Fix *f, size_t limit, size_t held)
+{
+    assert_null(f->held);
     dms_space_set_bounce_limit(f->space, limit);
-    return tc_map(f->space, MSG_BASE + 0x8000, held, TO, held);
+    f->held = tc_map(f->space, MSG_BASE + 0x8000, held, TO, held);
+    f->held_len = held;
+}
+
+void release_budget(Fix *f)
+{
+    assert_non_null(f->held);
+    assert_int_equal(dms_space_unmap(f->space, f->held, f->held_len, TO, 0),
+                     0);
+    f->held = NULL;
 }

@@ -74,6 +74,8 @@ typedef struct Fix {
     DmsRegion *root;
     DmsSpace *space;
     GMainContext *ctx;
+    void *held; /* from hold_budget(), or NULL */
+    size_t held_len;
 } Fix;
 
 int fix_setup(void **state);
@@ -90,6 +92,12 @@ DmsDmaParams params_for(Fix *f, DmsSgList *sg, DmsDirection dir);
  */
 DmsDmaParams params_of(Fix *f, DmsDirection dir, const uint64_t (*entries)[2],
                        size_t n);
+/*
+ * params_of() over @n entries of @len bytes, the i-th at @base + i *
+ * @stride (@stride may be negative).
+ */
+DmsDmaParams params_strided(Fix *f, DmsDirection dir, uint64_t base,
+                            int64_t stride, uint64_t len, size_t n);
 /* params_of() with the entries given inline: PARAMS(f, dir, {a, l}...). */
 #define PARAMS(f, dir, ...)                                                   \
     params_of((f), (dir), (const uint64_t[][2]){__VA_ARGS__},                 \
@@ -102,11 +110,21 @@ DmsDmaRequest *submit(Fix *f, const DmsDmaParams *p);
 void run_request(Fix *f, const DmsDmaParams *p);
 /*
  * Sets the bounce limit to @limit and maps @held bytes of it (to-device,
- * away from the tests' addresses), for a test to return when it likes.
+ * away from the tests' addresses), as another user of the space would,
+ * until release_budget() gives them back.
  */
-void *hold_budget(Fix *f, size_t limit, size_t held);
+void hold_budget(Fix *f, size_t limit, size_t held);
+void release_budget(Fix *f);
 /* The request completed once, with @result after @transferred bytes. */
 void assert_completed(Fix *f, int result, uint64_t transferred);
+/* The request ended with @result after @transferred bytes in @io_calls. */
+void assert_outcome(Fix *f, int result, uint64_t transferred,
+                    unsigned io_calls);
+/*
+ * The request completed once, cancelled, after @transferred bytes in
+ * @io_calls, and no bounce budget is left lent.
+ */
+void assert_cancelled(Fix *f, uint64_t transferred, unsigned io_calls);
 /* The bytes the list describes, gathered from the fixture's memory. */
 void gather(Fix *f, DmsSgList *sg, uint8_t *out);
 

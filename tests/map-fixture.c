@@ -14,29 +14,25 @@ int map_setup(void **state)
     f->rom = g_malloc(ROM_SIZE);
     memset(f->rom, 0xa5, ROM_SIZE);
     f->msg_b = tc_memdev(MSG_SIZE, SEED);
-    f->space = tc_space("test",
-                        (const LayoutPiece[]){
-                            {.kind = LAYOUT_RAM,
-                             .addr = RAM_ADDR,
-                             .host = f->ram,
-                             .size = RAM_SIZE,
-                             .notify = tc_count_notify,
-                             .notify_data = &f->ram_notified,
-                             .keep = &f->ram_r},
-                            {.kind = LAYOUT_MESSAGE,
-                             .addr = MSG_ADDR,
-                             .dev = f->msg_b,
-                             .keep = &f->msg_r},
-                            {.kind = LAYOUT_RAM,
-                             .addr = ROM_ADDR,
-                             .name = "rom",
-                             .host = f->rom,
-                             .size = ROM_SIZE,
-                             .flags = DMS_RAM_READONLY,
-                             .keep = &f->rom_r},
-                            {.kind = LAYOUT_END},
-                        },
-                        0, &f->root);
+    f->space = tc_space(
+        "test",
+        (const LayoutPiece[]){
+            {TC_COUNTED_RAM(RAM_ADDR, f->ram, RAM_SIZE, &f->ram_notified),
+             .keep = &f->ram_r},
+            {.kind = LAYOUT_MESSAGE,
+             .addr = MSG_ADDR,
+             .dev = f->msg_b,
+             .keep = &f->msg_r},
+            {.kind = LAYOUT_RAM,
+             .addr = ROM_ADDR,
+             .name = "rom",
+             .host = f->rom,
+             .size = ROM_SIZE,
+             .flags = DMS_RAM_READONLY,
+             .keep = &f->rom_r},
+            {.kind = LAYOUT_END},
+        },
+        0, &f->root);
     tc_count_criticals();
     *state = f;
     return 0;

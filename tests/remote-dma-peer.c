@@ -27,6 +27,28 @@ static void *xmalloc(size_t len)
     return p;
 }
 
+static void *xzalloc(size_t len)
+{
+    return memset(xmalloc(len), 0, len);
+}
+
+static void start_thread(pthread_t *thread, void *(*fn)(void *), void *arg)
+{
+    if (pthread_create(thread, NULL, fn, arg) != 0) {
+        abort();
+    }
+}
+
+/* Joins @thread, the owner of *@fd, then closes *@fd; only once. */
+static void join_and_close(pthread_t thread, int *fd)
+{
+    if (*fd >= 0) {
+        pthread_join(thread, NULL);
+        close(*fd);
+        *fd = -1;
+    }
+}
+
 static void make_pair(int *a, int *b)
 {
     int sv[2];
@@ -61,28 +83,21 @@ static void *server_main(void *opaque)
 
 PeerServer *peer_server_start(uint64_t mem_size)
 {
-    PeerServer *ps = xmalloc(sizeof(*ps));
+    PeerServer *ps = xzalloc(sizeof(*ps));
 
-    memset(ps, 0, sizeof(*ps));
     ps->mem_size = mem_size;
     ps->mem = xmalloc(mem_size);
     ps->orig = xmalloc(mem_size);
     peer_pattern(ps->mem, mem_size, mem_size);
     memcpy(ps->orig, ps->mem, mem_size);
     make_pair(&ps->fd, &ps->server_fd);
-    if (pthread_create(&ps->thread, NULL, server_main, ps) != 0) {
-        abort();
-    }
+    start_thread(&ps->thread, server_main, ps);
     return ps;
 }
 
 int peer_server_join(PeerServer *ps)
 {
-    if (ps->server_fd >= 0) {
-        pthread_join(ps->thread, NULL);
-        close(ps->server_fd);
-        ps->server_fd = -1;
-    }
+    join_and_close(ps->thread, &ps->server_fd);
     return ps->result;
 }
 
@@ -112,25 +127,18 @@ static void *script_main(void *opaque)
 
 PeerScripted *peer_scripted_start(PeerScript fn, void *arg)
 {
-    PeerScripted *ps = xmalloc(sizeof(*ps));
+    PeerScripted *ps = xzalloc(sizeof(*ps));
 
-    memset(ps, 0, sizeof(*ps));
     ps->fn = fn;
     ps->arg = arg;
     make_pair(&ps->fd, &ps->peer_fd);
-    if (pthread_create(&ps->thread, NULL, script_main, ps) != 0) {
-        abort();
-    }
+    start_thread(&ps->thread, script_main, ps);
     return ps;
 }
 
 void peer_scripted_join(PeerScripted *ps)
 {
-    if (ps->peer_fd >= 0) {
-        pthread_join(ps->thread, NULL);
-        close(ps->peer_fd);
-        ps->peer_fd = -1;
-    }
+    join_and_close(ps->thread, &ps->peer_fd);
 }
 
 void peer_scripted_free(PeerScripted *ps)
@@ -224,4 +232,52 @@ void peer_sleep_ms(long ms)
 
     while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
     }
+}
+
+typedef struct RoundTripper {
+    PeerRoundTrip fn;
+    void *target;
+    uint64_t addr;
+    unsigned rounds;
+    unsigned failures;
+    pthread_t thread;
+} RoundTripper;
+
+static void *round_trip_main(void *arg)
+{
+    RoundTripper *t = arg;
+    uint8_t data[2048], got[2048];
+
+    for (unsigned k = 0; k < t->rounds; k++) {
+        size_t len = 1 + (k * 769) % sizeof(data);
+
+        peer_pattern(data, len, t->addr * 31 + k);
+        if (t->fn(t->target, t->addr, data, got, len) != 0 ||
+            memcmp(data, got, len) != 0)
+            t->failures++;
+    }
+    return NULL;
+}
+
+unsigned peer_round_trips(PeerRoundTrip fn, void *target, uint64_t base,
+                          unsigned rounds)
+{
+    RoundTripper t[PEER_THREADS];
+    unsigned failures = 0, started = 0;
+
+    for (unsigned i = 0; i < PEER_THREADS; i++) {
+        t[i] = (RoundTripper){.fn = fn,
+                              .target = target,
+                              .addr = base + i * 4096,
+                              .rounds = rounds};
+        if (pthread_create(&t[i].thread, NULL, round_trip_main, &t[i]) != 0)
+            break;
+        started++;
+    }
+    for (unsigned i = 0; i < started; i++) {
+        pthread_join(t[i].thread, NULL);
+        failures += t[i].failures;
+    }
+    /* A thread that did not start failed all its rounds. */
+    return failures + (PEER_THREADS - started) * rounds;
 }

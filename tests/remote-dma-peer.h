@@ -90,4 +90,20 @@ void peer_close_at_once(int fd, void *arg);
 /* Sleeps @ms milliseconds, signals or not. */
 void peer_sleep_ms(long ms);
 
+/*
+ * One round trip of a worker thread through @target: writes @len bytes of
+ * @data at @addr, reads them back into @got. 0 when both calls succeeded.
+ */
+typedef int (*PeerRoundTrip)(void *target, uint64_t addr, const uint8_t *data,
+                             uint8_t *got, size_t len);
+
+/*
+ * Runs PEER_THREADS threads at once, each doing @rounds round trips of
+ * assorted lengths (1 to 2 KiB) through @fn at its own address, @base +
+ * i * 4 KiB. Returns how many round trips failed or read back other bytes.
+ */
+#define PEER_THREADS 4
+unsigned peer_round_trips(PeerRoundTrip fn, void *target, uint64_t base,
+                          unsigned rounds);
+
 #endif /* TEST_REMOTE_DMA_PEER_H */

@@ -282,12 +282,7 @@ static void test_last_byte_of_address_space_is_reachable(void **state)
 static void test_attrs_reach_backend_untouched(void **state)
 {
     Fix *f = *state;
-    DmsAttrs attrs = {
-        .flags = DMS_ATTR_SECURE | DMS_ATTR_REQUESTER_VALID,
-        .requester_id = 0x1234,
-        .pasid = 7,
-        .user = UINT64_C(0xdeadbeefcafe),
-    };
+    DmsAttrs attrs = tc_attrs();
     uint8_t buf[8];
 
     assert_int_equal(dms_space_read(f->space, 0x3000, buf, 8, &attrs, NULL),
@@ -367,26 +362,63 @@ static void test_callback_may_remove_its_own_region(void **state)
  * A space with 64 bytes of registers at 0x100, holding 0x10 + i, in
  * @endian, callers' sizes @valid, the device's @impl.
  */
-static DmsSpace *regs_space(MemDev **regs, DmsEndian endian,
-                            DmsAccessSizes valid, DmsAccessSizes impl)
+typedef struct Regs {
+    MemDev *dev;
+    DmsSpace *space;
+} Regs;
+
+static Regs regs_new(DmsEndian endian, DmsAccessSizes valid,
+                     DmsAccessSizes impl)
 {
     DmsMessageOps ops;
+    Regs r = {.dev = tc_memdev(64, 0)};
 
-    *regs = tc_memdev(64, 0);
     for (size_t i = 0; i < 64; i++)
-        (*regs)->mem[i] = (uint8_t)(0x10 + i);
-    memdev_register_ops(*regs, &ops, endian, valid, impl);
-    return tc_space("regs",
-                    (const LayoutPiece[]){
-                        {.kind = LAYOUT_MESSAGE,
-                         .addr = 0x100,
-                         .name = "regs",
-                         .dev = *regs,
-                         .ops = &ops},
-                        {.kind = LAYOUT_END},
-                    },
-                    0, NULL);
+        r.dev->mem[i] = (uint8_t)(0x10 + i);
+    memdev_register_ops(r.dev, &ops, endian, valid, impl);
+    r.space = tc_space("regs",
+                       (const LayoutPiece[]){
+                           {.kind = LAYOUT_MESSAGE,
+                            .addr = 0x100,
+                            .name = "regs",
+                            .dev = r.dev,
+                            .ops = &ops},
+                           {.kind = LAYOUT_END},
+                       },
+                       0, NULL);
+    return r;
 }
+
+static void regs_free(Regs *r)
+{
+    dms_space_unref(r->space);
+    tc_memdev_free(r->dev);
+}
+
+/*
+ * Reads @len bytes at @addr of @r, which must give the bytes stored
+ * there, in the @n device calls @pieces lists as (length, offset).
+ */
+static void read_regs(const Regs *r, uint64_t addr, size_t len,
+                      const uint64_t (*pieces)[2], unsigned n)
+{
+    uint8_t buf[64];
+
+    assert_true(len <= sizeof(buf));
+    assert_int_equal(dms_space_read(r->space, addr, buf, len, NULL, NULL), 0);
+    for (size_t i = 0; i < len; i++)
+        assert_int_equal(buf[i], 0x10 + (addr - 0x100) + i);
+    assert_int_equal(r->dev->calls, n);
+    for (unsigned i = 0; i < n; i++) {
+        assert_int_equal(r->dev->log[i].len, pieces[i][0]);
+        assert_int_equal(r->dev->log[i].offset, pieces[i][1]);
+    }
+}
+/* read_regs() with the pieces inline, as {length, offset}... */
+#define READ_REGS(r, addr, len, ...)                                          \
+    read_regs((r), (addr), (len), (const uint64_t[][2]){__VA_ARGS__},         \
+              sizeof((const uint64_t[][2]){__VA_ARGS__}) /                    \
+                  sizeof(uint64_t[2]))
 
 static void test_register_bytes_are_memory_order_for_each_endian(void **state)
 {
@@ -395,25 +427,20 @@ static void test_register_bytes_are_memory_order_for_each_endian(void **state)
     (void)state;
 
     for (size_t e = 0; e < 3; e++) {
-        DmsAccessSizes valid = {1, 8, false}, impl = {1, 8, false};
-        MemDev *regs;
-        DmsSpace *s = regs_space(&regs, endians[e], valid, impl);
+        Regs r = regs_new(endians[e], (DmsAccessSizes){1, 8, false},
+                          (DmsAccessSizes){1, 8, false});
         uint8_t buf[8];
 
         /* Whatever the device order, the bytes read are the bytes stored:
          * the value round trip through the callback must not swap them. */
-        assert_int_equal(dms_space_read(s, 0x108, buf, 8, NULL, NULL), 0);
-        for (int i = 0; i < 8; i++)
-            assert_int_equal(buf[i], 0x18 + i);
-        assert_int_equal(regs->calls, 1);
-        assert_int_equal(regs->log[0].len, 8);
+        READ_REGS(&r, 0x108, 8, {8, 8});
 
         /* A 32-bit value a device writes little-endian... */
         dms_le32_store(buf, 0x11223344);
-        assert_int_equal(dms_space_write(s, 0x110, buf, 4, NULL, NULL), 0);
-        assert_int_equal(dms_le32_load(regs->mem + 0x10), 0x11223344);
-        dms_space_unref(s);
-        tc_memdev_free(regs);
+        assert_int_equal(dms_space_write(r.space, 0x110, buf, 4, NULL, NULL),
+                         0);
+        assert_int_equal(dms_le32_load(r.dev->mem + 0x10), 0x11223344);
+        regs_free(&r);
     }
 }
 
@@ -469,111 +496,88 @@ test_little_endian_register_is_little_endian_on_any_host(void **state)
 
 static void test_register_value_seen_by_backend_uses_device_order(void **state)
 {
-    DmsAccessSizes valid = {4, 4, false}, impl = {4, 4, false};
-    MemDev *regs;
-    DmsSpace *s = regs_space(&regs, DMS_ENDIAN_BIG, valid, impl);
+    Regs r = regs_new(DMS_ENDIAN_BIG, (DmsAccessSizes){4, 4, false},
+                      (DmsAccessSizes){4, 4, false});
     uint8_t buf[4] = {0x12, 0x34, 0x56, 0x78};
     (void)state;
 
     /* Bytes 12 34 56 78 in memory are the value 0x12345678 to a big-endian
      * device: its register holds that value, big-endian. */
-    assert_int_equal(dms_space_write(s, 0x100, buf, 4, NULL, NULL), 0);
-    assert_int_equal(dms_be32_load(regs->mem), 0x12345678);
-    dms_space_unref(s);
-    tc_memdev_free(regs);
+    assert_int_equal(dms_space_write(r.space, 0x100, buf, 4, NULL, NULL), 0);
+    assert_int_equal(dms_be32_load(r.dev->mem), 0x12345678);
+    regs_free(&r);
 }
 
 static void test_register_access_larger_than_impl_is_split(void **state)
 {
-    DmsAccessSizes valid = {1, 8, false}, impl = {1, 2, false};
-    MemDev *regs;
-    DmsSpace *s = regs_space(&regs, DMS_ENDIAN_BIG, valid, impl);
-    uint8_t buf[8];
+    Regs r = regs_new(DMS_ENDIAN_BIG, (DmsAccessSizes){1, 8, false},
+                      (DmsAccessSizes){1, 2, false});
     (void)state;
 
-    assert_int_equal(dms_space_read(s, 0x100, buf, 8, NULL, NULL), 0);
-    for (int i = 0; i < 8; i++)
-        assert_int_equal(buf[i], 0x10 + i);
-    assert_int_equal(regs->calls, 4);
-    for (int i = 0; i < 4; i++) {
-        assert_int_equal(regs->log[i].len, 2);
-        assert_int_equal(regs->log[i].offset, 2 * i);
-    }
-    dms_space_unref(s);
-    tc_memdev_free(regs);
+    READ_REGS(&r, 0x100, 8, {2, 0}, {2, 2}, {2, 4}, {2, 6});
+    regs_free(&r);
 }
 
 static void test_register_long_range_uses_valid_max_pieces(void **state)
 {
-    DmsAccessSizes valid = {1, 4, false}, impl = {1, 4, false};
-    MemDev *regs;
-    DmsSpace *s = regs_space(&regs, DMS_ENDIAN_LITTLE, valid, impl);
-    uint8_t buf[11];
+    Regs r = regs_new(DMS_ENDIAN_LITTLE, (DmsAccessSizes){1, 4, false},
+                      (DmsAccessSizes){1, 4, false});
     (void)state;
 
-    /* 0x101..0x10b: 1 @1, 2 @2, 4 @4, 4 @8 (alignment forces it) */
-    assert_int_equal(dms_space_read(s, 0x101, buf, 11, NULL, NULL), 0);
-    for (int i = 0; i < 11; i++)
-        assert_int_equal(buf[i], 0x11 + i);
-    assert_int_equal(regs->calls, 4);
-    assert_int_equal(regs->log[0].len, 1);
-    assert_int_equal(regs->log[1].len, 2);
-    assert_int_equal(regs->log[2].len, 4);
-    assert_int_equal(regs->log[3].len, 4);
-    assert_int_equal(regs->log[3].offset, 8);
-    dms_space_unref(s);
-    tc_memdev_free(regs);
+    /* 0x101..0x10b: alignment forces the pieces. */
+    READ_REGS(&r, 0x101, 11, {1, 1}, {2, 2}, {4, 4}, {4, 8});
+    regs_free(&r);
 }
 
 static void
 test_register_narrow_read_is_widened_narrow_write_refused(void **state)
 {
-    DmsAccessSizes valid = {1, 4, false}, impl = {4, 4, false};
-    MemDev *regs;
-    DmsSpace *s = regs_space(&regs, DMS_ENDIAN_BIG, valid, impl);
+    Regs r = regs_new(DMS_ENDIAN_BIG, (DmsAccessSizes){1, 4, false},
+                      (DmsAccessSizes){4, 4, false});
     uint8_t b = 0, before[64];
     (void)state;
 
-    assert_int_equal(dms_space_read(s, 0x106, &b, 1, NULL, NULL), 0);
+    assert_int_equal(dms_space_read(r.space, 0x106, &b, 1, NULL, NULL), 0);
     assert_int_equal(b, 0x16);
-    assert_int_equal(regs->log[0].len, 4);
-    assert_int_equal(regs->log[0].offset, 4);
+    assert_int_equal(r.dev->log[0].len, 4);
+    assert_int_equal(r.dev->log[0].offset, 4);
 
-    memcpy(before, regs->mem, sizeof(before));
-    assert_int_equal(dms_space_write(s, 0x106, &b, 1, NULL, NULL),
+    memcpy(before, r.dev->mem, sizeof(before));
+    assert_int_equal(dms_space_write(r.space, 0x106, &b, 1, NULL, NULL),
                      -EOPNOTSUPP);
-    assert_memory_equal(before, regs->mem, sizeof(before));
-    assert_int_equal(dms_space_check(s, 0x106, 1, DMS_DIR_FROM_DEVICE, NULL),
-                     -EOPNOTSUPP);
-    assert_int_equal(dms_space_check(s, 0x106, 1, DMS_DIR_TO_DEVICE, NULL), 0);
-    dms_space_unref(s);
-    tc_memdev_free(regs);
+    assert_memory_equal(before, r.dev->mem, sizeof(before));
+    assert_int_equal(
+        dms_space_check(r.space, 0x106, 1, DMS_DIR_FROM_DEVICE, NULL),
+        -EOPNOTSUPP);
+    assert_int_equal(
+        dms_space_check(r.space, 0x106, 1, DMS_DIR_TO_DEVICE, NULL), 0);
+    regs_free(&r);
 }
 
 static void test_register_sizes_callers_may_not_use_are_refused(void **state)
 {
-    DmsAccessSizes valid = {4, 4, false}, impl = {4, 4, false};
-    MemDev *regs;
-    DmsSpace *s = regs_space(&regs, DMS_ENDIAN_LITTLE, valid, impl);
+    Regs r = regs_new(DMS_ENDIAN_LITTLE, (DmsAccessSizes){4, 4, false},
+                      (DmsAccessSizes){4, 4, false});
     uint8_t buf[8] = {0};
     size_t done = 99;
     (void)state;
 
-    assert_int_equal(dms_space_read(s, 0x100, buf, 2, NULL, &done),
+    assert_int_equal(dms_space_read(r.space, 0x100, buf, 2, NULL, &done),
                      -EOPNOTSUPP);
     assert_int_equal(done, 0);
-    assert_int_equal(dms_space_read(s, 0x102, buf, 4, NULL, NULL),
+    assert_int_equal(dms_space_read(r.space, 0x102, buf, 4, NULL, NULL),
                      -EOPNOTSUPP); /* unaligned */
-    assert_int_equal(dms_space_read(s, 0x100, buf, 6, NULL, &done),
+    assert_int_equal(dms_space_read(r.space, 0x100, buf, 6, NULL, &done),
                      -EOPNOTSUPP);
     assert_int_equal(done, 4); /* the first word was read */
-    assert_int_equal(regs->calls, 1);
-    assert_int_equal(dms_space_check(s, 0x100, 8, DMS_DIR_TO_DEVICE, NULL), 0);
-    assert_int_equal(dms_space_check(s, 0x100, 6, DMS_DIR_TO_DEVICE, NULL),
-                     -EOPNOTSUPP);
-    assert_int_equal(regs->calls, 1);
-    dms_space_unref(s);
-    tc_memdev_free(regs);
+    assert_int_equal(r.dev->calls, 1);
+    assert_int_equal(
+        dms_space_check(r.space, 0x100, 8, DMS_DIR_TO_DEVICE, NULL), 0);
+    assert_int_equal(
+        dms_space_check(r.space, 0x100, 6, DMS_DIR_TO_DEVICE, NULL),
+        -EOPNOTSUPP);
+    assert_int_equal(r.dev->calls, 1);
+    regs_free(&r);
 }
 
 /* A check longer than SIZE_MAX on a 32-bit host must not be cut short
@@ -614,19 +618,13 @@ static void test_register_check_of_huge_range_is_exact(void **state)
 
 static void test_register_unaligned_allowed_when_valid_says_so(void **state)
 {
-    DmsAccessSizes valid = {1, 4, true}, impl = {1, 4, false};
-    MemDev *regs;
-    DmsSpace *s = regs_space(&regs, DMS_ENDIAN_LITTLE, valid, impl);
-    uint8_t buf[4];
+    Regs r = regs_new(DMS_ENDIAN_LITTLE, (DmsAccessSizes){1, 4, true},
+                      (DmsAccessSizes){1, 4, false});
     (void)state;
 
     /* A 4-byte access at 0x103 is valid; the backend gets aligned pieces. */
-    assert_int_equal(dms_space_read(s, 0x103, buf, 4, NULL, NULL), 0);
-    for (int i = 0; i < 4; i++)
-        assert_int_equal(buf[i], 0x13 + i);
-    assert_int_equal(regs->calls, 3); /* 1 @3, 2 @4, 1 @6 */
-    dms_space_unref(s);
-    tc_memdev_free(regs);
+    READ_REGS(&r, 0x103, 4, {1, 3}, {2, 4}, {1, 6});
+    regs_free(&r);
 }
 
 static void test_message_ops_validation(void **state)

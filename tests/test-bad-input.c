@@ -102,53 +102,38 @@ static int setup(void **state)
     w->regs = memdev_filled(0x100, 0);
     memdev_register_ops(w->regs, &reg_ops, DMS_ENDIAN_LITTLE, valid, impl);
     assert_int_equal(memdev_new(0, MEMDEV_ABSENT, &w->big), 0);
-    w->space = tc_space("bad-input",
-                        (const LayoutPiece[]){
-                            {.kind = LAYOUT_RAM,
-                             .addr = RAM_A,
-                             .host = w->ram_a.mem,
-                             .size = PAGE,
-                             .notify = tc_count_notify,
-                             .notify_data = &w->ram_a_notified,
-                             .keep = &w->r_ram_a},
-                            {.kind = LAYOUT_RAM,
-                             .addr = RAM_B,
-                             .host = w->ram_b.mem,
-                             .size = PAGE,
-                             .notify = tc_count_notify,
-                             .notify_data = &w->ram_b_notified,
-                             .keep = &w->r_ram_b},
-                            {.kind = LAYOUT_RAM,
-                             .addr = ROM,
-                             .host = w->rom.mem,
-                             .size = 0x100,
-                             .flags = DMS_RAM_READONLY,
-                             .notify = tc_count_notify,
-                             .notify_data = &w->rom_notified,
-                             .keep = &w->r_rom},
-                            {.kind = LAYOUT_MESSAGE,
-                             .addr = MSG,
-                             .dev = w->msg,
-                             .keep = &w->r_msg},
-                            {.kind = LAYOUT_MESSAGE,
-                             .addr = TOP,
-                             .dev = w->top,
-                             .keep = &w->r_top},
-                            {.kind = LAYOUT_MESSAGE,
-                             .addr = REG,
-                             .name = "regs",
-                             .dev = w->regs,
-                             .ops = &reg_ops,
-                             .keep = &w->r_reg},
-                            {.kind = LAYOUT_MESSAGE,
-                             .addr = BIG,
-                             .name = "big",
-                             .size = BIG,
-                             .dev = w->big,
-                             .keep = &w->r_big},
-                            {.kind = LAYOUT_END},
-                        },
-                        0, &w->root);
+    w->space = tc_space(
+        "bad-input",
+        (const LayoutPiece[]){
+            {TC_COUNTED_RAM(RAM_A, w->ram_a.mem, PAGE, &w->ram_a_notified),
+             .keep = &w->r_ram_a},
+            {TC_COUNTED_RAM(RAM_B, w->ram_b.mem, PAGE, &w->ram_b_notified),
+             .keep = &w->r_ram_b},
+            {TC_COUNTED_RAM(ROM, w->rom.mem, 0x100, &w->rom_notified),
+             .keep = &w->r_rom, .flags = DMS_RAM_READONLY},
+            {.kind = LAYOUT_MESSAGE,
+             .addr = MSG,
+             .dev = w->msg,
+             .keep = &w->r_msg},
+            {.kind = LAYOUT_MESSAGE,
+             .addr = TOP,
+             .dev = w->top,
+             .keep = &w->r_top},
+            {.kind = LAYOUT_MESSAGE,
+             .addr = REG,
+             .name = "regs",
+             .dev = w->regs,
+             .ops = &reg_ops,
+             .keep = &w->r_reg},
+            {.kind = LAYOUT_MESSAGE,
+             .addr = BIG,
+             .name = "big",
+             .size = BIG,
+             .dev = w->big,
+             .keep = &w->r_big},
+            {.kind = LAYOUT_END},
+        },
+        0, &w->root);
     *state = w;
     return 0;
 }
@@ -213,9 +198,7 @@ static void test_range_past_2_64_fails_einval_touching_nothing(void **state)
                      -EINVAL);
     assert_int_equal(dms_space_check(w->space, 2, UINT64_MAX, FROM, NULL),
                      -EINVAL);
-    assert_int_equal(dms_space_map(w->space, UINT64_MAX, &len, TO, NULL, &ptr),
-                     -EINVAL);
-    assert_int_equal(len, 0);
+    tc_map_fails(w->space, UINT64_MAX, len, TO, -EINVAL);
 
     assert_int_equal(w->top->calls, 0);
     assert_filled(buf.mem, 32, 0x5a);
@@ -327,12 +310,8 @@ static void test_access_across_a_gap_stops_at_the_gap(void **state)
 static void test_map_of_a_gap_fails_efault_and_counts(void **state)
 {
     World *w = *state;
-    size_t len = 16;
-    void *ptr = &len;
 
-    assert_int_equal(dms_space_map(w->space, GAP, &len, TO, NULL, &ptr),
-                     -EFAULT);
-    assert_int_equal(len, 0);
+    tc_map_fails(w->space, GAP, 16, TO, -EFAULT);
     assert_int_equal(tc_stats(w->space).fail_unassigned, 1);
 }
 
@@ -454,21 +433,18 @@ static void test_region_removed_during_a_direct_mapping_lives_on(void **state)
 static void test_limit_lowered_below_use_refuses_until_returned(void **state)
 {
     World *w = *state;
-    size_t len_a = 0x1000, len_b = 0x1000, len = 1;
-    void *a = NULL, *b = NULL, *c = &len;
+    size_t len_a = 0x1000, len_b = 0x1000, len;
+    void *a = NULL, *b = NULL, *c = NULL;
     DmsSpaceStats st;
 
     assert_int_equal(dms_space_map(w->space, MSG, &len_a, TO, NULL, &a), 0);
     assert_int_equal(
         dms_space_map(w->space, MSG + 0x1000, &len_b, TO, NULL, &b), 0);
     dms_space_set_bounce_limit(w->space, 0x1000);
-    assert_int_equal(dms_space_map(w->space, MSG, &len, TO, NULL, &c),
-                     -EAGAIN);
+    tc_map_fails(w->space, MSG, 1, TO, -EAGAIN);
     /* Back to exactly the limit: still nothing free. */
     assert_int_equal(dms_space_unmap(w->space, a, len_a, TO, 0), 0);
-    len = 1;
-    assert_int_equal(dms_space_map(w->space, MSG, &len, TO, NULL, &c),
-                     -EAGAIN);
+    tc_map_fails(w->space, MSG, 1, TO, -EAGAIN);
     assert_int_equal(dms_space_unmap(w->space, b, len_b, TO, 0), 0);
     /* Now a grant, never above the new limit. */
     len = 0x2000;
@@ -480,9 +456,7 @@ static void test_limit_lowered_below_use_refuses_until_returned(void **state)
     assert_int_equal(st.bounce_high_water, 0x2000);
     assert_int_equal(dms_space_unmap(w->space, c, len, TO, 0), 0);
     dms_space_set_bounce_limit(w->space, 0);
-    len = 1;
-    assert_int_equal(dms_space_map(w->space, MSG, &len, TO, NULL, &c),
-                     -ENOBUFS);
+    tc_map_fails(w->space, MSG, 1, TO, -ENOBUFS);
 }
 
 /* ---- backends that misbehave ---- */
@@ -528,16 +502,9 @@ static void test_backend_returning_wrong_counts_is_eio(void **state)
         assert_int_equal(done, 0);
     }
     /* A fill that fails fails the map, and gives its budget back. */
-    {
-        size_t len = 32;
-        void *ptr = &len;
-
-        assert_int_equal(dms_space_map(w->space, MSG, &len, TO, NULL, &ptr),
-                         -EIO);
-        assert_int_equal(len, 0);
-        assert_int_equal(tc_stats(w->space).bounce_in_use, 0);
-        assert_int_equal(tc_stats(w->space).fail_backend, 1);
-    }
+    tc_map_fails(w->space, MSG, 32, TO, -EIO);
+    assert_int_equal(tc_stats(w->space).bounce_in_use, 0);
+    assert_int_equal(tc_stats(w->space).fail_backend, 1);
     assert_filled(w->msg->mem, 0x10000, 0x11);
 }
 
@@ -601,9 +568,7 @@ test_huge_bounce_buffer_fails_enomem_and_returns_budget(void **state)
     DmsSpaceStats st;
 
     dms_space_set_bounce_limit(w->space, SIZE_MAX);
-    assert_int_equal(dms_space_map(w->space, BIG, &len, FROM, NULL, &ptr),
-                     -ENOMEM);
-    assert_int_equal(len, 0);
+    tc_map_fails(w->space, BIG, len, FROM, -ENOMEM);
     st = tc_stats(w->space);
     assert_int_equal(st.fail_nomem, 1);
     assert_int_equal(st.bounce_in_use, 0);

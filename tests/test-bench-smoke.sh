@@ -152,47 +152,43 @@ if failures:
 print(f"ok: {len(figures)} figures")
 PY
 
+# Fails, showing FILE, unless a line of FILE matches the regex PATTERN.
+# usage: expect_line PATTERN FILE MESSAGE
+expect_line() {
+    grep -qE "$1" "$2" && return 0
+    echo "$3:" >&2
+    cat "$2" >&2
+    exit 1
+}
+
 # The table and the plot, on one small group.
 "$bench" --quick --only=ram --plot="$tmp/plot.svg" >"$tmp/table.txt" \
     2>"$tmp/plot.err"
-grep -q '^bench ' "$tmp/table.txt" || {
-    echo "no table header in:" >&2
-    cat "$tmp/table.txt" >&2
-    exit 1
-}
+table=$tmp/table.txt
+expect_line '^bench ' "$table" "no table header"
 # A quick run says so, and judges no target.
-grep -q '^dms-bench .*QUICK' "$tmp/table.txt" || {
-    echo "the table does not say it is a quick run" >&2
-    exit 1
-}
-if grep -qE 'MISSED|target.* missed| ok$' "$tmp/table.txt"; then
+expect_line '^dms-bench .*QUICK' "$table" \
+    "the table does not say it is a quick run"
+if grep -qE 'MISSED|target.* missed| ok$' "$table"; then
     echo "a quick run judged targets:" >&2
-    cat "$tmp/table.txt" >&2
+    cat "$table" >&2
     exit 1
 fi
-grep -q '^quick run: targets not judged' "$tmp/table.txt" || {
-    echo "no 'targets not judged' line after a quick run" >&2
-    exit 1
-}
+expect_line '^quick run: targets not judged' "$table" \
+    "no 'targets not judged' line after a quick run"
 # Times carry their unit, scaled: no bare "ns/op" column of raw numbers.
-grep -qE '^ram-read .* [0-9.]+ (ns|µs|ms) ' "$tmp/table.txt" || {
-    echo "no scaled time in the ram-read rows" >&2
-    exit 1
-}
+expect_line '^ram-read .* [0-9.]+ (ns|µs|ms) ' "$table" \
+    "no scaled time in the ram-read rows"
 if command -v gnuplot >/dev/null 2>&1; then
     grep -q '<svg' "$tmp/plot.svg" || {
         echo "gnuplot is installed but no SVG was drawn:" >&2
         cat "$tmp/plot.err" >&2
         exit 1
     }
-    grep -q 'QUICK run' "$tmp/plot.svg" || {
-        echo "the plot of a quick run does not say so" >&2
-        exit 1
-    }
+    expect_line 'QUICK run' "$tmp/plot.svg" \
+        "the plot of a quick run does not say so"
 else
-    grep -q 'gnuplot is not installed' "$tmp/plot.err" || {
-        echo "no gnuplot and no message saying so" >&2
-        exit 1
-    }
+    expect_line 'gnuplot is not installed' "$tmp/plot.err" \
+        "no gnuplot and no message saying so"
 fi
 echo "ok: table and plot"

@@ -9,48 +9,14 @@
  * process whose heap earlier spaces had left in the wrong state (issue
  * 13). Every bounce buffer must start on a line, whatever the heap.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-/* cmocka.h needs the three above first */
-#include <cmocka.h>
+#include "tc.h"
 
-#include <dmaspace/dmaspace.h>
-
-#include <stdint.h>
 #include <stdlib.h>
-#include <string.h>
 
 enum {
     AREA = 1 << 20,
     SPACES = 24,
     LINE = 64,
-};
-
-static uint8_t backend[AREA];
-
-static int64_t backend_read(void *opaque, uint64_t off, void *buf, size_t len,
-                            const DmsAttrs *attrs)
-{
-    (void)opaque;
-    (void)attrs;
-    memcpy(buf, backend + off, len);
-    return (int64_t)len;
-}
-
-static int64_t backend_write(void *opaque, uint64_t off, const void *buf,
-                             size_t len, const DmsAttrs *attrs)
-{
-    (void)opaque;
-    (void)attrs;
-    memcpy(backend + off, buf, len);
-    return (int64_t)len;
-}
-
-static const DmsMessageOps backend_ops = {
-    .size = sizeof(DmsMessageOps),
-    .read = backend_read,
-    .write = backend_write,
 };
 
 /* Leaves holes of assorted sizes in the heap, as earlier spaces would. */
@@ -86,13 +52,12 @@ static void free_chain(void *chain)
 static void test_bounce_buffers_start_on_a_cache_line(void **state)
 {
     static const size_t sizes[] = {64, 512, 4096, 65536};
+    MemDev *dev = tc_memdev(AREA, 1);
     DmsRegion *root, *msg;
     (void)state;
 
     assert_int_equal(dms_region_new_container("root", AREA, &root), 0);
-    assert_int_equal(
-        dms_region_new_message("msg", AREA, &backend_ops, NULL, NULL, &msg),
-        0);
+    assert_int_equal(memdev_region_new(dev, "msg", 0, NULL, &msg), 0);
     assert_int_equal(dms_region_add_subregion(root, 0, msg, 0, 0), 0);
     dms_region_unref(msg);
 
@@ -124,6 +89,8 @@ static void test_bounce_buffers_start_on_a_cache_line(void **state)
         free_chain(chain);
     }
     dms_region_unref(root);
+    assert_int_equal(dms_update_barrier(), 0);
+    tc_memdev_free(dev);
 }
 
 int main(void)

@@ -6,6 +6,26 @@
  */
 #include "engine-fixture.h"
 
+/* The first @n batches were @len bytes each, back to back. */
+static void assert_even_batches(Fix *f, unsigned n, size_t len)
+{
+    for (unsigned i = 0; i < n; i++) {
+        assert_int_equal(f->dev.offsets[i], i * len);
+        assert_int_equal(f->dev.batch_lens[i], len);
+    }
+}
+
+/*
+ * The disk holds, back to back, the @n entries of 100 bytes that
+ * params_strided(f, dir, MSG_BASE, 0x200, 100, @n) describes.
+ */
+static void assert_disk_holds_strided(Fix *f, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++)
+        assert_memory_equal(f->bulk->mem + 0x200u * i, f->dev.disk + 100 * i,
+                            100);
+}
+
 /* ---- transfers ---- */
 
 static void test_ram_list_is_one_batch_without_bounce(void **state)
@@ -18,9 +38,7 @@ static void test_ram_list_is_one_batch_without_bounce(void **state)
 
     gather(f, p.sg, want);
     run_request(f, &p);
-    assert_int_equal(f->dev.result, 0);
-    assert_int_equal(f->dev.transferred, sizeof(want));
-    assert_int_equal(f->dev.io_calls, 1);
+    assert_outcome(f, 0, sizeof(want), 1);
     assert_int_equal(f->dev.iovcnts[0], 3);
     assert_true(f->dev.io_on_ctx);
     assert_memory_equal(f->dev.disk, want, sizeof(want));
@@ -52,13 +70,8 @@ test_message_list_under_small_budget_runs_many_batches(void **state)
     /* A budget smaller than the one entry, and not a power of two. */
     dms_space_set_bounce_limit(f->space, 1000);
     run_request(f, &p);
-    assert_int_equal(f->dev.result, 0);
-    assert_int_equal(f->dev.transferred, 0x2000);
-    assert_int_equal(f->dev.io_calls, 9); /* 8 x 1000 + 192 */
-    for (unsigned i = 0; i < 8; i++) {
-        assert_int_equal(f->dev.offsets[i], i * 1000);
-        assert_int_equal(f->dev.batch_lens[i], 1000);
-    }
+    assert_outcome(f, 0, 0x2000, 9); /* 8 x 1000 + 192 */
+    assert_even_batches(f, 8, 1000);
     assert_int_equal(f->dev.batch_lens[8], 0x2000 - 8000);
     assert_memory_equal(f->bulk->mem + 0x1000, f->dev.disk, 0x2000);
     /* Written back once each, never more than the device produced. */
@@ -89,9 +102,8 @@ static void test_attrs_reach_the_backend(void **state)
 {
     Fix *f = *state;
     static const uint64_t e[][2] = {{MSG_BASE, 0x100}};
-    DmsSgList *sg = list_of(f, e, G_N_ELEMENTS(e));
     DmsAttrs attrs = {.flags = DMS_ATTR_REQUESTER_VALID, .requester_id = 77};
-    DmsDmaParams p = params_for(f, sg, DMS_DIR_FROM_DEVICE);
+    DmsDmaParams p = params_of(f, DMS_DIR_FROM_DEVICE, e, G_N_ELEMENTS(e));
 
     p.attrs = &attrs;
     assert_int_equal(dms_dma_submit(&p, NULL), 0);
@@ -99,25 +111,18 @@ static void test_attrs_reach_the_backend(void **state)
     drain(f);
     assert_int_equal(f->dev.completions, 1);
     assert_int_equal(f->bulk->last.attrs.requester_id, 77);
-    dms_sglist_unref(sg);
 }
 
 static void test_max_iov_splits_batches(void **state)
 {
     Fix *f = *state;
-    uint64_t e[10][2];
-    DmsSgList *sg;
     DmsDmaParams p;
     uint8_t want[10 * 0x40];
 
-    for (unsigned i = 0; i < 10; i++) {
-        e[i][0] = RAM_BASE + 0x1000u * (9 - i);
-        e[i][1] = 0x40;
-    }
-    sg = list_of(f, (const uint64_t(*)[2])e, 10);
-    p = params_for(f, sg, DMS_DIR_TO_DEVICE);
+    p = params_strided(f, DMS_DIR_TO_DEVICE, RAM_BASE + 9 * 0x1000, -0x1000,
+                       0x40, 10);
     p.max_iov = 4;
-    gather(f, sg, want);
+    gather(f, p.sg, want);
     run_request(f, &p);
     assert_int_equal(f->dev.result, 0);
     assert_int_equal(f->dev.io_calls, 3);
@@ -125,20 +130,15 @@ static void test_max_iov_splits_batches(void **state)
     assert_int_equal(f->dev.iovcnts[2], 2);
     assert_int_equal(f->dev.offsets[2], 8 * 0x40);
     assert_memory_equal(f->dev.disk, want, sizeof(want));
-    dms_sglist_unref(sg);
 }
 
 static void test_empty_list_completes_without_io(void **state)
 {
     Fix *f = *state;
-    DmsSgList *sg = list_of(f, NULL, 0);
-    DmsDmaParams p = params_for(f, sg, DMS_DIR_TO_DEVICE);
+    DmsDmaParams p = params_of(f, DMS_DIR_TO_DEVICE, NULL, 0);
 
     run_request(f, &p);
-    assert_int_equal(f->dev.result, 0);
-    assert_int_equal(f->dev.transferred, 0);
-    assert_int_equal(f->dev.io_calls, 0);
-    dms_sglist_unref(sg);
+    assert_outcome(f, 0, 0, 0);
 }
 
 /* ---- alignment ---- */
@@ -152,13 +152,8 @@ static void test_align_trims_partial_grant_and_resumes_there(void **state)
     dms_space_set_bounce_limit(f->space, 1000);
     p.align = 512;
     run_request(f, &p);
-    assert_int_equal(f->dev.result, 0);
-    assert_int_equal(f->dev.transferred, 0x2000);
-    assert_int_equal(f->dev.io_calls, 16);
-    for (unsigned i = 0; i < 16; i++) {
-        assert_int_equal(f->dev.batch_lens[i], 512);
-        assert_int_equal(f->dev.offsets[i], i * 512);
-    }
+    assert_outcome(f, 0, 0x2000, 16);
+    assert_even_batches(f, 16, 512);
     assert_memory_equal(f->bulk->mem, f->dev.disk, 0x2000);
     /* The trimmed tails were never written back (zeroes over memory). */
     assert_int_equal(f->bulk->bytes_written, 0x2000);
@@ -174,12 +169,10 @@ static void test_align_waits_for_align_bytes_without_spinning(void **state)
 {
     Fix *f = *state;
     DmsDmaParams p = PARAMS(f, DMS_DIR_FROM_DEVICE, {MSG_BASE, 0x800});
-    size_t len = 0x100;
-    void *blocker;
     uint64_t fired;
 
     p.align = 0x400;
-    blocker = hold_budget(f, 0x400, len);
+    hold_budget(f, 0x400, 0x100);
     assert_int_equal(dms_dma_submit(&p, NULL), 0);
     drain(f); /* goes idle: the request waits */
     assert_int_equal(f->dev.completions, 0);
@@ -189,8 +182,7 @@ static void test_align_waits_for_align_bytes_without_spinning(void **state)
     drain(f);
     assert_int_equal(stats(f).engine_waits, fired);
 
-    assert_int_equal(
-        dms_space_unmap(f->space, blocker, 0x100, DMS_DIR_TO_DEVICE, 0), 0);
+    release_budget(f);
     drain(f);
     assert_completed(f, 0, 0x800);
     assert_int_equal(f->dev.io_calls, 2);
@@ -200,54 +192,34 @@ static void test_align_waits_for_align_bytes_without_spinning(void **state)
 static void test_align_unmaps_whole_pieces_past_the_cut(void **state)
 {
     Fix *f = *state;
-    uint64_t e[24][2];
-    DmsSgList *sg;
     DmsDmaParams p;
 
     /* 100-byte entries over the message region, 8 per batch at most. */
-    for (unsigned i = 0; i < 24; i++) {
-        e[i][0] = MSG_BASE + 0x200u * i;
-        e[i][1] = 100;
-    }
-    sg = list_of(f, (const uint64_t(*)[2])e, 24);
-    p = params_for(f, sg, DMS_DIR_FROM_DEVICE);
+    p = params_strided(f, DMS_DIR_FROM_DEVICE, MSG_BASE, 0x200, 100, 24);
     p.align = 400;
     p.max_iov = 7;
     run_request(f, &p);
-    assert_int_equal(f->dev.result, 0);
-    assert_int_equal(f->dev.transferred, 2400);
     /* 700 bytes mapped per batch, cut at 400: pieces 4-6 go back whole. */
-    assert_int_equal(f->dev.io_calls, 6);
-    for (unsigned i = 0; i < 6; i++) {
-        assert_int_equal(f->dev.batch_lens[i], 400);
+    assert_outcome(f, 0, 2400, 6);
+    assert_even_batches(f, 6, 400);
+    for (unsigned i = 0; i < 6; i++)
         assert_int_equal(f->dev.iovcnts[i], 4);
-    }
-    for (unsigned i = 0; i < 24; i++)
-        assert_memory_equal(f->bulk->mem + 0x200u * i, f->dev.disk + 100 * i,
-                            100);
+    assert_disk_holds_strided(f, 24);
     assert_int_equal(f->bulk->bytes_written, 2400);
-    dms_sglist_unref(sg);
 }
 
 static void test_align_cut_inside_a_piece_rewinds_cursor(void **state)
 {
     Fix *f = *state;
-    uint64_t e[30][2];
-    DmsSgList *sg;
     DmsDmaParams p;
 
     /* 7 pieces of 100 = 700 per batch, cut to 512: inside piece 6. */
-    for (unsigned i = 0; i < 30; i++) {
-        e[i][0] = MSG_BASE + 0x200u * i;
-        e[i][1] = 100;
-    }
-    sg = list_of(f, (const uint64_t(*)[2])e, 30);
-    p = params_for(f, sg, DMS_DIR_FROM_DEVICE);
+    p = params_strided(f, DMS_DIR_FROM_DEVICE, MSG_BASE, 0x200, 100, 30);
     p.align = 512;
     p.max_iov = 7;
     /* 3000 is not a multiple of 512: refused up front. */
     assert_int_equal(dms_dma_submit(&p, NULL), -EINVAL);
-    assert_int_equal(dms_sglist_add(sg, MSG_BASE + 0x8000, 72), 0);
+    assert_int_equal(dms_sglist_add(p.sg, MSG_BASE + 0x8000, 72), 0);
     run_request(f, &p);
     assert_int_equal(f->dev.result, 0);
     assert_int_equal(f->dev.transferred, 3072);
@@ -256,12 +228,9 @@ static void test_align_cut_inside_a_piece_rewinds_cursor(void **state)
     assert_int_equal(f->dev.offsets[1], 512);
     for (unsigned i = 0; i < f->dev.io_calls; i++)
         assert_int_equal(f->dev.batch_lens[i] % 512, 0);
-    for (unsigned i = 0; i < 30; i++)
-        assert_memory_equal(f->bulk->mem + 0x200u * i, f->dev.disk + 100 * i,
-                            100);
+    assert_disk_holds_strided(f, 30);
     assert_memory_equal(f->bulk->mem + 0x8000, f->dev.disk + 3000, 72);
     assert_int_equal(f->bulk->bytes_written, 3072);
-    dms_sglist_unref(sg);
 }
 
 static void test_align_above_budget_fails_with_enobufs(void **state)
@@ -272,30 +241,20 @@ static void test_align_above_budget_fails_with_enobufs(void **state)
     dms_space_set_bounce_limit(f->space, 256);
     p.align = 512;
     run_request(f, &p);
-    assert_int_equal(f->dev.result, -ENOBUFS);
-    assert_int_equal(f->dev.transferred, 0);
-    assert_int_equal(f->dev.io_calls, 0);
+    assert_outcome(f, -ENOBUFS, 0, 0);
 }
 
 static void test_align_that_max_iov_cannot_hold_fails(void **state)
 {
     Fix *f = *state;
-    uint64_t e[8][2];
-    DmsSgList *sg;
     DmsDmaParams p;
 
-    for (unsigned i = 0; i < 8; i++) {
-        e[i][0] = RAM_BASE + 0x100u * i;
-        e[i][1] = 64;
-    }
-    sg = list_of(f, (const uint64_t(*)[2])e, 8);
-    p = params_for(f, sg, DMS_DIR_TO_DEVICE);
+    p = params_strided(f, DMS_DIR_TO_DEVICE, RAM_BASE, 0x100, 64, 8);
     p.align = 512;
     p.max_iov = 2;
     run_request(f, &p);
     assert_int_equal(f->dev.result, -EINVAL);
     assert_int_equal(f->dev.io_calls, 0);
-    dms_sglist_unref(sg);
 }
 
 int main(void)

@@ -95,12 +95,7 @@ static void test_dying_space_does_not_keep_a_removed_region(void **state)
         "dying",
         (const LayoutPiece[]){
             {.kind = LAYOUT_MESSAGE, .addr = 0, .dev = b, .keep = &msg},
-            {.kind = LAYOUT_RAM,
-             .addr = 0x1000,
-             .host = mem,
-             .size = sizeof(mem),
-             .notify = tc_count_notify,
-             .notify_data = &notified,
+            {TC_COUNTED_RAM(0x1000, mem, sizeof(mem), &notified),
              .keep = &ram},
             {.kind = LAYOUT_END},
         },
@@ -164,12 +159,7 @@ test_space_dropped_with_live_mappings_lives_until_unmap(void **state)
     s = tc_space("dropped",
                  (const LayoutPiece[]){
                      {.kind = LAYOUT_MESSAGE, .addr = 0, .dev = b},
-                     {.kind = LAYOUT_RAM,
-                      .addr = 0x1000,
-                      .host = mem,
-                      .size = sizeof(mem),
-                      .notify = tc_count_notify,
-                      .notify_data = &ram_notified},
+                     {TC_COUNTED_RAM(0x1000, mem, sizeof(mem), &ram_notified)},
                      {.kind = LAYOUT_END},
                  },
                  0, NULL);

@@ -292,12 +292,7 @@ static void test_unmap_access_len_beyond_len_is_refused(void **state)
 static void test_unmap_writes_back_with_the_map_time_attrs(void **state)
 {
     Fix *f = *state;
-    DmsAttrs attrs = {
-        .flags = DMS_ATTR_SECURE | DMS_ATTR_REQUESTER_VALID,
-        .requester_id = 0x1234,
-        .pasid = 7,
-        .user = 0xdeadbeef,
-    };
+    DmsAttrs attrs = tc_attrs();
     const DmsAttrs want = attrs;
     size_t len = 64;
     void *p;
@@ -452,22 +447,10 @@ static void test_direct_regions_sharing_host_memory_keep_counts(void **state)
 
     s = tc_space("shared",
                  (const LayoutPiece[]){
-                     {.kind = LAYOUT_RAM,
-                      .addr = 0x1000,
-                      .name = "a",
-                      .host = mem,
-                      .size = sizeof(mem),
-                      .notify = tc_count_notify,
-                      .notify_data = &notified_a,
-                      .keep = &ra},
-                     {.kind = LAYOUT_RAM,
-                      .addr = 0x8000,
-                      .name = "b",
-                      .host = mem,
-                      .size = sizeof(mem),
-                      .notify = tc_count_notify,
-                      .notify_data = &notified_b,
-                      .keep = &rb},
+                     {TC_COUNTED_RAM(0x1000, mem, sizeof(mem), &notified_a),
+                      .keep = &ra, .name = "a"},
+                     {TC_COUNTED_RAM(0x8000, mem, sizeof(mem), &notified_b),
+                      .keep = &rb, .name = "b"},
                      {.kind = LAYOUT_END},
                  },
                  0, &root);

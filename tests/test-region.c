@@ -8,14 +8,19 @@
 
 #include "dms-private.h"
 
+/* Releases of ram() regions so far. */
 static int notified;
-static void count_notify(void *data)
+
+static void release_ram(void *mem)
 {
-    (void)data;
     notified++;
+    g_free(mem);
 }
 
-/* Each test RAM byte says which buffer it is in: 'A', 'B', ... */
+/*
+ * Each test RAM byte says which buffer it is in: 'A', 'B', ... The region
+ * owns *@mem: its release counts in @notified and frees it.
+ */
 static DmsRegion *ram(char tag, size_t size, uint8_t **mem)
 {
     DmsRegion *r;
@@ -23,7 +28,7 @@ static DmsRegion *ram(char tag, size_t size, uint8_t **mem)
     *mem = g_malloc(size);
     memset(*mem, tag, size);
     assert_int_equal(
-        dms_region_new_ram(NULL, *mem, size, 0, NULL, count_notify, &r), 0);
+        dms_region_new_ram(NULL, *mem, size, 0, *mem, release_ram, &r), 0);
     return r;
 }
 
@@ -58,8 +63,6 @@ static void test_higher_priority_wins_and_gaps_decode_to_nothing(void **state)
     dms_region_unref(ra);
     dms_region_unref(rb);
     dms_region_unref(root);
-    g_free(a);
-    g_free(b);
 }
 
 static void test_lower_priority_shows_through_on_both_sides(void **state)
@@ -84,8 +87,6 @@ static void test_lower_priority_shows_through_on_both_sides(void **state)
     dms_region_unref(ra);
     dms_region_unref(rb);
     dms_region_unref(root);
-    g_free(a);
-    g_free(b);
 }
 
 static void test_equal_priority_overlap_refused_unless_asked(void **state)
@@ -112,8 +113,6 @@ static void test_equal_priority_overlap_refused_unless_asked(void **state)
     dms_region_unref(ra);
     dms_region_unref(rb);
     dms_region_unref(root);
-    g_free(a);
-    g_free(b);
 }
 
 static void test_subregion_rules_busy_loop_and_bounds(void **state)
@@ -147,7 +146,6 @@ static void test_subregion_rules_busy_loop_and_bounds(void **state)
     dms_region_unref(ra);
     assert_int_equal(dms_update_barrier(), 0);
     assert_int_equal(notified, 1);
-    g_free(a);
 }
 
 static void test_alias_shows_a_window_elsewhere(void **state)
@@ -189,7 +187,6 @@ static void test_alias_shows_a_window_elsewhere(void **state)
     dms_region_unref(root);
     assert_int_equal(dms_update_barrier(), 0);
     assert_int_equal(notified, 1);
-    g_free(a);
 }
 
 static void test_removed_region_is_released_by_the_space(void **state)
@@ -211,7 +208,6 @@ static void test_removed_region_is_released_by_the_space(void **state)
     assert_int_equal(tag_at(s, 0), '.');
     dms_space_unref(s);
     dms_region_unref(root);
-    g_free(a);
 }
 
 static void test_resize_publishes_new_view(void **state)
@@ -234,7 +230,6 @@ static void test_resize_publishes_new_view(void **state)
     dms_space_unref(s);
     dms_region_unref(ra);
     dms_region_unref(root);
-    g_free(a);
 }
 
 static void test_new_ram_rejects_bad_arguments(void **state)
@@ -393,7 +388,6 @@ static void test_nested_containers_offsets_add_up(void **state)
     dms_region_unref(mid);
     dms_region_unref(ra);
     dms_region_unref(root);
-    g_free(a);
 }
 
 static void test_batch_publishes_at_the_outermost_commit(void **state)
@@ -416,7 +410,6 @@ static void test_batch_publishes_at_the_outermost_commit(void **state)
     dms_space_unref(s);
     dms_region_unref(ra);
     dms_region_unref(root);
-    g_free(a);
 }
 
 int main(void)

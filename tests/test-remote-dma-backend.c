@@ -138,60 +138,29 @@ static void test_backend_maps_range_error_to_efault_and_stays_up(void **state)
     assert_memory_equal(buf, f->server->mem + end - 16, 16);
 }
 
-typedef struct WorkerArgs {
-    const DmsMessageOps *ops;
-    RdmaBackend *backend;
-    uint64_t base;
-    unsigned rounds;
-    int failures;
-    pthread_t thread;
-} WorkerArgs;
-
-static void *backend_worker(void *opaque)
+static int backend_round_trip(void *target, uint64_t addr, const uint8_t *data,
+                              uint8_t *got, size_t len)
 {
-    WorkerArgs *w = opaque;
-    uint8_t data[3000], got[3000];
+    BackendFixture *f = target;
 
-    for (unsigned k = 0; k < w->rounds; k++) {
-        size_t len = 1 + (k * 997) % sizeof(data);
-
-        peer_pattern(data, len, w->base + k);
-        if (w->ops->write(w->backend, w->base, data, len, NULL) !=
-                (int64_t)len ||
-            w->ops->read(w->backend, w->base, got, len, NULL) !=
-                (int64_t)len ||
-            memcmp(data, got, len) != 0) {
-            w->failures++;
-        }
-    }
-    return NULL;
+    return f->ops.write(f->backend, addr, data, len, NULL) != (int64_t)len ||
+           f->ops.read(f->backend, addr, got, len, NULL) != (int64_t)len;
 }
 
 /* Threads share one connection; frames never interleave. */
 static void test_backend_serialises_threads_on_one_socket(void **state)
 {
     BackendFixture *f = *state;
-    WorkerArgs w[4];
 
-    for (unsigned i = 0; i < 4; i++) {
-        w[i] = (WorkerArgs){.ops = &f->ops,
-                            .backend = f->backend,
-                            .base = i * 4096,
-                            .rounds = 200};
-        assert_int_equal(
-            pthread_create(&w[i].thread, NULL, backend_worker, &w[i]), 0);
-    }
-    for (unsigned i = 0; i < 4; i++) {
-        pthread_join(w[i].thread, NULL);
-        assert_int_equal(w[i].failures, 0);
-    }
-    assert_int_equal(rdma_backend_get_messages(f->backend), 4 * 200 * 2);
+    assert_int_equal(peer_round_trips(backend_round_trip, f, 0, 200), 0);
+    assert_int_equal(rdma_backend_get_messages(f->backend),
+                     PEER_THREADS * 200 * 2);
 
     close(f->server->fd);
     f->server->fd = -1;
     rdma_backend_close(f->backend);
     assert_int_equal(peer_server_join(f->server), 0);
-    assert_int_equal(f->server->stats.requests, 4 * 200 * 2);
+    assert_int_equal(f->server->stats.requests, PEER_THREADS * 200 * 2);
 }
 
 /* ---- the backend against a misbehaving server ------------------------ */

@@ -139,54 +139,76 @@ static void test_parse_rejects_reserved_bits(void **state)
     }
 }
 
+/*
+ * A header to parse: peer_frame(@op, 1, 0, @len), then @payload_len and
+ * @status as given (KEEP: as peer_frame() set them).
+ */
+#define KEEP UINT32_MAX
+typedef struct ParseCase {
+    const char *what;
+    uint8_t op;
+    uint32_t len, payload_len, status;
+    int want;
+} ParseCase;
+
+/* Each case's header, encoded, must parse with its @want result. */
+static void parse_cases(const ParseCase *cases, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const ParseCase *c = &cases[i];
+        RdmaFrame f = peer_frame(c->op, 1, 0, c->len);
+        int got;
+
+        if (c->payload_len != KEEP)
+            f.payload_len = c->payload_len;
+        if (c->status != KEEP)
+            f.status = (uint8_t)c->status;
+        got = parse_encoded(&f);
+        if (got != c->want)
+            fail_msg("%s: %d, want %d", c->what, got, c->want);
+    }
+}
+
 static void test_parse_rejects_oversized_lengths(void **state)
 {
-    RdmaFrame max_write = peer_frame(RDMA_OP_WRITE, 1, 0, RDMA_MAX_PAYLOAD);
-    RdmaFrame big_write =
-        peer_frame(RDMA_OP_WRITE, 1, 0, RDMA_MAX_PAYLOAD + 1);
-    RdmaFrame big_read = peer_frame(RDMA_OP_READ, 1, 0, RDMA_MAX_PAYLOAD + 1);
-    RdmaFrame big_payload = peer_frame(RDMA_OP_READ, 1, 0, 8);
-    RdmaFrame huge = peer_frame(RDMA_OP_WRITE, 1, 0, UINT32_MAX);
+    static const ParseCase cases[] = {
+        {"max write", RDMA_OP_WRITE, RDMA_MAX_PAYLOAD, KEEP, KEEP, 0},
+        {"big write", RDMA_OP_WRITE, RDMA_MAX_PAYLOAD + 1, KEEP, KEEP,
+         -EMSGSIZE},
+        {"big read", RDMA_OP_READ, RDMA_MAX_PAYLOAD + 1, KEEP, KEEP,
+         -EMSGSIZE},
+        {"big payload", RDMA_OP_READ, 8, RDMA_MAX_PAYLOAD + 1, KEEP,
+         -EMSGSIZE},
+        {"huge", RDMA_OP_WRITE, UINT32_MAX, KEEP, KEEP, -EMSGSIZE},
+    };
 
-    big_payload.payload_len = RDMA_MAX_PAYLOAD + 1;
-    assert_int_equal(parse_encoded(&max_write), 0);
-    assert_int_equal(parse_encoded(&big_write), -EMSGSIZE);
-    assert_int_equal(parse_encoded(&big_read), -EMSGSIZE);
-    assert_int_equal(parse_encoded(&big_payload), -EMSGSIZE);
-    assert_int_equal(parse_encoded(&huge), -EMSGSIZE);
+    parse_cases(cases, sizeof(cases) / sizeof(cases[0]));
 }
 
 static void test_parse_rejects_payload_that_does_not_fit_op(void **state)
 {
-    RdmaFrame write_short = peer_frame(RDMA_OP_WRITE, 1, 0, 16);
-    RdmaFrame read_with_data = peer_frame(RDMA_OP_READ, 1, 0, 16);
-    RdmaFrame error_with_data = peer_frame(RDMA_OP_READ_REPLY, 1, 0, 16);
-    RdmaFrame ok_without_data = peer_frame(RDMA_OP_READ_REPLY, 1, 0, 16);
-    RdmaFrame write_reply_with_data =
-        peer_frame(RDMA_OP_WRITE_REPLY, 1, 0, 16);
+    static const ParseCase cases[] = {
+        {"write short", RDMA_OP_WRITE, 16, 15, KEEP, -EBADMSG},
+        {"read with data", RDMA_OP_READ, 16, 16, KEEP, -EBADMSG},
+        {"error with data", RDMA_OP_READ_REPLY, 16, KEEP, RDMA_STATUS_RANGE,
+         -EBADMSG},
+        {"ok without data", RDMA_OP_READ_REPLY, 16, 0, KEEP, -EBADMSG},
+        {"write reply with data", RDMA_OP_WRITE_REPLY, 16, 16, KEEP, -EBADMSG},
+    };
 
-    write_short.payload_len = 15;
-    read_with_data.payload_len = 16;
-    error_with_data.status = RDMA_STATUS_RANGE;
-    ok_without_data.payload_len = 0;
-    write_reply_with_data.payload_len = 16;
-
-    assert_int_equal(parse_encoded(&write_short), -EBADMSG);
-    assert_int_equal(parse_encoded(&read_with_data), -EBADMSG);
-    assert_int_equal(parse_encoded(&error_with_data), -EBADMSG);
-    assert_int_equal(parse_encoded(&ok_without_data), -EBADMSG);
-    assert_int_equal(parse_encoded(&write_reply_with_data), -EBADMSG);
+    parse_cases(cases, sizeof(cases) / sizeof(cases[0]));
 }
 
 static void test_parse_rejects_bad_status(void **state)
 {
-    RdmaFrame request = peer_frame(RDMA_OP_READ, 1, 0, 8);
-    RdmaFrame reply = peer_frame(RDMA_OP_WRITE_REPLY, 1, 0, 8);
+    static const ParseCase cases[] = {
+        {"request with status", RDMA_OP_READ, 8, KEEP, RDMA_STATUS_RANGE,
+         -EBADMSG},
+        {"unknown status", RDMA_OP_WRITE_REPLY, 8, KEEP, RDMA_STATUS_LAST + 1,
+         -EBADMSG},
+    };
 
-    request.status = RDMA_STATUS_RANGE;
-    reply.status = RDMA_STATUS_LAST + 1;
-    assert_int_equal(parse_encoded(&request), -EBADMSG);
-    assert_int_equal(parse_encoded(&reply), -EBADMSG);
+    parse_cases(cases, sizeof(cases) / sizeof(cases[0]));
 }
 
 /*

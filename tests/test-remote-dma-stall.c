@@ -61,6 +61,7 @@ typedef struct Listen {
     uint8_t *orig;
     pthread_t thread;
     int result; /* rdma_server_listen()'s */
+    bool stopped;
     RdmaServerOptions opts;
     /* What the connections ended with, in the order they ended. */
     pthread_mutex_t lock;
@@ -172,10 +173,14 @@ static void listen_stop(Listen *l)
     assert_int_equal(shutdown(l->lfd, SHUT_RDWR), 0);
     pthread_join(l->thread, NULL);
     assert_int_equal(l->result, 0);
+    l->stopped = true;
 }
 
+/* Stops the server unless the test did, and frees it. */
 static void listen_free(Listen *l)
 {
+    if (!l->stopped)
+        listen_stop(l);
     close(l->lfd);
     pthread_cond_destroy(&l->cond);
     pthread_mutex_destroy(&l->lock);
@@ -235,6 +240,13 @@ static bool drain_until_eof(int fd)
             return false;
         }
     }
+}
+
+/* The server closed @fd: it reads to EOF. Closes our end too. */
+static void closed_by_server(int fd)
+{
+    assert_true(drain_until_eof(fd));
+    close(fd);
 }
 
 /* A device: a space of one window onto the server behind @fd. */
@@ -303,10 +315,8 @@ static void test_server_serves_others_while_clients_stall(void **state)
     assert_int_equal(l->results[1], -ENOTCONN);
     assert_int_equal(l->results[2], -ENOTCONN);
     assert_memory_equal(l->mem, l->orig, 65536);
-    assert_true(drain_until_eof(stalled_hdr));
-    assert_true(drain_until_eof(stalled_payload));
-    close(stalled_hdr);
-    close(stalled_payload);
+    closed_by_server(stalled_hdr);
+    closed_by_server(stalled_payload);
     listen_free(l);
     free(data);
     free(got);
@@ -324,9 +334,7 @@ static void test_server_closes_client_stalled_mid_header(void **state)
     listen_wait_ended(l, 1);
     assert_int_equal(l->results[0], -ETIMEDOUT);
     assert_int_equal(l->stats[0].requests, 0);
-    assert_true(drain_until_eof(fd));
-    close(fd);
-    listen_stop(l);
+    closed_by_server(fd);
     listen_free(l);
 }
 
@@ -346,9 +354,7 @@ static void test_server_closes_client_stalled_mid_payload(void **state)
     assert_int_equal(l->results[0], -ETIMEDOUT);
     assert_int_equal(l->stats[0].writes, 0);
     assert_memory_equal(l->mem, l->orig, MEM_SIZE);
-    assert_true(drain_until_eof(fd));
-    close(fd);
-    listen_stop(l);
+    closed_by_server(fd);
     listen_free(l);
 }
 
@@ -371,9 +377,7 @@ static void test_server_closes_client_that_takes_no_replies(void **state)
     listen_wait_ended(l, 1);
     assert_int_equal(l->results[0], -ETIMEDOUT);
     assert_true(l->stats[0].requests < 64);
-    assert_true(drain_until_eof(fd));
-    close(fd);
-    listen_stop(l);
+    closed_by_server(fd);
     listen_free(l);
 }
 
@@ -398,7 +402,6 @@ static void test_server_lets_idle_client_be(void **state)
     dms_space_unref(space);
     listen_wait_ended(l, 1);
     assert_int_equal(l->results[0], 0);
-    listen_stop(l);
     listen_free(l);
 }
 

@@ -395,49 +395,21 @@ static void test_mismatched_reply_fails_dma_eproto_and_closes(void **state)
     peer_scripted_free(f.scripted);
 }
 
-typedef struct Worker {
-    DmsSpace *space;
-    uint64_t off;
-    unsigned rounds;
-    int failures;
-    pthread_t thread;
-} Worker;
-
-static void *dma_worker(void *opaque)
+static int space_round_trip(void *target, uint64_t addr, const uint8_t *data,
+                            uint8_t *got, size_t len)
 {
-    Worker *w = opaque;
-    uint8_t data[2048], got[2048];
+    DmsSpace *space = target;
 
-    for (unsigned k = 0; k < w->rounds; k++) {
-        size_t len = 1 + (k * 769) % sizeof(data);
-
-        peer_pattern(data, len, w->off * 31 + k);
-        if (dms_space_write(w->space, WHOLE_BASE + w->off, data, len, NULL,
-                            NULL) != 0 ||
-            dms_space_read(w->space, WHOLE_BASE + w->off, got, len, NULL,
-                           NULL) != 0 ||
-            memcmp(data, got, len) != 0) {
-            w->failures++;
-        }
-    }
-    return NULL;
+    return dms_space_write(space, WHOLE_BASE + addr, data, len, NULL, NULL) ||
+           dms_space_read(space, WHOLE_BASE + addr, got, len, NULL, NULL);
 }
 
 static void test_threads_share_one_connection(void **state)
 {
     Fixture *f = *state;
-    Worker w[4];
 
-    for (unsigned i = 0; i < 4; i++) {
-        w[i] = (Worker){.space = f->space, .off = i * 4096, .rounds = 150};
-        assert_int_equal(pthread_create(&w[i].thread, NULL, dma_worker, &w[i]),
-                         0);
-    }
-    for (unsigned i = 0; i < 4; i++) {
-        pthread_join(w[i].thread, NULL);
-        assert_int_equal(w[i].failures, 0);
-    }
-    assert_int_equal(msgs(f), 4 * 150 * 2);
+    assert_int_equal(peer_round_trips(space_round_trip, f->space, 0, 150), 0);
+    assert_int_equal(msgs(f), PEER_THREADS * 150 * 2);
 }
 
 /*

@@ -69,67 +69,74 @@ static void add(Fix *f, uint64_t addr, uint64_t len)
     assert_int_equal(dms_sglist_add(f->sg, addr, len), 0);
 }
 
+/* One dms_sglist_map() batch: its pieces and the bytes they hold. */
+typedef struct Batch {
+    DmsIovec iov[8];
+    unsigned n;
+    size_t mapped;
+} Batch;
+
+/*
+ * Maps the list from @offset for @dir into @b, with room for @room
+ * pieces: it must return @err with @n pieces of @mapped bytes.
+ */
+static void map_batch(Fix *f, Batch *b, uint64_t offset, DmsDirection dir,
+                      unsigned room, int err, unsigned n, size_t mapped)
+{
+    assert_true(room <= G_N_ELEMENTS(b->iov));
+    b->n = room;
+    b->mapped = SIZE_MAX;
+    assert_int_equal(
+        dms_sglist_map(f->sg, offset, dir, NULL, b->iov, &b->n, &b->mapped),
+        err);
+    assert_int_equal(b->n, n);
+    assert_int_equal(b->mapped, mapped);
+}
+
+/* Unmaps @b, of which the device accessed @access_len bytes. */
+static void unmap_batch(Fix *f, const Batch *b, DmsDirection dir,
+                        size_t access_len)
+{
+    assert_int_equal(dms_sglist_unmap(f->sg, dir, b->iov, b->n, access_len),
+                     0);
+}
+
 /* RAM entries map in place, one piece each, in one call. */
 static void test_sg_map_ram_in_place(void **state)
 {
     Fix *f = *state;
-    DmsIovec iov[4];
-    unsigned n = 4;
-    size_t mapped;
+    Batch b;
 
     add(f, RAM_BASE + 0x100, 0x200);
     add(f, RAM_BASE + 0x2000, 0x1000);
-    assert_int_equal(
-        dms_sglist_map(f->sg, 0, DMS_DIR_TO_DEVICE, NULL, iov, &n, &mapped),
-        0);
-    assert_int_equal(n, 2);
-    assert_int_equal(mapped, 0x1200);
-    assert_ptr_equal(iov[0].iov_base, f->ram + 0x100);
-    assert_int_equal(iov[0].iov_len, 0x200);
-    assert_ptr_equal(iov[1].iov_base, f->ram + 0x2000);
-    assert_int_equal(iov[1].iov_len, 0x1000);
-    assert_int_equal(
-        dms_sglist_unmap(f->sg, DMS_DIR_TO_DEVICE, iov, n, mapped), 0);
+    map_batch(f, &b, 0, DMS_DIR_TO_DEVICE, 4, 0, 2, 0x1200);
+    assert_ptr_equal(b.iov[0].iov_base, f->ram + 0x100);
+    assert_int_equal(b.iov[0].iov_len, 0x200);
+    assert_ptr_equal(b.iov[1].iov_base, f->ram + 0x2000);
+    assert_int_equal(b.iov[1].iov_len, 0x1000);
+    unmap_batch(f, &b, DMS_DIR_TO_DEVICE, b.mapped);
 
     /* At the end of the list: nothing mapped, no error. */
-    n = 4;
-    assert_int_equal(dms_sglist_map(f->sg, 0x1200, DMS_DIR_TO_DEVICE, NULL,
-                                    iov, &n, &mapped),
-                     0);
-    assert_int_equal(n, 0);
-    assert_int_equal(mapped, 0);
+    map_batch(f, &b, 0x1200, DMS_DIR_TO_DEVICE, 4, 0, 0, 0);
 }
 
 /* An offset inside an entry starts there; the iovec's room bounds a batch. */
 static void test_sg_map_offset_and_iov_room(void **state)
 {
     Fix *f = *state;
-    DmsIovec iov[2];
-    unsigned n = 2;
-    size_t mapped;
+    Batch b;
 
     add(f, RAM_BASE, 0x100);
     add(f, RAM_BASE + 0x1000, 0x100);
     add(f, RAM_BASE + 0x2000, 0x100);
-    assert_int_equal(dms_sglist_map(f->sg, 0x80, DMS_DIR_FROM_DEVICE, NULL,
-                                    iov, &n, &mapped),
-                     0);
-    assert_int_equal(n, 2);
-    assert_int_equal(mapped, 0x180);
-    assert_ptr_equal(iov[0].iov_base, f->ram + 0x80);
-    assert_ptr_equal(iov[1].iov_base, f->ram + 0x1000);
-    assert_int_equal(
-        dms_sglist_unmap(f->sg, DMS_DIR_FROM_DEVICE, iov, n, mapped), 0);
+    map_batch(f, &b, 0x80, DMS_DIR_FROM_DEVICE, 2, 0, 2, 0x180);
+    assert_ptr_equal(b.iov[0].iov_base, f->ram + 0x80);
+    assert_ptr_equal(b.iov[1].iov_base, f->ram + 0x1000);
+    unmap_batch(f, &b, DMS_DIR_FROM_DEVICE, b.mapped);
 
-    n = 2;
-    assert_int_equal(dms_sglist_map(f->sg, 0x80 + mapped, DMS_DIR_FROM_DEVICE,
-                                    NULL, iov, &n, &mapped),
-                     0);
-    assert_int_equal(n, 1);
-    assert_int_equal(mapped, 0x100);
-    assert_ptr_equal(iov[0].iov_base, f->ram + 0x2000);
-    assert_int_equal(dms_sglist_unmap(f->sg, DMS_DIR_FROM_DEVICE, iov, n, 0),
-                     0);
+    map_batch(f, &b, 0x80 + 0x180, DMS_DIR_FROM_DEVICE, 2, 0, 1, 0x100);
+    assert_ptr_equal(b.iov[0].iov_base, f->ram + 0x2000);
+    unmap_batch(f, &b, DMS_DIR_FROM_DEVICE, 0);
 }
 
 /*
@@ -146,52 +153,35 @@ static void fired_cb(DmsSpace *space, void *data)
 static void test_sg_map_budget_never_held_while_waiting(void **state)
 {
     Fix *f = *state;
-    DmsIovec iov[8], other[8];
-    unsigned n = 8, m = 8;
-    size_t mapped, other_mapped;
+    Batch b, other;
     uint8_t got[0x1800];
     int fired = 0;
 
     add(f, DEV_BASE, 0x800);
     add(f, RAM_BASE + 0x3000, 0x400);
     add(f, DEV_BASE + 0x1000, 0x1000);
-    assert_int_equal(
-        dms_sglist_map(f->sg, 0, DMS_DIR_TO_DEVICE, NULL, iov, &n, &mapped),
-        0);
     /* 0x800 bounced, 0x400 in place, then 0x800 of the 0x1000 budget. */
-    assert_int_equal(n, 3);
-    assert_int_equal(mapped, 0x800 + 0x400 + 0x800);
-    assert_memory_equal(iov[0].iov_base, f->dev->mem, 0x800);
-    assert_ptr_equal(iov[1].iov_base, f->ram + 0x3000);
-    assert_memory_equal(iov[2].iov_base, f->dev->mem + 0x1000, 0x800);
-    memcpy(got, iov[0].iov_base, 0x800);
-    memcpy(got + 0x800, iov[1].iov_base, 0x400);
-    memcpy(got + 0xc00, iov[2].iov_base, 0x800);
+    map_batch(f, &b, 0, DMS_DIR_TO_DEVICE, 8, 0, 3, 0x800 + 0x400 + 0x800);
+    assert_memory_equal(b.iov[0].iov_base, f->dev->mem, 0x800);
+    assert_ptr_equal(b.iov[1].iov_base, f->ram + 0x3000);
+    assert_memory_equal(b.iov[2].iov_base, f->dev->mem + 0x1000, 0x800);
+    memcpy(got, b.iov[0].iov_base, 0x800);
+    memcpy(got + 0x800, b.iov[1].iov_base, 0x400);
+    memcpy(got + 0xc00, b.iov[2].iov_base, 0x800);
 
     /* Budget gone: a second batch holds nothing and says -EAGAIN. */
-    assert_int_equal(dms_sglist_map(f->sg, mapped, DMS_DIR_TO_DEVICE, NULL,
-                                    other, &m, &other_mapped),
-                     -EAGAIN);
-    assert_int_equal(m, 0);
-    assert_int_equal(other_mapped, 0);
+    map_batch(f, &other, b.mapped, DMS_DIR_TO_DEVICE, 8, -EAGAIN, 0, 0);
     assert_int_equal(
         dms_space_add_map_client(f->space, NULL, fired_cb, &fired, NULL, NULL),
         0);
     assert_int_equal(fired, 0);
 
-    assert_int_equal(
-        dms_sglist_unmap(f->sg, DMS_DIR_TO_DEVICE, iov, n, mapped), 0);
+    unmap_batch(f, &b, DMS_DIR_TO_DEVICE, b.mapped);
     assert_int_equal(fired, 1);
 
-    m = 8;
-    assert_int_equal(dms_sglist_map(f->sg, mapped, DMS_DIR_TO_DEVICE, NULL,
-                                    other, &m, &other_mapped),
-                     0);
-    assert_int_equal(m, 1);
-    assert_int_equal(other_mapped, 0x800);
-    assert_memory_equal(other[0].iov_base, f->dev->mem + 0x1800, 0x800);
-    assert_int_equal(
-        dms_sglist_unmap(f->sg, DMS_DIR_TO_DEVICE, other, m, other_mapped), 0);
+    map_batch(f, &other, b.mapped, DMS_DIR_TO_DEVICE, 8, 0, 1, 0x800);
+    assert_memory_equal(other.iov[0].iov_base, f->dev->mem + 0x1800, 0x800);
+    unmap_batch(f, &other, DMS_DIR_TO_DEVICE, other.mapped);
     assert_memory_equal(got, f->dev->mem, 0x800);
     assert_memory_equal(got + 0xc00, f->dev->mem + 0x1000, 0x800);
 }
@@ -205,23 +195,17 @@ static void test_sg_unmap_writes_back_access_len(void **state)
 {
     Fix *f = *state;
     uint8_t before[0x4000];
-    DmsIovec iov[4];
-    unsigned n = 4;
-    size_t mapped;
+    Batch b;
 
     memcpy(before, f->dev->mem, sizeof(before));
     add(f, RAM_BASE + 0x100, 0x100);
     add(f, DEV_BASE + 0x200, 0x300);
     add(f, DEV_BASE + 0x800, 0x100);
-    assert_int_equal(
-        dms_sglist_map(f->sg, 0, DMS_DIR_FROM_DEVICE, NULL, iov, &n, &mapped),
-        0);
-    assert_int_equal(n, 3);
-    for (unsigned i = 0; i < n; i++)
-        memset(iov[i].iov_base, 0xa0 + (int)i, iov[i].iov_len);
+    map_batch(f, &b, 0, DMS_DIR_FROM_DEVICE, 4, 0, 3, 0x500);
+    for (unsigned i = 0; i < b.n; i++)
+        memset(b.iov[i].iov_base, 0xa0 + (int)i, b.iov[i].iov_len);
     /* The device produced the RAM piece and 0x180 bytes of the next. */
-    assert_int_equal(
-        dms_sglist_unmap(f->sg, DMS_DIR_FROM_DEVICE, iov, n, 0x280), 0);
+    unmap_batch(f, &b, DMS_DIR_FROM_DEVICE, 0x280);
     assert_int_equal(atomic_load(&f->dev->writes), 1);
     assert_int_equal(atomic_load(&f->dev->bytes_written), 0x180);
     assert_int_equal(f->ram[0x100], 0xa0);
@@ -238,65 +222,39 @@ static void test_sg_unmap_writes_back_access_len(void **state)
 static void test_sg_map_error_after_pieces_comes_next(void **state)
 {
     Fix *f = *state;
-    DmsIovec iov[4];
-    unsigned n = 4;
-    size_t mapped;
+    Batch b;
 
     add(f, RAM_BASE, 0x100);
     add(f, HOLE_BASE, 0x100);
     add(f, RAM_BASE + 0x200, 0x100);
-    assert_int_equal(
-        dms_sglist_map(f->sg, 0, DMS_DIR_TO_DEVICE, NULL, iov, &n, &mapped),
-        0);
-    assert_int_equal(n, 1);
-    assert_int_equal(mapped, 0x100);
-    assert_int_equal(
-        dms_sglist_unmap(f->sg, DMS_DIR_TO_DEVICE, iov, n, mapped), 0);
+    map_batch(f, &b, 0, DMS_DIR_TO_DEVICE, 4, 0, 1, 0x100);
+    unmap_batch(f, &b, DMS_DIR_TO_DEVICE, b.mapped);
 
-    n = 4;
-    assert_int_equal(dms_sglist_map(f->sg, 0x100, DMS_DIR_TO_DEVICE, NULL, iov,
-                                    &n, &mapped),
-                     -EFAULT);
-    assert_int_equal(n, 0);
-    assert_int_equal(mapped, 0);
+    map_batch(f, &b, 0x100, DMS_DIR_TO_DEVICE, 4, -EFAULT, 0, 0);
 
     /* Past the hole the list maps again. */
-    n = 4;
-    assert_int_equal(dms_sglist_map(f->sg, 0x200, DMS_DIR_TO_DEVICE, NULL, iov,
-                                    &n, &mapped),
-                     0);
-    assert_int_equal(mapped, 0x100);
-    assert_int_equal(dms_sglist_unmap(f->sg, DMS_DIR_TO_DEVICE, iov, n, 0), 0);
+    map_batch(f, &b, 0x200, DMS_DIR_TO_DEVICE, 4, 0, 1, 0x100);
+    unmap_batch(f, &b, DMS_DIR_TO_DEVICE, 0);
 }
 
 /* Bad arguments fail with -EINVAL and map nothing. */
 static void test_sg_map_bad_arguments(void **state)
 {
     Fix *f = *state;
-    DmsIovec iov[2];
-    unsigned n = 2;
-    size_t mapped = 7;
+    Batch b;
 
     add(f, DEV_BASE, 0x100);
     /* An offset past the end may come from a device: no critical. */
-    assert_int_equal(dms_sglist_map(f->sg, 0x101, DMS_DIR_TO_DEVICE, NULL, iov,
-                                    &n, &mapped),
-                     -EINVAL);
-    assert_int_equal(n, 0);
-    assert_int_equal(mapped, 0);
+    map_batch(f, &b, 0x101, DMS_DIR_TO_DEVICE, 2, -EINVAL, 0, 0);
     assert_int_equal(tc_criticals(), 0);
 
-    n = 2;
-    assert_int_equal(
-        dms_sglist_map(f->sg, 0, DMS_DIR_TO_DEVICE, NULL, iov, &n, &mapped),
-        0);
+    map_batch(f, &b, 0, DMS_DIR_TO_DEVICE, 2, 0, 1, 0x100);
     /* access_len past the pieces: a caller's bug, refused, all mapped. */
     assert_int_equal(
-        dms_sglist_unmap(f->sg, DMS_DIR_TO_DEVICE, iov, n, mapped + 1),
+        dms_sglist_unmap(f->sg, DMS_DIR_TO_DEVICE, b.iov, b.n, b.mapped + 1),
         -EINVAL);
     assert_int_equal(tc_criticals(), 1);
-    assert_int_equal(
-        dms_sglist_unmap(f->sg, DMS_DIR_TO_DEVICE, iov, n, mapped), 0);
+    unmap_batch(f, &b, DMS_DIR_TO_DEVICE, b.mapped);
 }
 
 int main(void)

@@ -27,6 +27,7 @@ typedef struct Fix {
     MemDev *regs; /* 16 registers, little-endian, 4 bytes only */
     DmsRegion *root;
     DmsSpace *space;
+    DmsSgList *sg; /* an empty list of the space, for the test to fill */
 } Fix;
 
 /* Adds @r to the space at @at; the container keeps the only reference. */
@@ -73,6 +74,7 @@ static int fix_setup(void **state)
                             {.kind = LAYOUT_END},
                         },
                         0, &f->root);
+    assert_int_equal(dms_sglist_new(f->space, 0, &f->sg), 0);
     *state = f;
     return 0;
 }
@@ -81,6 +83,7 @@ static int fix_teardown(void **state)
 {
     Fix *f = *state;
 
+    dms_sglist_unref(f->sg);
     dms_space_unref(f->space);
     dms_region_unref(f->root);
     tc_memdev_free(f->bulk);
@@ -117,6 +120,17 @@ static void add_entries(DmsSgList *sg, const uint64_t (*e)[2], size_t n)
         uint64_t residual_ = UINT64_MAX - 1;                                  \
         assert_int_equal(copy((sg), (buf), (len), NULL, &residual_), (err));  \
         assert_int_equal(residual_, (want));                                  \
+    } while (0)
+
+/*
+ * The typed load @load of @type at @addr must return @err and give @want
+ * (0 on failure), over whatever the variable held before.
+ */
+#define LOAD_GIVES(load, type, space, addr, err, want)                        \
+    do {                                                                      \
+        type value_ = (type) ~(type)(want);                                   \
+        assert_int_equal(load((space), (addr), &value_, NULL), (err));        \
+        assert_int_equal(value_, (want));                                     \
     } while (0)
 
 /* ---- the list ---- */
@@ -168,19 +182,18 @@ static void test_list_keeps_its_space_alive(void **state)
 static void test_zero_length_entry_is_not_stored(void **state)
 {
     Fix *f = *state;
-    DmsSgList *sg = new_list(f);
+    DmsSgList *sg = f->sg;
 
     assert_int_equal(dms_sglist_add(sg, RAM_BASE, 0), 0);
     /* Even at the last address: 0 bytes there do not wrap. */
     assert_int_equal(dms_sglist_add(sg, UINT64_MAX, 0), 0);
     assert_int_equal(dms_sglist_get_count(sg), 0);
-    dms_sglist_unref(sg);
 }
 
 static void test_entry_that_wraps_is_refused(void **state)
 {
     Fix *f = *state;
-    DmsSgList *sg = new_list(f);
+    DmsSgList *sg = f->sg;
 
     assert_int_equal(dms_sglist_add(sg, RAM_BASE, 16), 0);
     assert_int_equal(dms_sglist_add(sg, UINT64_MAX, 2), -EINVAL);
@@ -192,19 +205,17 @@ static void test_entry_that_wraps_is_refused(void **state)
     /* Ending exactly at 2^64 is fine, and so is a whole-space entry. */
     ADD_ENTRIES(sg, {TOP_BASE, 0x100}, {UINT64_MAX, 1});
     assert_int_equal(dms_sglist_get_size(sg), 16 + 0x100 + 1);
-    dms_sglist_unref(sg);
 }
 
 static void test_total_past_64_bits_is_refused(void **state)
 {
     Fix *f = *state;
-    DmsSgList *sg = new_list(f);
+    DmsSgList *sg = f->sg;
 
     assert_int_equal(dms_sglist_add(sg, 0, UINT64_MAX), 0);
     assert_int_equal(dms_sglist_add(sg, 0, 1), -EOVERFLOW);
     assert_int_equal(dms_sglist_get_count(sg), 1);
     assert_int_equal(dms_sglist_get_size(sg), UINT64_MAX);
-    dms_sglist_unref(sg);
 }
 
 /* ---- copies ---- */
@@ -212,7 +223,7 @@ static void test_total_past_64_bits_is_refused(void **state)
 static void test_read_gathers_ram_entries_in_order(void **state)
 {
     Fix *f = *state;
-    DmsSgList *sg = new_list(f);
+    DmsSgList *sg = f->sg;
     uint8_t buf[300], want[300];
 
     /* Out of address order on purpose: the list order is what counts. */
@@ -224,13 +235,12 @@ static void test_read_gathers_ram_entries_in_order(void **state)
 
     COPY_GIVES(dms_sglist_read, sg, buf, sizeof(buf), 0, 0);
     assert_memory_equal(buf, want, sizeof(want));
-    dms_sglist_unref(sg);
 }
 
 static void test_write_scatters_into_message_region(void **state)
 {
     Fix *f = *state;
-    DmsSgList *sg = new_list(f);
+    DmsSgList *sg = f->sg;
     uint8_t buf[0x300];
 
     for (size_t i = 0; i < sizeof(buf); i++)
@@ -244,13 +254,12 @@ static void test_write_scatters_into_message_region(void **state)
     assert_int_equal(f->bulk->calls, 2);
     assert_int_equal(f->bulk->log[0].len, 0x100);
     assert_int_equal(f->bulk->log[1].len, 0x200);
-    dms_sglist_unref(sg);
 }
 
 static void test_mixed_list_round_trips(void **state)
 {
     Fix *f = *state;
-    DmsSgList *sg = new_list(f);
+    DmsSgList *sg = f->sg;
     DmsAttrs attrs = {.flags = DMS_ATTR_REQUESTER_VALID, .requester_id = 42};
     uint8_t out[0x600], in[0x600];
     uint64_t residual = 99;
@@ -275,13 +284,12 @@ static void test_mixed_list_round_trips(void **state)
         dms_sglist_read_relaxed(sg, in, sizeof(in), &attrs, &residual), 0);
     assert_int_equal(residual, 0);
     assert_memory_equal(in, out, sizeof(out));
-    dms_sglist_unref(sg);
 }
 
 static void test_short_buffer_leaves_a_residual(void **state)
 {
     Fix *f = *state;
-    DmsSgList *sg = new_list(f);
+    DmsSgList *sg = f->sg;
     uint8_t buf[0x280];
 
     memset(buf, 0x55, sizeof(buf));
@@ -295,13 +303,12 @@ static void test_short_buffer_leaves_a_residual(void **state)
 
     /* A buffer longer than the list copies the list and no more. */
     COPY_GIVES(dms_sglist_write, sg, buf, sizeof(buf), 0, 0);
-    dms_sglist_unref(sg);
 }
 
 static void test_unmapped_entry_stops_copy_with_residual(void **state)
 {
     Fix *f = *state;
-    DmsSgList *sg = new_list(f);
+    DmsSgList *sg = f->sg;
     uint8_t buf[0x300];
 
     memset(buf, 0x55, sizeof(buf));
@@ -313,13 +320,12 @@ static void test_unmapped_entry_stops_copy_with_residual(void **state)
     /* Nothing past the failed entry was copied. */
     for (size_t i = 0x100; i < sizeof(buf); i++)
         assert_int_equal(buf[i], 0x55);
-    dms_sglist_unref(sg);
 }
 
 static void test_entry_running_into_a_hole_counts_its_first_part(void **state)
 {
     Fix *f = *state;
-    DmsSgList *sg = new_list(f);
+    DmsSgList *sg = f->sg;
     uint8_t buf[0x200];
 
     /* 0x80 bytes of message region, then the hole. */
@@ -327,13 +333,12 @@ static void test_entry_running_into_a_hole_counts_its_first_part(void **state)
     memset(buf, 0x11, sizeof(buf));
     COPY_GIVES(dms_sglist_write, sg, buf, 0x100, -EFAULT, 0x80);
     assert_memory_equal(f->bulk->mem + 0x2000 - 0x80, buf, 0x80);
-    dms_sglist_unref(sg);
 }
 
 static void test_backend_error_in_middle_entry_is_returned(void **state)
 {
     Fix *f = *state;
-    DmsSgList *sg = new_list(f);
+    DmsSgList *sg = f->sg;
     uint8_t buf[0x300];
 
     ADD_ENTRIES(sg, {MSG_BASE, 0x100}, {MSG_BASE + 0x400, 0x100},
@@ -347,25 +352,23 @@ static void test_backend_error_in_middle_entry_is_returned(void **state)
     assert_int_equal(buf[0x200], 0x55);
     /* The copy stopped: the RAM entry after the failure was not read. */
     assert_int_equal(f->bulk->calls, 2);
-    dms_sglist_unref(sg);
 }
 
 static void test_entry_ending_at_top_of_space_is_copied(void **state)
 {
     Fix *f = *state;
-    DmsSgList *sg = new_list(f);
+    DmsSgList *sg = f->sg;
     uint8_t buf[0x40];
 
     assert_int_equal(dms_sglist_add(sg, UINT64_MAX - 0x3f, 0x40), 0);
     COPY_GIVES(dms_sglist_read, sg, buf, sizeof(buf), 0, 0);
     assert_memory_equal(buf, f->top + 0xc0, 0x40);
-    dms_sglist_unref(sg);
 }
 
 static void test_empty_list_copies_nothing(void **state)
 {
     Fix *f = *state;
-    DmsSgList *sg = new_list(f);
+    DmsSgList *sg = f->sg;
     uint8_t buf[16];
 
     memset(buf, 0x55, sizeof(buf));
@@ -373,7 +376,6 @@ static void test_empty_list_copies_nothing(void **state)
     assert_int_equal(buf[0], 0x55);
     COPY_GIVES(dms_sglist_write, sg, NULL, 0, 0, 0);
     assert_int_equal(f->bulk->calls, 0);
-    dms_sglist_unref(sg);
 }
 
 static void ignore_critical(const gchar *domain, GLogLevelFlags level,
@@ -386,7 +388,7 @@ static void ignore_critical(const gchar *domain, GLogLevelFlags level,
 static void test_null_buffer_is_refused_with_residual(void **state)
 {
     Fix *f = *state;
-    DmsSgList *sg = new_list(f);
+    DmsSgList *sg = f->sg;
     unsigned criticals = 0;
     guint h = g_log_set_handler("dmaspace", G_LOG_LEVEL_CRITICAL,
                                 ignore_critical, &criticals);
@@ -396,7 +398,6 @@ static void test_null_buffer_is_refused_with_residual(void **state)
     COPY_GIVES(dms_sglist_write_relaxed, sg, NULL, 0x10, -EINVAL, 0x20);
     assert_int_equal(criticals, 2);
     g_log_remove_handler("dmaspace", h);
-    dms_sglist_unref(sg);
 }
 
 static void test_copy_into_read_only_is_refused_with_residual(void **state)
@@ -404,7 +405,7 @@ static void test_copy_into_read_only_is_refused_with_residual(void **state)
     Fix *f = *state;
     uint8_t rom[0x100] = {0};
     DmsRegion *r;
-    DmsSgList *sg = new_list(f);
+    DmsSgList *sg = f->sg;
     uint8_t buf[0x200];
 
     assert_int_equal(dms_region_new_ram("rom", rom, sizeof(rom),
@@ -416,13 +417,12 @@ static void test_copy_into_read_only_is_refused_with_residual(void **state)
     COPY_GIVES(dms_sglist_write, sg, buf, sizeof(buf), -EACCES, 0x100);
     assert_int_equal(f->ram[0], 0x77);
     assert_int_equal(rom[0], 0);
-    dms_sglist_unref(sg);
 }
 
 static void test_write_marks_ram_dirty(void **state)
 {
     Fix *f = *state;
-    DmsSgList *sg = new_list(f);
+    DmsSgList *sg = f->sg;
     DmsRegion *ram = NULL;
     uint8_t buf[8] = {0};
     uint8_t store[0x1000];
@@ -438,7 +438,6 @@ static void test_write_marks_ram_dirty(void **state)
     assert_int_equal(dms_region_take_dirty_log(ram, &bits, 64), 16);
     assert_int_equal(bits, (1u << 3) | (1u << 10));
     dms_region_unref(ram);
-    dms_sglist_unref(sg);
 }
 
 /* ---- typed accesses ---- */
@@ -479,33 +478,18 @@ static void test_typed_loads_read_back_from_message_region(void **state)
     Fix *f = *state;
     static const uint8_t bytes[] = {0x01, 0x02, 0x03, 0x04,
                                     0x05, 0x06, 0x07, 0x08};
-    uint8_t u8 = 0;
-    uint16_t u16 = 0;
-    uint32_t u32 = 0;
-    uint64_t u64 = 0;
+    uint64_t at = MSG_BASE + 0x40;
 
     memcpy(f->bulk->mem + 0x40, bytes, sizeof(bytes));
-    assert_int_equal(dms_space_load_u8(f->space, MSG_BASE + 0x41, &u8, NULL),
-                     0);
-    assert_int_equal(u8, 0x02);
-    assert_int_equal(
-        dms_space_load_le16(f->space, MSG_BASE + 0x40, &u16, NULL), 0);
-    assert_int_equal(u16, 0x0201);
-    assert_int_equal(
-        dms_space_load_be16(f->space, MSG_BASE + 0x40, &u16, NULL), 0);
-    assert_int_equal(u16, 0x0102);
-    assert_int_equal(
-        dms_space_load_le32(f->space, MSG_BASE + 0x40, &u32, NULL), 0);
-    assert_int_equal(u32, 0x04030201);
-    assert_int_equal(
-        dms_space_load_be32(f->space, MSG_BASE + 0x40, &u32, NULL), 0);
-    assert_int_equal(u32, 0x01020304);
-    assert_int_equal(
-        dms_space_load_le64(f->space, MSG_BASE + 0x40, &u64, NULL), 0);
-    assert_int_equal(u64, UINT64_C(0x0807060504030201));
-    assert_int_equal(
-        dms_space_load_be64(f->space, MSG_BASE + 0x40, &u64, NULL), 0);
-    assert_int_equal(u64, UINT64_C(0x0102030405060708));
+    LOAD_GIVES(dms_space_load_u8, uint8_t, f->space, at + 1, 0, 0x02);
+    LOAD_GIVES(dms_space_load_le16, uint16_t, f->space, at, 0, 0x0201);
+    LOAD_GIVES(dms_space_load_be16, uint16_t, f->space, at, 0, 0x0102);
+    LOAD_GIVES(dms_space_load_le32, uint32_t, f->space, at, 0, 0x04030201);
+    LOAD_GIVES(dms_space_load_be32, uint32_t, f->space, at, 0, 0x01020304);
+    LOAD_GIVES(dms_space_load_le64, uint64_t, f->space, at, 0,
+               UINT64_C(0x0807060504030201));
+    LOAD_GIVES(dms_space_load_be64, uint64_t, f->space, at, 0,
+               UINT64_C(0x0102030405060708));
     /* Each load was one backend call of the value's size. */
     assert_int_equal(f->bulk->calls, 7);
     assert_int_equal(f->bulk->log[6].len, 8);
@@ -514,38 +498,29 @@ static void test_typed_loads_read_back_from_message_region(void **state)
 static void test_typed_access_to_register_is_one_access(void **state)
 {
     Fix *f = *state;
-    uint32_t v = 0;
 
     assert_int_equal(
         dms_space_store_le32(f->space, REGS_BASE + 8, 0xcafef00d, NULL), 0);
     assert_int_equal(dms_le32_load(f->regs->mem + 8), 0xcafef00d);
     assert_int_equal(f->regs->calls, 1);
     assert_int_equal(f->regs->last.len, 4);
-    assert_int_equal(dms_space_load_be32(f->space, REGS_BASE + 8, &v, NULL),
-                     0);
     /* The register is little-endian; read as big-endian bytes it swaps. */
-    assert_int_equal(v, 0x0df0feca);
+    LOAD_GIVES(dms_space_load_be32, uint32_t, f->space, REGS_BASE + 8, 0,
+               0x0df0feca);
     assert_int_equal(f->regs->calls, 2);
 }
 
 static void test_typed_load_failure_gives_zero_and_error(void **state)
 {
     Fix *f = *state;
-    uint32_t v32 = 0xffffffff;
-    uint64_t v64 = 1;
-    uint16_t v16 = 1;
 
-    assert_int_equal(dms_space_load_le32(f->space, HOLE_BASE, &v32, NULL),
-                     -EFAULT);
-    assert_int_equal(v32, 0);
+    LOAD_GIVES(dms_space_load_le32, uint32_t, f->space, HOLE_BASE, -EFAULT, 0);
     /* Past 2^64: refused before any access. */
-    assert_int_equal(dms_space_load_be64(f->space, UINT64_MAX - 3, &v64, NULL),
-                     -EINVAL);
-    assert_int_equal(v64, 0);
+    LOAD_GIVES(dms_space_load_be64, uint64_t, f->space, UINT64_MAX - 3,
+               -EINVAL, 0);
     /* A 2-byte access to a region that only takes 4-byte ones. */
-    assert_int_equal(dms_space_load_le16(f->space, REGS_BASE, &v16, NULL),
-                     -EOPNOTSUPP);
-    assert_int_equal(v16, 0);
+    LOAD_GIVES(dms_space_load_le16, uint16_t, f->space, REGS_BASE, -EOPNOTSUPP,
+               0);
     assert_int_equal(dms_space_store_le32(f->space, HOLE_BASE, 1, NULL),
                      -EFAULT);
 }

@@ -22,15 +22,13 @@ import re
 import sys
 import xml.etree.ElementTree as ET
 
+import tap
+
 SVG = "{http://www.w3.org/2000/svg}"
 TOP = 90  # y of address 0
 BYTES_PER_PX = 128
 
-results = []
-
-
-def ok(cond, name, detail=""):
-    results.append((bool(cond), name, detail))
+ok = tap.ok
 
 
 def num(text):
@@ -59,7 +57,7 @@ def check(svg, figure):
         root = ET.parse(svg).getroot()
     except ET.ParseError as e:
         ok(False, "the SVG is well-formed XML", str(e))
-        return report()
+        return tap.report()
     ok(root.tag == SVG + "svg", "the SVG is well-formed XML with an <svg> root")
 
     regions = [g for g in root.iter(SVG + "g") if g.get("data-kind")]
@@ -69,7 +67,7 @@ def check(svg, figure):
        "regions: %d" % len(regions))
     ok(rows, "the picture has a view")
     if not regions or not rows:
-        return report()
+        return tap.report()
 
     # The tree as drawn: absolute addresses, drawn to scale, labelled.
     by_name = {}
@@ -139,27 +137,15 @@ def check(svg, figure):
        "view ends at 0x%X, root size 0x%X" % (expect, root_size))
 
     if figure is None:
-        return report()
+        return tap.report()
     # For the C test: nothing to print, only the file (or the failures).
-    if any(not good for good, _, _ in results):
-        return report()
+    if tap.failed():
+        return tap.report()
     with open(figure, "w", encoding="utf-8") as f:
         f.write("# from %s\n" % svg)
         f.write("".join("region %s\n" % line for line in lines))
         f.write("".join("view %s\n" % line for line in drawn))
     return 0
-
-
-def report():
-    print("1..%d" % len(results))
-    failed = 0
-    for i, (good, name, detail) in enumerate(results, 1):
-        print("%s %d - %s" % ("ok" if good else "not ok", i, name))
-        if not good:
-            failed += 1
-            for line in detail.strip().splitlines():
-                print("# " + line)
-    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -175,9 +175,8 @@ static int server_setup(void **state)
 {
     Server *s = g_new0(Server, 1);
 
-    s->dir = g_dir_make_tmp("dms-vfu-XXXXXX", NULL);
-    assert_non_null(s->dir);
-    s->path = g_build_filename(s->dir, "sock", NULL);
+    s->path = vfc_socket_path_new(&s->dir);
+    assert_non_null(s->path);
     s->ctx = vfu_create_ctx(VFU_TRANS_SOCK, s->path,
                             LIBVFIO_USER_FLAG_ATTACH_NB, s, VFU_DEV_TYPE_PCI);
     assert_non_null(s->ctx);
@@ -210,10 +209,7 @@ static int server_teardown(void **state)
     g_thread_join(s->thread);
     dms_vfu_destroy(s->vfu);
     s->bar = dms_region_unref(s->bar);
-    g_unlink(s->path);
-    g_rmdir(s->dir);
-    g_free(s->path);
-    g_free(s->dir);
+    vfc_socket_path_free(s->path, s->dir);
     g_free(s);
     return 0;
 }
@@ -319,8 +315,7 @@ static void test_map_with_fd_is_ram_without_messages(void **state)
     assert_int_equal(dms_space_read(s->space, 0x100000, buf, 8, NULL, NULL),
                      -EFAULT);
     vfc_free(c);
-    munmap(mem, 64 * KiB);
-    close(fd);
+    vfc_memfd_free(fd, mem, 64 * KiB);
 }
 
 static void test_map_without_fd_one_message_per_run(void **state)
@@ -510,8 +505,7 @@ static void test_threads_dma_with_the_loop(void **state)
     assert_int_equal(cs.dma_reads + cs.dma_writes, 200);
     vfc_free(c);
     g_free(a);
-    munmap(ram, 256 * KiB);
-    close(fd);
+    vfc_memfd_free(fd, ram, 256 * KiB);
 }
 
 /* ---- DMA_UNMAP during traffic ---- */
@@ -649,10 +643,8 @@ static void test_disconnect_mid_transfer_then_next_client(void **state)
     g_free(msg_mem);
     g_free(msg_mem2);
     g_free(buf);
-    munmap(ram, MiB);
-    munmap(ram2, MiB);
-    close(fd);
-    close(fd2);
+    vfc_memfd_free(fd, ram, MiB);
+    vfc_memfd_free(fd2, ram2, MiB);
 }
 
 /* ---- hostile DMA_MAPs ---- */
@@ -729,8 +721,7 @@ static void test_hostile_map_fd_shorter_than_region(void **state)
     assert_memory_equal(buf, shadow + 60 * KiB, 4096);
     vfc_free(c);
     g_free(shadow);
-    munmap(ram, 4096);
-    close(fd);
+    vfc_memfd_free(fd, ram, 4096);
 }
 
 static void test_hostile_map_odd_file_offset(void **state)
@@ -752,8 +743,7 @@ static void test_hostile_map_odd_file_offset(void **state)
     assert_memory_equal(buf, shadow + 8192 - 64, 64);
     vfc_free(c);
     g_free(shadow);
-    munmap(ram, 64 * KiB);
-    close(fd);
+    vfc_memfd_free(fd, ram, 64 * KiB);
 }
 
 static void test_hostile_map_write_without_read(void **state)
@@ -789,8 +779,7 @@ static void test_hostile_map_write_without_read(void **state)
     assert_int_equal(cs.stray, 0);
     vfc_free(c);
     g_free(shadow);
-    munmap(ram, 8192);
-    close(fd);
+    vfc_memfd_free(fd, ram, 8192);
 }
 
 /* ---- many regions ---- */
@@ -867,16 +856,15 @@ static void test_dirty_pages_reported_while_logging(void **state)
     assert_int_equal(bitmap[1], 0);
     assert_int_equal(vfc_dirty_stop(c), 0);
     vfc_free(c);
-    munmap(ram, 64 * KiB);
-    close(fd);
+    vfc_memfd_free(fd, ram, 64 * KiB);
 }
 
 /* ---- arguments ---- */
 
 static void test_attach_refuses_a_blocking_context(void **state)
 {
-    char *dir = g_dir_make_tmp("dms-vfu-XXXXXX", NULL);
-    char *path = g_build_filename(dir, "sock", NULL);
+    char *dir;
+    char *path = vfc_socket_path_new(&dir);
     vfu_ctx_t *ctx =
         vfu_create_ctx(VFU_TRANS_SOCK, path, 0, NULL, VFU_DEV_TYPE_PCI);
     DmsVfu *vfu = NULL;
@@ -885,10 +873,7 @@ static void test_attach_refuses_a_blocking_context(void **state)
     assert_int_equal(dms_vfu_attach(ctx, NULL, &vfu), -EINVAL);
     assert_null(vfu);
     vfu_destroy_ctx(ctx);
-    g_unlink(path);
-    g_rmdir(dir);
-    g_free(path);
-    g_free(dir);
+    vfc_socket_path_free(path, dir);
 }
 
 #define T(name)                                                               \

@@ -26,17 +26,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "regs.h"
 #include "vfu-client.h"
 
 #define MiB ((uint64_t)1 << 20)
 #define KiB ((uint64_t)1 << 10)
-
-#define REG_SRC 0x00
-#define REG_DST 0x08
-#define REG_LEN 0x10
-#define REG_DOORBELL 0x14
-#define REG_STATUS 0x18
-#define REG_COUNT 0x1c
 
 static const char *example_path;
 
@@ -53,9 +47,8 @@ static int start_device(void **state)
     struct stat st;
     int i;
 
-    f->dir = g_dir_make_tmp("dms-vfu-ex-XXXXXX", NULL);
-    assert_non_null(f->dir);
-    f->sock = g_build_filename(f->dir, "dev.sock", NULL);
+    f->sock = vfc_socket_path_new(&f->dir);
+    assert_non_null(f->sock);
     argv[2] = f->sock;
     assert_true(g_spawn_async(NULL, argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD,
                               NULL, NULL, &f->pid, NULL));
@@ -78,12 +71,22 @@ static int stop_device(void **state)
     /* A clean exit: no crash, no sanitizer report. */
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 0);
-    g_unlink(f->sock);
-    g_rmdir(f->dir);
-    g_free(f->sock);
-    g_free(f->dir);
+    vfc_socket_path_free(f->sock, f->dir);
     g_free(f);
     return 0;
+}
+
+/*
+ * Gives the device @size bytes of client memory twice: @msg at @msg_iova,
+ * without a file descriptor (reached by messages), and the memfd @fd at
+ * @ram_iova (mapped).
+ */
+static void map_memory(VfuClient *c, uint64_t msg_iova, uint8_t *msg,
+                       uint64_t ram_iova, int fd, uint64_t size)
+{
+    vfc_add_memory(c, msg_iova, size, msg, true);
+    assert_int_equal(vfc_dma_map(c, msg_iova, size, VFC_MAP_RW, -1, 0), 0);
+    assert_int_equal(vfc_dma_map(c, ram_iova, size, VFC_MAP_RW, fd, 0), 0);
 }
 
 static VfuClient *connect_device(Fixture *f, bool twin)
@@ -180,9 +183,7 @@ static void test_copy_over_fd_and_fdless_memory(void **state)
 
     fill(ram, 2 * MiB, 1);
     fill(msg, 2 * MiB, 2);
-    vfc_add_memory(c, msg_iova, 2 * MiB, msg, true);
-    assert_int_equal(vfc_dma_map(c, ram_iova, 2 * MiB, VFC_MAP_RW, fd, 0), 0);
-    assert_int_equal(vfc_dma_map(c, msg_iova, 2 * MiB, VFC_MAP_RW, -1, 0), 0);
+    map_memory(c, msg_iova, msg, ram_iova, fd, 2 * MiB);
 
     /* fd -> fd */
     assert_int_equal(copy(c, ram_iova + 3, ram_iova + MiB, 4101), 0);
@@ -202,8 +203,7 @@ static void test_copy_over_fd_and_fdless_memory(void **state)
     assert_int_equal(rd32(c, REG_COUNT), 5);
     vfc_free(c);
     g_free(msg);
-    munmap(ram, 2 * MiB);
-    close(fd);
+    vfc_memfd_free(fd, ram, 2 * MiB);
 }
 
 static void test_copy_16_mib(void **state)
@@ -215,11 +215,7 @@ static void test_copy_16_mib(void **state)
     VfcStats cs;
 
     fill(msg, 16 * MiB, 3);
-    vfc_add_memory(c, 0x40000000, 16 * MiB, msg, true);
-    assert_int_equal(vfc_dma_map(c, 0x40000000, 16 * MiB, VFC_MAP_RW, -1, 0),
-                     0);
-    assert_int_equal(vfc_dma_map(c, 0x80000000, 16 * MiB, VFC_MAP_RW, fd, 0),
-                     0);
+    map_memory(c, 0x40000000, msg, 0x80000000, fd, 16 * MiB);
     assert_int_equal(copy(c, 0x40000000, 0x80000000, 16 * MiB), 0);
     assert_memory_equal(ram, msg, 16 * MiB);
     vfc_get_stats(c, &cs);
@@ -231,8 +227,7 @@ static void test_copy_16_mib(void **state)
     assert_int_equal(rd32(c, REG_COUNT), 1);
     vfc_free(c);
     g_free(msg);
-    munmap(ram, 16 * MiB);
-    close(fd);
+    vfc_memfd_free(fd, ram, 16 * MiB);
 }
 
 static void test_copy_not_wholly_backed_moves_nothing(void **state)
@@ -246,9 +241,7 @@ static void test_copy_not_wholly_backed_moves_nothing(void **state)
 
     fill(ram, MiB, 4);
     fill(msg, MiB, 5);
-    vfc_add_memory(c, b, MiB, msg, true);
-    assert_int_equal(vfc_dma_map(c, a, MiB, VFC_MAP_RW, fd, 0), 0);
-    assert_int_equal(vfc_dma_map(c, b, MiB, VFC_MAP_RW, -1, 0), 0);
+    map_memory(c, b, msg, a, fd, MiB);
     memcpy(before, msg, MiB);
 
     /* Source runs past its region into nothing. */
@@ -272,8 +265,7 @@ static void test_copy_not_wholly_backed_moves_nothing(void **state)
     vfc_free(c);
     g_free(msg);
     g_free(before);
-    munmap(ram, MiB);
-    close(fd);
+    vfc_memfd_free(fd, ram, MiB);
 }
 
 static bool die_on_first_dma(VfuClient *c, unsigned cmd, uint64_t addr,
@@ -289,9 +281,7 @@ static void test_client_dies_mid_copy_next_client_served(void **state)
     uint8_t *msg = g_malloc0(4 * MiB), *ram, *msg2 = g_malloc0(4 * MiB);
     int fd = vfc_memfd(4 * MiB, (void **)&ram);
 
-    vfc_add_memory(c, 0x1000000, 4 * MiB, msg, true);
-    assert_int_equal(vfc_dma_map(c, 0x1000000, 4 * MiB, VFC_MAP_RW, -1, 0), 0);
-    assert_int_equal(vfc_dma_map(c, 0x2000000, 4 * MiB, VFC_MAP_RW, fd, 0), 0);
+    map_memory(c, 0x1000000, msg, 0x2000000, fd, 4 * MiB);
     vfc_set_dma_hook(c, die_on_first_dma, NULL);
     wr64(c, REG_SRC, 0x1000000);
     wr64(c, REG_DST, 0x2000000);
@@ -306,17 +296,14 @@ static void test_client_dies_mid_copy_next_client_served(void **state)
     c = connect_device(f, true);
     assert_int_equal(rd32(c, REG_COUNT), 0);
     fill(msg2, 4 * MiB, 6);
-    vfc_add_memory(c, 0x1000000, 4 * MiB, msg2, true);
-    assert_int_equal(vfc_dma_map(c, 0x1000000, 4 * MiB, VFC_MAP_RW, -1, 0), 0);
-    assert_int_equal(vfc_dma_map(c, 0x2000000, 4 * MiB, VFC_MAP_RW, fd, 0), 0);
+    map_memory(c, 0x1000000, msg2, 0x2000000, fd, 4 * MiB);
     assert_int_equal(copy(c, 0x1000000, 0x2000000, 4 * MiB), 0);
     assert_memory_equal(ram, msg2, 4 * MiB);
     assert_int_equal(rd32(c, REG_COUNT), 1);
     vfc_free(c);
     g_free(msg);
     g_free(msg2);
-    munmap(ram, 4 * MiB);
-    close(fd);
+    vfc_memfd_free(fd, ram, 4 * MiB);
 }
 
 int main(int argc, char **argv)

@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <glib.h>
+#include <glib/gstdio.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <stdio.h>
@@ -111,6 +112,12 @@ int vfc_memfd(uint64_t size, void **host)
         return -1;
     }
     return fd;
+}
+
+void vfc_memfd_free(int fd, void *host, uint64_t size)
+{
+    munmap(host, size);
+    close(fd);
 }
 
 /* Sends one message (header + payload) with an optional fd. */
@@ -732,4 +739,18 @@ void vfc_reset_stats(VfuClient *c)
     g_mutex_lock(&c->lock);
     memset(&c->stats, 0, sizeof(c->stats));
     g_mutex_unlock(&c->lock);
+}
+
+char *vfc_socket_path_new(char **dir)
+{
+    *dir = g_dir_make_tmp("dms-vfu-XXXXXX", NULL);
+    return *dir ? g_build_filename(*dir, "sock", NULL) : NULL;
+}
+
+void vfc_socket_path_free(char *path, char *dir)
+{
+    g_unlink(path);
+    g_rmdir(dir);
+    g_free(path);
+    g_free(dir);
 }

@@ -109,7 +109,18 @@ typedef struct VfcStats {
 void vfc_get_stats(VfuClient *c, VfcStats *stats);
 void vfc_reset_stats(VfuClient *c);
 
+/*
+ * A socket path in a new private directory, for a server to listen on:
+ * the directory's file "sock", the directory itself in *@dir. NULL (and
+ * *@dir NULL) when the directory cannot be made. vfc_socket_path_free()
+ * removes both and frees them.
+ */
+char *vfc_socket_path_new(char **dir);
+void vfc_socket_path_free(char *path, char *dir);
+
 /* A memfd of @size bytes mapped shared at *@host. Returns the fd or -1. */
 int vfc_memfd(uint64_t size, void **host);
+/* Unmaps and closes what vfc_memfd() gave. */
+void vfc_memfd_free(int fd, void *host, uint64_t size);
 
 #endif /* DMS_TEST_VFU_CLIENT_H */

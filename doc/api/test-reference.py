@@ -24,23 +24,12 @@ import subprocess
 import sys
 import tempfile
 
-results = []
+# The TAP helpers the tests' Python scripts share.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "..", "tests"))
+import tap  # noqa: E402
 
-
-def ok(cond, name, detail=""):
-    results.append((bool(cond), name, detail))
-
-
-def tap():
-    print("1..%d" % len(results))
-    failed = 0
-    for i, (good, name, detail) in enumerate(results, 1):
-        print("%s %d - %s" % ("ok" if good else "not ok", i, name))
-        if not good:
-            failed += 1
-            for line in detail.strip().splitlines():
-                print("# " + line)
-    return 1 if failed else 0
+ok = tap.ok
 
 
 def sym_functions(path):
@@ -241,7 +230,7 @@ def main():
     else:
         sys.stderr.write(__doc__)
         return 2
-    return tap()
+    return tap.report()
 
 
 if __name__ == "__main__":

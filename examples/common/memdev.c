@@ -219,6 +219,34 @@ void memdev_bulk_ops(DmsMessageOps *ops, size_t max_access)
     ops->max_access = max_access;
 }
 
+int64_t memdev_zero_read(void *opaque, uint64_t offset, void *buf, size_t len,
+                         const DmsAttrs *attrs)
+{
+    (void)opaque;
+    (void)offset;
+    (void)attrs;
+    memset(buf, 0, len);
+    return (int64_t)len;
+}
+
+int64_t memdev_drop_write(void *opaque, uint64_t offset, const void *buf,
+                          size_t len, const DmsAttrs *attrs)
+{
+    (void)opaque;
+    (void)offset;
+    (void)buf;
+    (void)attrs;
+    return (int64_t)len;
+}
+
+void memdev_null_ops(DmsMessageOps *ops)
+{
+    memset(ops, 0, sizeof(*ops));
+    ops->size = sizeof(*ops);
+    ops->read = memdev_zero_read;
+    ops->write = memdev_drop_write;
+}
+
 void memdev_register_ops(MemDev *dev, DmsMessageOps *ops, DmsEndian endian,
                          DmsAccessSizes valid, DmsAccessSizes impl)
 {

@@ -118,6 +118,16 @@ uint8_t memdev_pattern(uint64_t i, unsigned seed);
 void memdev_bulk_ops(DmsMessageOps *ops, size_t max_access);
 
 /*
+ * A device with no memory behind it: reads give zeroes, writes are
+ * dropped, whatever the opaque. memdev_null_ops() fills @ops with both.
+ */
+int64_t memdev_zero_read(void *opaque, uint64_t offset, void *buf, size_t len,
+                         const DmsAttrs *attrs);
+int64_t memdev_drop_write(void *opaque, uint64_t offset, const void *buf,
+                          size_t len, const DmsAttrs *attrs);
+void memdev_null_ops(DmsMessageOps *ops);
+
+/*
  * The register-style ops of @dev: values in @endian, callers' sizes
  * @valid, the device's @impl (a call outside @impl counts as bad).
  */

@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -152,6 +153,46 @@ static int map_copy(DmsSpace *space, uint64_t addr, uint8_t *buf, size_t len,
     return 0;
 }
 
+/*
+ * Moves @count blocks between @buf and their scattered pages of host
+ * memory: into memory (DMS_DIR_FROM_DEVICE, the device writes) or out of
+ * it, with dms_space_write()/dms_space_read() or, @mapped, map/unmap.
+ */
+static int copy_blocks(DemoDevice *dev, const char *what, uint8_t *buf,
+                       unsigned count, DmsDirection dir, bool mapped)
+{
+    for (unsigned i = 0; i < count; i++) {
+        uint64_t addr = block_addr(dev, i);
+        uint8_t *block = buf + (size_t)i * BLOCK_SIZE;
+        int r;
+
+        if (mapped) {
+            r = map_copy(dev->space, addr, block, BLOCK_SIZE, dir);
+        } else if (dir == DMS_DIR_FROM_DEVICE) {
+            r = dms_space_write(dev->space, addr, block, BLOCK_SIZE, NULL,
+                                NULL);
+        } else {
+            r = dms_space_read(dev->space, addr, block, BLOCK_SIZE, NULL,
+                               NULL);
+        }
+        if (report(what, r) < 0) {
+            return r;
+        }
+    }
+    return 0;
+}
+
+/* 0 when @a and @b hold the same @len bytes, else -EBADE (said so). */
+static int expect_same(const char *what, const uint8_t *a, const uint8_t *b,
+                       size_t len)
+{
+    if (memcmp(a, b, len) != 0) {
+        fprintf(stderr, "%s: data read back differs\n", what);
+        return -EBADE;
+    }
+    return 0;
+}
+
 int demo_block_dma(DemoDevice *dev, const DemoConfig *cfg)
 {
     unsigned count = cfg->block_count;
@@ -170,13 +211,10 @@ int demo_block_dma(DemoDevice *dev, const DemoConfig *cfg)
 
     /* Disk to host memory: the device writes, one message per block. */
     m0 = messages(dev);
-    for (unsigned i = 0; i < count; i++) {
-        r = dms_space_write(dev->space, block_addr(dev, i),
-                            disk + (size_t)i * BLOCK_SIZE, BLOCK_SIZE, NULL,
-                            NULL);
-        if (report("block write", r) < 0) {
-            goto out;
-        }
+    r = copy_blocks(dev, "block write", disk, count, DMS_DIR_FROM_DEVICE,
+                    false);
+    if (r < 0) {
+        goto out;
     }
     r = expect_messages("block writes", messages(dev) - m0, count);
     if (r < 0) {
@@ -185,21 +223,16 @@ int demo_block_dma(DemoDevice *dev, const DemoConfig *cfg)
 
     /* Host memory back to the disk: the device reads. */
     m0 = messages(dev);
-    for (unsigned i = 0; i < count; i++) {
-        r = dms_space_read(dev->space, block_addr(dev, i),
-                           back + (size_t)i * BLOCK_SIZE, BLOCK_SIZE, NULL,
-                           NULL);
-        if (report("block read", r) < 0) {
-            goto out;
-        }
+    r = copy_blocks(dev, "block read", back, count, DMS_DIR_TO_DEVICE, false);
+    if (r < 0) {
+        goto out;
     }
     r = expect_messages("block reads", messages(dev) - m0, count);
     if (r < 0) {
         goto out;
     }
-    if (memcmp(disk, back, disk_size) != 0) {
-        fprintf(stderr, "block DMA: data read back differs\n");
-        r = -EBADE;
+    r = expect_same("block DMA", disk, back, disk_size);
+    if (r < 0) {
         goto out;
     }
     printf("block DMA: %u x 4 KiB written to scattered host pages and read "
@@ -213,30 +246,23 @@ int demo_block_dma(DemoDevice *dev, const DemoConfig *cfg)
      */
     fill_pattern(disk, (size_t)bounced * BLOCK_SIZE, 2);
     m0 = messages(dev);
-    for (unsigned i = 0; i < bounced; i++) {
-        r = map_copy(dev->space, block_addr(dev, i),
-                     disk + (size_t)i * BLOCK_SIZE, BLOCK_SIZE,
-                     DMS_DIR_FROM_DEVICE);
-        if (report("bounce map from device", r) < 0) {
-            goto out;
-        }
+    r = copy_blocks(dev, "bounce map from device", disk, bounced,
+                    DMS_DIR_FROM_DEVICE, true);
+    if (r < 0) {
+        goto out;
     }
     memset(back, 0, disk_size);
-    for (unsigned i = 0; i < bounced; i++) {
-        r = map_copy(dev->space, block_addr(dev, i),
-                     back + (size_t)i * BLOCK_SIZE, BLOCK_SIZE,
-                     DMS_DIR_TO_DEVICE);
-        if (report("bounce map to device", r) < 0) {
-            goto out;
-        }
+    r = copy_blocks(dev, "bounce map to device", back, bounced,
+                    DMS_DIR_TO_DEVICE, true);
+    if (r < 0) {
+        goto out;
     }
     r = expect_messages("bounce maps", messages(dev) - m0, 2 * bounced);
     if (r < 0) {
         goto out;
     }
-    if (memcmp(disk, back, (size_t)bounced * BLOCK_SIZE) != 0) {
-        fprintf(stderr, "bounce map: data read back differs\n");
-        r = -EBADE;
+    r = expect_same("bounce map", disk, back, (size_t)bounced * BLOCK_SIZE);
+    if (r < 0) {
         goto out;
     }
     printf("map/unmap: %u x 4 KiB through bounce buffers, 1 message per "
@@ -257,9 +283,8 @@ int demo_block_dma(DemoDevice *dev, const DemoConfig *cfg)
     if (r < 0) {
         goto out;
     }
-    if (memcmp(disk, back, BLOCK_SIZE) != 0) {
-        fprintf(stderr, "8-byte window: data differs\n");
-        r = -EBADE;
+    r = expect_same("8-byte window", disk, back, BLOCK_SIZE);
+    if (r < 0) {
         goto out;
     }
     printf("8-byte window: the same 4 KiB block in %d messages, verified\n\n",

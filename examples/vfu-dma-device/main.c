@@ -8,21 +8,7 @@
  *
  *   vfu-dma-device --socket PATH
  *
- * BAR0 is 4 KiB of little-endian registers:
- *   0x00 SRC      u64  source DMA address
- *   0x08 DST      u64  destination DMA address
- *   0x10 LEN      u32  bytes to copy, at most 16 MiB
- *   0x14 DOORBELL u32  writing 1 copies LEN bytes from SRC to DST through
- *                      the device's DmsSpace, before the write's reply;
- *                      reads 0
- *   0x18 STATUS   u32  0 after a successful copy, else the positive errno
- *   0x1c COUNT    u32  copies done
- * Every register may be accessed with any aligned 1, 2, 4 or 8-byte
- * access, so a 64-bit register may be written as two 32-bit halves. The
- * rest of the BAR reads 0 and ignores writes. A copy whose source or
- * destination is not wholly client memory fails before it moves a byte
- * (STATUS set, DST untouched, COUNT unchanged). Registers are per client:
- * a reset or a new client starts them at 0.
+ * BAR0 holds the registers of regs.h.
  */
 #include <dmaspace/dmaspace.h>
 #include <dmaspace/vfio-user.h>
@@ -38,13 +24,7 @@
 #include <unistd.h>
 #include <vfio-user/libvfio-user.h>
 
-#define REG_SRC 0x00
-#define REG_DST 0x08
-#define REG_LEN 0x10
-#define REG_DOORBELL 0x14
-#define REG_STATUS 0x18
-#define REG_COUNT 0x1c
-#define REG_END 0x20
+#include "regs.h"
 
 #define BAR0_SIZE 4096
 #define COPY_MAX ((uint32_t)16 << 20)

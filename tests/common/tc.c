@@ -68,6 +68,16 @@ DmsSpace *tc_space_over(const char *name, DmsRegion *region, uint64_t addr,
     return tc_space(name, pieces, 0, root);
 }
 
+DmsAttrs tc_attrs(void)
+{
+    return (DmsAttrs){
+        .flags = DMS_ATTR_SECURE | DMS_ATTR_REQUESTER_VALID,
+        .requester_id = 0x1234,
+        .pasid = 7,
+        .user = UINT64_C(0xdeadbeefcafe),
+    };
+}
+
 DmsSpaceStats tc_stats(DmsSpace *space)
 {
     DmsSpaceStats st = {.size = sizeof(st)};

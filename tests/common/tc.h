@@ -61,6 +61,9 @@ DmsSpace *tc_space_over(const char *name, DmsRegion *region, uint64_t addr,
 
 DmsSpaceStats tc_stats(DmsSpace *space);
 
+/* Attributes with every field set, to check they reach a backend whole. */
+DmsAttrs tc_attrs(void);
+
 /* Maps @want bytes at @addr, which must give @expect_len bytes. */
 void *tc_map(DmsSpace *space, uint64_t addr, size_t want, DmsDirection dir,
              size_t expect_len);
@@ -79,5 +82,14 @@ unsigned tc_criticals(void);
 
 /* A DmsDestroyNotify whose data is an atomic_uint to count in. */
 void tc_count_notify(void *counter);
+
+/*
+ * The designators of a LayoutPiece of RAM at @addr over @size bytes of
+ * @host whose release counts in the atomic_uint @counter; more (.keep,
+ * .name, .flags) may follow: {TC_COUNTED_RAM(...), .keep = &r}.
+ */
+#define TC_COUNTED_RAM(addr_, host_, size_, counter_)                         \
+    .kind = LAYOUT_RAM, .addr = (addr_), .host = (host_), .size = (size_),    \
+    .notify = tc_count_notify, .notify_data = (counter_)
 
 #endif /* DMS_TEST_COMMON_H */

@@ -37,18 +37,13 @@ static uint64_t pick_addr(FuzzInput *in)
 /* Mostly short lengths, sometimes up to the whole window. */
 static size_t pick_len(FuzzInput *in)
 {
-    switch (fuzz_u8(in) & 3) {
-    case 0:
-        return fuzz_u8(in) % 16;
-    case 1:
-        return fuzz_u8(in);
-    case 2:
-        return fuzz_u16(in) % 4096;
-    default: {
-        size_t len = fuzz_u16(in);
-        return len + (fuzz_u8(in) & 1);
-    }
-    }
+    unsigned kind = fuzz_u8(in) & 3;
+    size_t len;
+
+    if (kind < 3)
+        return fuzz_short_len(in, kind);
+    len = fuzz_u16(in);
+    return len + (fuzz_u8(in) & 1);
 }
 
 static void op_add_region(Model *m, FuzzInput *in, ObjKind kind)

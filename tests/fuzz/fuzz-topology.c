@@ -26,6 +26,7 @@
 
 #include "dms-private.h"
 #include "fuzz.h"
+#include "memdev.h"
 
 enum {
     MAX_OBJS = 24,
@@ -77,30 +78,11 @@ static void leaf_notify(void *data)
     (*n)++;
 }
 
-static int64_t msg_read(void *opaque, uint64_t offset, void *buf, size_t len,
-                        const DmsAttrs *attrs)
-{
-    (void)opaque;
-    (void)offset;
-    (void)attrs;
-    memset(buf, 0, len);
-    return (int64_t)len;
-}
-
-static int64_t msg_write(void *opaque, uint64_t offset, const void *buf,
-                         size_t len, const DmsAttrs *attrs)
-{
-    (void)opaque;
-    (void)offset;
-    (void)buf;
-    (void)attrs;
-    return (int64_t)len;
-}
-
+/* Message regions with nothing behind them: the fuzzer reads no bytes. */
 static const DmsMessageOps msg_ops = {
     .size = sizeof(DmsMessageOps),
-    .read = msg_read,
-    .write = msg_write,
+    .read = memdev_zero_read,
+    .write = memdev_drop_write,
 };
 
 static DmsRegion *pick(Fuzz *f, FuzzInput *in)

@@ -17,6 +17,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include <glib.h>
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /*
@@ -34,6 +36,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
             abort();                                                          \
         }                                                                     \
     } while (0)
+
+/*
+ * A g_log writer for the targets: a critical or warning counts in the
+ * unsigned that *@counter (an unsigned **) points to, when it points to
+ * one; an error aborts. The library's contract says which calls raise
+ * criticals, so the targets count them rather than crash.
+ */
+static inline GLogWriterOutput fuzz_count_criticals(GLogLevelFlags level,
+                                                    const GLogField *fields,
+                                                    gsize n_fields,
+                                                    gpointer counter)
+{
+    unsigned *at = *(unsigned **)counter;
+
+    (void)fields;
+    (void)n_fields;
+    if ((level & (G_LOG_LEVEL_CRITICAL | G_LOG_LEVEL_WARNING)) && at)
+        (*at)++;
+    if (level & G_LOG_LEVEL_ERROR)
+        abort();
+    return G_LOG_WRITER_HANDLED;
+}
 
 /* Consumes fuzz input front to back; past the end everything reads 0. */
 typedef struct FuzzInput {
@@ -64,6 +88,23 @@ static inline uint32_t fuzz_u32(FuzzInput *in)
 static inline bool fuzz_bool(FuzzInput *in)
 {
     return fuzz_u8(in) & 1;
+}
+
+/*
+ * The short lengths the targets pick most: @kind (0 to 2, from the low
+ * bits of an input byte) chooses below 16, below 256 or below 4096; the
+ * fourth kind, a long length, is each target's own.
+ */
+static inline size_t fuzz_short_len(FuzzInput *in, unsigned kind)
+{
+    switch (kind) {
+    case 0:
+        return fuzz_u8(in) % 16;
+    case 1:
+        return fuzz_u8(in);
+    default:
+        return fuzz_u16(in) % 4096;
+    }
 }
 
 #endif /* DMS_FUZZ_H */

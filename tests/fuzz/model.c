@@ -14,21 +14,8 @@
  */
 
 unsigned model_criticals;
+static unsigned *criticals_at = &model_criticals;
 bool model_trace;
-
-static GLogWriterOutput count_criticals(GLogLevelFlags level,
-                                        const GLogField *fields,
-                                        gsize n_fields, gpointer unused)
-{
-    (void)fields;
-    (void)n_fields;
-    (void)unused;
-    if (level & (G_LOG_LEVEL_CRITICAL | G_LOG_LEVEL_WARNING))
-        model_criticals++;
-    if (level & G_LOG_LEVEL_ERROR)
-        abort();
-    return G_LOG_WRITER_HANDLED;
-}
 
 void model_expect_criticals(unsigned before, unsigned min, unsigned max,
                             const char *what)
@@ -258,7 +245,7 @@ Model *model_new(FuzzInput *in)
     int r;
 
     if (!writer_set) {
-        g_log_set_writer_func(count_criticals, NULL, NULL);
+        g_log_set_writer_func(fuzz_count_criticals, &criticals_at, NULL);
         model_trace = g_getenv("DMS_FUZZ_TRACE") != NULL;
         /* The model checks each notify at the step that causes it. */
         dms__topology_reclaim_inline(true);

@@ -7,21 +7,8 @@
 
 #include "world.h"
 
-static World *current; /* for the log writer: one world at a time */
-
-static GLogWriterOutput count_criticals(GLogLevelFlags level,
-                                        const GLogField *fields,
-                                        gsize n_fields, gpointer unused)
-{
-    (void)fields;
-    (void)n_fields;
-    (void)unused;
-    if ((level & (G_LOG_LEVEL_CRITICAL | G_LOG_LEVEL_WARNING)) && current)
-        current->criticals++;
-    if (level & G_LOG_LEVEL_ERROR)
-        abort();
-    return G_LOG_WRITER_HANDLED;
-}
+/* Where the log writer counts: the one world alive, or nowhere. */
+static unsigned *criticals_at;
 
 /* ---- the bulk backend of message segments: bytes of w->mem ---- */
 
@@ -78,10 +65,10 @@ World *world_new(FuzzInput *in)
     int r;
 
     if (!writer_set) {
-        g_log_set_writer_func(count_criticals, NULL, NULL);
+        g_log_set_writer_func(fuzz_count_criticals, &criticals_at, NULL);
         writer_set = true;
     }
-    current = w;
+    criticals_at = &w->criticals;
     w->mem = g_malloc(WORLD_SIZE);
     world_pattern(w->mem, WORLD_SIZE, 1);
     memcpy(w->model, w->mem, WORLD_SIZE);
@@ -148,7 +135,7 @@ void world_free(World *w)
     }
     g_main_context_unref(w->ctx);
     g_free(w->mem);
-    current = NULL;
+    criticals_at = NULL;
     g_free(w);
 }
 
@@ -213,16 +200,11 @@ uint64_t world_pick_addr(FuzzInput *in)
 
 size_t world_pick_len(FuzzInput *in)
 {
-    switch (fuzz_u8(in) & 3) {
-    case 0:
-        return fuzz_u8(in) % 16;
-    case 1:
-        return fuzz_u8(in);
-    case 2:
-        return fuzz_u16(in) % 4096;
-    default:
-        return fuzz_u16(in) % (2 * WORLD_SEG_SIZE + 1);
-    }
+    unsigned kind = fuzz_u8(in) & 3;
+
+    if (kind < 3)
+        return fuzz_short_len(in, kind);
+    return fuzz_u16(in) % (2 * WORLD_SEG_SIZE + 1);
 }
 
 void world_pattern(uint8_t *buf, size_t len, uint32_t seed)
