@@ -241,6 +241,7 @@ static void client_source_gone(gpointer data)
     g_mutex_unlock(&cs->lock);
     if (source)
         g_source_unref(source);
+    DMS_SCHED_POINT();
     dms_map_client_unref(c);
     /* Last: it may free the space, and @cs with it. */
     cs->space_unref(space);
@@ -257,6 +258,7 @@ static void clients_fire(DmsSpace *space)
     GList *link, *next;
     size_t room, limit;
 
+    DMS_SCHED_POINT();
     g_mutex_lock(&cs->lock);
     /*
      * Checked under the lock: a releaser that frees budget after this
@@ -374,10 +376,12 @@ int dms__space_add_map_client_min(DmsSpace *space, struct _GMainContext *ctx,
     c->state = CLIENT_WAITING;
     g_queue_push_tail_link(&cs->waiting, &c->link);
     /* seq_cst, then the budget check below: see the top of the file. */
+    DMS_SCHED_POINT();
     set_waiting(cs);
     g_mutex_unlock(&cs->lock);
     dms__bounce_unstash(cs->bounce);
 
+    DMS_SCHED_POINT();
     /* Not c->min_room: once queued, c may fire and go at any moment. */
     room = dms__bounce_room(cs->bounce);
     limit = dms__bounce_limit(cs->bounce);
