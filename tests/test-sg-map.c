@@ -39,7 +39,7 @@ static int fix_setup(void **state)
         (const LayoutPiece[]){
             {LAYOUT_RAM, RAM_BASE, .host = f->ram, .size = sizeof(f->ram)},
             {LAYOUT_MESSAGE, DEV_BASE, .dev = f->dev},
-            {LAYOUT_END},
+            {.kind = LAYOUT_END},
         },
         BOUNCE_LIMIT, NULL);
     assert_int_equal(dms_sglist_new(f->space, 0, &f->sg), 0);
