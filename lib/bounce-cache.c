@@ -382,8 +382,8 @@ void dms__caches_reclaim(DmsCaches *cs)
 
     atomic_fetch_add_explicit(&cs->off, CACHE_OFF_HOLD, memory_order_seq_cst);
     DMS_SCHED_POINT();
-    DMS_SCHED_POINT();
     dms__rcu_synchronize();
+    DMS_SCHED_POINT();
     g_mutex_lock(&cache_lock);
     for (BounceCache *c = cs->list; c; c = c->next) {
         CacheLater later = {0};

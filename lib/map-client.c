@@ -376,9 +376,9 @@ int dms__space_add_map_client_min(DmsSpace *space, struct _GMainContext *ctx,
     c->state = CLIENT_WAITING;
     g_queue_push_tail_link(&cs->waiting, &c->link);
     /* seq_cst, then the budget check below: see the top of the file. */
-    DMS_SCHED_POINT();
     set_waiting(cs);
     g_mutex_unlock(&cs->lock);
+    DMS_SCHED_POINT();
     dms__bounce_unstash(cs->bounce);
 
     DMS_SCHED_POINT();
