@@ -82,6 +82,7 @@ bool dms__cache_take(DmsCaches *cs, DmsRegion *region, size_t want,
 
     if (want > CACHE_MAX_LEN || !dms__caches_on(cs))
         return false;
+    DMS_SCHED_POINT();
     c = cache_mine(cs);
     if (!c)
         return false;
@@ -163,6 +164,7 @@ bool dms__cache_give(DmsCaches *cs, Buf *buf, size_t len, DmsRegion *region,
         !dms__caches_on(cs) ||
         atomic_load_explicit(cs->owner.refs, memory_order_relaxed) == 0)
         return false;
+    DMS_SCHED_POINT();
     c = cache_mine(cs);
     if (!c)
         return false;
@@ -234,6 +236,7 @@ static void cache_drain(BounceCache *c, CacheLater *later)
             dms__buf_put(&buf);
         }
     }
+    DMS_SCHED_POINT();
     /* Under the lock: see the top of the file. */
     if (idle)
         dms__budget_release(c->cs->budget, idle);
@@ -378,7 +381,9 @@ void dms__caches_reclaim(DmsCaches *cs)
     GPtrArray *unrefs = NULL;
 
     atomic_fetch_add_explicit(&cs->off, CACHE_OFF_HOLD, memory_order_seq_cst);
+    DMS_SCHED_POINT();
     dms__rcu_synchronize();
+    DMS_SCHED_POINT();
     g_mutex_lock(&cache_lock);
     for (BounceCache *c = cs->list; c; c = c->next) {
         CacheLater later = {0};
@@ -393,6 +398,7 @@ void dms__caches_reclaim(DmsCaches *cs)
         }
     }
     g_mutex_unlock(&cache_lock);
+    DMS_SCHED_POINT();
     /* Release: the drained caches come before their owners' next use. */
     atomic_fetch_sub_explicit(&cs->off, CACHE_OFF_HOLD, memory_order_release);
     if (unrefs) {

@@ -31,6 +31,7 @@ void dms__budget_init(DmsBudget *bg, size_t limit)
 bool dms__budget_release(DmsBudget *bg, size_t n)
 {
     atomic_fetch_sub_explicit(&bg->used, n, memory_order_seq_cst);
+    DMS_SCHED_POINT();
     return atomic_load_explicit(&bg->waiting, memory_order_seq_cst) != 0;
 }
 
@@ -56,6 +57,7 @@ static size_t charge(DmsBudget *bg, size_t want, bool spare,
         } while (!atomic_compare_exchange_weak_explicit(
             &bg->used, &used, used + n, memory_order_seq_cst,
             memory_order_relaxed));
+        DMS_SCHED_POINT();
         if (atomic_load_explicit(&bg->limit, memory_order_seq_cst) == limit)
             return n;
         /*
@@ -104,5 +106,6 @@ size_t dms__budget_room(const DmsBudget *bg)
 bool dms__budget_set_limit(DmsBudget *bg, size_t limit)
 {
     atomic_store_explicit(&bg->limit, limit, memory_order_seq_cst);
+    DMS_SCHED_POINT();
     return atomic_load_explicit(&bg->waiting, memory_order_seq_cst) != 0;
 }

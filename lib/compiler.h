@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sched-point.h"
+
 /*
  * Thread-locals of the library use the initial-exec model: a fixed offset
  * from the thread pointer instead of a __tls_get_addr() call on every

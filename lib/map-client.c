@@ -262,6 +262,7 @@ static void client_source_gone(gpointer data)
         client_over(c);
     if (source)
         g_source_unref(source);
+    DMS_SCHED_POINT();
     dms_map_client_unref(c);
     /* Last: it may free the space, and @cs with it. */
     cs->space_unref(space);
@@ -278,6 +279,7 @@ static void clients_fire(DmsSpace *space)
     GList *link, *next;
     size_t room, limit;
 
+    DMS_SCHED_POINT();
     g_mutex_lock(&cs->lock);
     /*
      * Checked under the lock: a releaser that frees budget after this
@@ -411,8 +413,10 @@ static int add_client(DmsSpace *space, struct _GMainContext *ctx,
     /* seq_cst, then the budget check below: see the top of the file. */
     set_waiting(cs);
     g_mutex_unlock(&cs->lock);
+    DMS_SCHED_POINT();
     dms__bounce_unstash(cs->bounce);
 
+    DMS_SCHED_POINT();
     /* Not c->min_room: once queued, c may fire and go at any moment. */
     room = dms__bounce_room(cs->bounce);
     limit = dms__bounce_limit(cs->bounce);

@@ -20,6 +20,7 @@ static void finish(DmsSpace *space, const DmsBounceDone *done)
 {
     if (done->wake)
         dms__map_clients_notify(space);
+    DMS_SCHED_POINT();
     if (done->drop_holds)
         dms__space_release(space, done->drop_holds);
 }
@@ -62,6 +63,7 @@ static inline int map_range(DmsSpace *space, uint64_t addr, size_t *len,
     if (r == 0 && (t.region->kind == DMS_KIND_RAM ||
                    !dms__bounce_lend_rcu(space->bounce, &t, &lend)))
         dms_region_ref(t.region);
+    DMS_SCHED_POINT();
     dms__rcu_read_unlock();
     if (r < 0) {
         dms__count(&cnt->fail_unassigned);

@@ -118,6 +118,7 @@ void dms__rcu_synchronize(void)
     if (gp == 0) /* 0 means quiescent; skip it when the counter wraps */
         gp = 1;
     atomic_store_explicit(&dms__rcu_gp, gp, memory_order_seq_cst);
+    DMS_SCHED_POINT();
     writer_fence();
 
     for (r = registry; r; r = r->next) {

@@ -111,12 +111,14 @@ static inline void dms__rcu_read_lock(void)
         atomic_signal_fence(memory_order_seq_cst);
     else
         dms__full_fence();
+    DMS_SCHED_POINT();
 }
 
 static inline void dms__rcu_read_unlock(void)
 {
     if (--dms__rcu_reader.nesting > 0)
         return;
+    DMS_SCHED_POINT();
     /* Release: everything read in the section happens before the writer
      * sees us quiescent and frees what we read. */
     atomic_store_explicit(&dms__rcu_reader.ctr, 0, memory_order_release);

@@ -39,6 +39,7 @@ static void space_after_grace(void *opaque)
 {
     DmsSpace *s = opaque;
 
+    DMS_SCHED_POINT();
     dms__bounce_reclaim(s->bounce);
     /* The last hold frees the space: we hold no lock here. */
     dms__space_release(s, 1);
@@ -99,6 +100,7 @@ DmsSpace *dms_space_ref(DmsSpace *space)
      * use-after-free by the caller), whose hold keeps the space: the
      * references hold it again.
      */
+    DMS_SCHED_POINT();
     if (space && atomic_fetch_add_explicit(&space->refcount, 1,
                                            memory_order_acq_rel) == 0)
         atomic_fetch_add_explicit(&space->holds, 1, memory_order_relaxed);
@@ -109,6 +111,7 @@ bool dms__space_tryhold(DmsSpace *space)
 {
     size_t n = atomic_load_explicit(&space->holds, memory_order_relaxed);
 
+    DMS_SCHED_POINT();
     do {
         if (n == 0)
             return false;
@@ -140,6 +143,7 @@ static void space_destroy(DmsSpace *s)
 
 void dms__space_release(DmsSpace *space, size_t n)
 {
+    DMS_SCHED_POINT();
     if (atomic_fetch_sub_explicit(&space->holds, n, memory_order_acq_rel) == n)
         space_destroy(space);
 }
@@ -160,7 +164,9 @@ DmsSpace *dms_space_unref(DmsSpace *space)
          * meanwhile). Thread caches give back the holds they banked and
          * bank none from now on.
          */
+        DMS_SCHED_POINT();
         dms__map_clients_cancel(space->clients, &space->refcount);
+        DMS_SCHED_POINT();
         dms__bounce_reclaim(space->bounce);
         dms__space_release(space, 1);
     }

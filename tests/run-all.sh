@@ -6,9 +6,11 @@
 # every configuration, each in its own directory under the build root:
 #
 #   gcc       gcc, -Dwerror=true, debugoptimized, -Ddocs=enabled: every
-#             suite (unit, stress, abi, install, docs)
-#   asan      clang, ASan + UBSan, -Dwerror=true: unit and stress
-#   tsan      clang, TSan, -Dwerror=true: stress and unit
+#             suite (unit, stress, abi, install, docs, model: the spin
+#             models of tests/model/)
+#   asan      clang, ASan + UBSan, -Dwerror=true, schedule points
+#             (-Dsched_points=true, lib/sched-point.h): unit and stress
+#   tsan      clang, TSan, -Dwerror=true, schedule points: stress and unit
 #   valgrind  gcc, debug, -Dwerror=true: unit under valgrind memcheck
 #   novfu     gcc, -Dvfio-user=disabled: unit and abi without the module
 #   fuzz      clang, libFuzzer + ASan + UBSan: fuzz-space for 240 s without
@@ -47,6 +49,7 @@ PACKAGES=(
     valgrind
     gnuplot-nox
     systemtap-sdt-dev
+    spin
 )
 
 # The stages, in order. Each is a function stage_NAME below.
@@ -206,7 +209,7 @@ stage_novfu() {
 stage_asan() {
     CC=clang CXX=clang++ configure asan --buildtype=debugoptimized \
         -Db_sanitize=address,undefined -Db_lundef=false \
-        -Dwerror=true -Dtests=enabled -Dexamples=enabled
+        -Dwerror=true -Dtests=enabled -Dexamples=enabled -Dsched_points=true
     build asan
     local asan=detect_leaks=1:halt_on_error=1:abort_on_error=1
     asan+=:print_summary=1:detect_stack_use_after_return=1
@@ -217,7 +220,7 @@ stage_asan() {
 stage_tsan() {
     CC=clang CXX=clang++ configure tsan --buildtype=debugoptimized \
         -Db_sanitize=thread -Db_lundef=false \
-        -Dwerror=true -Dtests=enabled -Dexamples=enabled
+        -Dwerror=true -Dtests=enabled -Dexamples=enabled -Dsched_points=true
     build tsan
     # Unit tests too: several are threaded (remote-dma, the engine, the
     # blockdev example). allocator_may_return_null: the bad-input tests

@@ -15,6 +15,13 @@ MemDev *tc_memdev(uint64_t size, unsigned seed)
 
 void tc_memdev_free(MemDev *dev)
 {
+    /*
+     * A view replaced by the test's last change drops its region
+     * references on the library's reclaimer thread, after a grace
+     * period: the regions' destroy notify (count_notify) may still be
+     * due, and it writes to @dev.
+     */
+    assert_int_equal(dms_update_barrier(), 0);
     assert_int_equal(dev->bad, 0);
     assert_true(memdev_guards_intact(dev));
     memdev_free(dev);
