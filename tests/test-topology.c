@@ -348,23 +348,34 @@ G_GNUC_UNUSED static void test_forked_child_reclaims(void **state)
     DmsRegion *r = ram("r", PAGE, &notified);
     DmsSpace *s;
     pid_t pid;
-    int status = 0;
+    int status = 0, verdict[2];
+    char child_ok = 0;
 
     (void)state;
     assert_int_equal(dms_space_new(root, "s", &s), 0);
     assert_int_equal(dms_region_add_subregion(root, 0, r, 0, 0), 0);
     dms_region_unref(r);
     assert_int_equal(dms_update_barrier(), 0); /* the reclaimer runs */
+    assert_int_equal(pipe(verdict), 0);
     pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
-        int ok = dms_region_remove_subregion(root, r) == 0 &&
-                 dms_update_barrier() == 0 && atomic_load(&notified) == 1;
-        _exit(ok ? 0 : 1);
+        char ok = dms_region_remove_subregion(root, r) == 0 &&
+                  dms_update_barrier() == 0 && atomic_load(&notified) == 1;
+
+        /*
+         * Through a pipe, not the exit status: under valgrind the child's
+         * exit runs a leak check that counts the parent's other threads'
+         * memory (they do not exist here) as lost, and fails the exit.
+         */
+        _exit(write(verdict[1], &ok, 1) == 1 ? 0 : 1);
     }
+    close(verdict[1]);
+    assert_int_equal(read(verdict[0], &child_ok, 1), 1);
+    close(verdict[0]);
     assert_int_equal(waitpid(pid, &status, 0), pid);
     assert_true(WIFEXITED(status));
-    assert_int_equal(WEXITSTATUS(status), 0);
+    assert_int_equal(child_ok, 1);
     assert_int_equal(atomic_load(&notified), 0);
     dms_space_unref(s);
     dms_region_unref(root);
