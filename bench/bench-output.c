@@ -397,8 +397,8 @@ static void series_add(Series *s, uint64_t size, double ns)
  * and against g_malloc0), and some baselines are figures of their own
  * (the 8-byte message mode): a curve is drawn once.
  */
-static bool measured_in_panel(GPtrArray *all, const char *panel,
-                              uint64_t size, double ns)
+static bool measured_in_panel(GPtrArray *all, const char *panel, uint64_t size,
+                              double ns)
 {
     for (guint i = 0; i < all->len; i++) {
         const Series *s = g_ptr_array_index(all, i);
