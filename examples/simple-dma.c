@@ -259,8 +259,9 @@ int main(void)
     map_ram_directly(space, ram);
     map_device_through_bounce(space, dev);
     check_stats(space);
-    printf("  backend:    %u reads (%llu bytes), %u writes (%llu bytes)\n",
-           dev->reads, dev->bytes_read, dev->writes, dev->bytes_written);
+    printf("  backend:    %u reads (%zu bytes), %u writes (%zu bytes)\n",
+           dev->reads, (size_t)dev->bytes_read, dev->writes,
+           (size_t)dev->bytes_written);
 
     space = dms_space_unref(space);
     /* Nothing holds the regions any more: their notifies have run. */

@@ -105,7 +105,7 @@ static int64_t begin_call(MemDev *dev, const MemDevCall *call)
     return 1;
 }
 
-static void count_bytes(MemDev *dev, bool is_write, uint64_t bytes)
+static void count_bytes(MemDev *dev, bool is_write, size_t bytes)
 {
     atomic_fetch_add_explicit(
         is_write ? &dev->bytes_written : &dev->bytes_read, bytes, RELAXED);

@@ -78,7 +78,8 @@ struct MemDev {
 
     /* The record: none on a quiet device. */
     atomic_uint calls, reads, writes;
-    atomic_ullong bytes_read, bytes_written; /* bytes moved */
+    /* bytes moved; machine words, so 32-bit hosts need no libatomic */
+    atomic_size_t bytes_read, bytes_written;
     /* Calls the library had no business making: of no bytes, past the
      * memory, a register size or alignment the ops do not implement,
      * any call to an MEMDEV_ABSENT device. Answered -EFAULT. */
