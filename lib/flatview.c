@@ -549,8 +549,21 @@ static void fix_underflow(DmsViewTxn *t, DmsViewNode *n, unsigned i)
     unsigned l = i > 0 ? i - 1 : i;
     DmsViewNode *left, *right;
 
-    if (n->n < 2)
+    if (n->n < 2) {
+        /*
+         * No sibling to borrow from: appending to a full node leaves a
+         * node with one child (insert_at()). An underfull only child is
+         * fine, but an empty one must go: lookups would descend into it
+         * by its stale key and find nothing where a range to its left
+         * covers the address. @n empties in turn, and its parent or
+         * tree_delete() removes it.
+         */
+        if (n->child[i]->n == 0) {
+            discard(t, n->child[i]);
+            take(n, i);
+        }
         return;
+    }
     left = own(t, n->child[l]);
     if (!left)
         return;
@@ -620,6 +633,15 @@ static DmsViewNode *tree_delete(DmsViewTxn *t, DmsViewNode *root,
         DmsViewNode *only = n->child[0];
         discard(t, n);
         n = only;
+    }
+    if (n->height > 0 && n->n == 0) {
+        /* The last range went from under a chain of only children. */
+        DmsViewNode *empty = node_new(t, 0);
+
+        if (!empty)
+            return root;
+        discard(t, n);
+        n = empty;
     }
     g_ptr_array_add(t->unrefs, e->region);
     return n;

@@ -136,6 +136,60 @@ static void test_one_change_copies_one_path(void **state)
     dms_region_unref(root);
 }
 
+/*
+ * Regression: the 257th region in ascending order splits a full leaf and
+ * a full inner node, each leaving a node with one child; removing that
+ * region emptied the leaf under its only parent, and the empty leaf
+ * stayed in the tree with a stale key. The next change beyond it found
+ * no range before its span, took every range of the view for its own and
+ * cut them all to end where the span began (a read of region 0 then ran
+ * 4 MiB past its end). Seen as a rare failure of topology-stress.
+ */
+static void test_emptied_only_child_leaves_the_tree(void **state)
+{
+    enum { N = DMS_VIEW_FANOUT * DMS_VIEW_FANOUT + 1, SIZE = 256 };
+    DmsRegion *root = container("root"), *regions[N], *beyond;
+    const DmsFlatRange *fr;
+    DmsSpace *s;
+
+    (void)state;
+    assert_int_equal(dms_space_new(root, "s", &s), 0);
+    for (unsigned i = 0; i < N; i++) {
+        regions[i] = ram("r", SIZE, NULL);
+        assert_int_equal(dms_region_add_subregion(root, (uint64_t)i * PAGE,
+                                                  regions[i], 0, 0),
+                         0);
+    }
+    assert_int_equal(dms_region_remove_subregion(root, regions[N - 1]), 0);
+    assert_view_is_reference(s);
+
+    beyond = ram("beyond", SIZE, NULL);
+    assert_int_equal(
+        dms_region_add_subregion(root, (uint64_t)(N + 8) * PAGE, beyond, 0, 0),
+        0);
+    assert_view_is_reference(s);
+    fr = dms__flatview_lookup(view_of(s), 0);
+    assert_non_null(fr);
+    assert_int_equal(fr->last, SIZE - 1);
+    assert_null(dms__flatview_lookup(view_of(s), SIZE));
+    fr = dms__flatview_lookup(view_of(s), (uint64_t)(N + 8) * PAGE + 1);
+    assert_non_null(fr);
+    assert_ptr_equal(fr->region, beyond);
+
+    /* Emptying the view the same way leaves a view that finds nothing. */
+    assert_int_equal(dms_region_remove_subregion(root, beyond), 0);
+    for (unsigned i = 0; i + 1 < N; i++)
+        assert_int_equal(dms_region_remove_subregion(root, regions[i]), 0);
+    assert_null(dms__flatview_lookup(view_of(s), 0));
+    assert_view_is_reference(s);
+
+    for (unsigned i = 0; i < N; i++)
+        dms_region_unref(regions[i]);
+    dms_region_unref(beyond);
+    dms_space_unref(s);
+    dms_region_unref(root);
+}
+
 /* A change under one root leaves a space over another root untouched. */
 static void test_change_reaches_only_spaces_that_show_it(void **state)
 {
@@ -595,6 +649,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_one_change_copies_one_path),
+        cmocka_unit_test(test_emptied_only_child_leaves_the_tree),
         cmocka_unit_test(test_change_reaches_only_spaces_that_show_it),
         cmocka_unit_test(test_incremental_matches_reference_under_priorities),
         cmocka_unit_test(test_alias_resize_past_2_64_is_refused),
