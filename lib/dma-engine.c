@@ -375,20 +375,14 @@ static void retry_cb(DmsSpace *space, void *data)
  * map client's callback is dispatched on the same context, so it cannot
  * run before the state says WAIT_BUDGET below.
  */
-static void wait_for_budget(DmsDmaRequest *req)
+static void wait_for_budget(DmsDmaRequest *req, size_t min)
 {
     DmsMapClient *client;
     int r;
 
-    /*
-     * With an alignment, less than align bytes of budget is no use: a
-     * batch would be cut to nothing again. Wait for that much, not for
-     * the first free byte, or the request would retry in a loop for as
-     * long as others hold the rest.
-     */
-    r = dms__space_add_map_client_min(
-        req->space, req->ctx, retry_cb, dms_dma_request_ref(req), NULL,
-        req->align > 1 ? (size_t)MIN(req->align, SIZE_MAX) : 1, &client);
+    r = dms__space_add_map_client_min(req->space, req->ctx, retry_cb,
+                                      dms_dma_request_ref(req), NULL, min,
+                                      &client);
     if (r < 0) {
         dms_dma_request_unref(req);
         finish(req, r);
@@ -412,11 +406,51 @@ static void wait_for_budget(DmsDmaRequest *req)
 }
 
 /*
+ * What max_iov pieces from the cursor could hold if the whole bounce
+ * budget were free: each piece runs to the end of its entry or of its
+ * region's stretch of the view, as a map does, and only a bounce piece
+ * is ever cut short by budget. Bytes that need bounce buffers go to
+ * *@bounced, the others to *@direct. Stops at a hole: the map there
+ * fails by itself.
+ */
+static void batch_capacity(DmsDmaRequest *req, uint64_t *direct,
+                           uint64_t *bounced)
+{
+    DmsSgCursor at = req->cursor;
+    size_t nr = dms_sglist_get_count(req->sg);
+
+    *direct = 0;
+    *bounced = 0;
+    for (unsigned i = 0; i < req->max_iov && at.entry < nr; i++) {
+        const DmsSgEntry *e = dms_sglist_get_entry(req->sg, at.entry);
+        DmsTranslation t;
+        int r;
+
+        dms__rcu_read_lock();
+        r = dms__space_translate_rcu(req->space, e->addr + at.offset,
+                                     e->len - at.offset, &t);
+        if (r == 0)
+            *(t.region->kind == DMS_KIND_RAM ? direct : bounced) += t.len;
+        dms__rcu_read_unlock();
+        if (r < 0)
+            return;
+        at.offset += t.len;
+        if (at.offset == e->len) {
+            at.entry++;
+            at.offset = 0;
+        }
+    }
+}
+
+/*
  * An empty batch, with @stop saying why. Waits for budget if that can
  * help, or ends the request.
  */
 static void empty_batch(DmsDmaRequest *req, int stop)
 {
+    uint64_t direct, bounced;
+    size_t limit;
+
     if (stop == -EAGAIN) {
         /*
          * With align above the limit, a batch that needs bounce buffers
@@ -428,11 +462,38 @@ static void empty_batch(DmsDmaRequest *req, int stop)
             finish(req, -ENOBUFS);
             return;
         }
-        wait_for_budget(req);
+        /*
+         * With an alignment, less than align bytes of budget is no use: a
+         * batch would be cut to nothing again. Wait for that much, not
+         * for the first free byte, or the request would retry in a loop
+         * for as long as others hold the rest.
+         */
+        wait_for_budget(req, req->align > 1 ? (size_t)MIN(req->align, SIZE_MAX)
+                                            : 1);
         return;
     }
-    /* STOP_FULL: max_iov pieces could not hold align bytes. */
-    finish(req, stop < 0 ? stop : -EINVAL);
+    if (stop < 0) {
+        finish(req, stop);
+        return;
+    }
+    /*
+     * STOP_FULL: max_iov pieces did not hold align bytes. If a bounce
+     * piece among them was cut short by budget others hold, the same
+     * pieces hold more once it comes back: wait, as for -EAGAIN. Only
+     * pieces too short with every byte of budget free are an error.
+     */
+    limit = dms_space_get_bounce_limit(req->space);
+    batch_capacity(req, &direct, &bounced);
+    if (bounced > 0 && limit > 0 &&
+        direct + MIN(bounced, limit) >= req->align) {
+        /*
+         * With MIN(align, limit) free, the bounce pieces get all they
+         * need: the retry makes progress, never a loop of short batches.
+         */
+        wait_for_budget(req, (size_t)MIN(req->align, (uint64_t)limit));
+        return;
+    }
+    finish(req, direct + bounced >= req->align ? -ENOBUFS : -EINVAL);
 }
 
 /*

@@ -58,6 +58,53 @@ static void test_request_waits_for_budget_and_resumes_exactly(void **state)
     assert_int_equal(f->bulk->bytes_written, 0x600);
 }
 
+/*
+ * Regression: max_iov pieces filled up while one of them was cut short by
+ * budget others hold, and the align trim emptied the batch. That ended the
+ * request with -EINVAL, as if the pieces could never hold align bytes;
+ * with the budget back they do, so the request must wait for it.
+ */
+static void test_pieces_short_of_budget_wait_instead_of_failing(void **state)
+{
+    Fix *f = *state;
+    DmsDmaParams p =
+        PARAMS(f, DMS_DIR_TO_DEVICE, {RAM_BASE + RAM_SIZE - 0x100, 0x100},
+               {MSG_BASE, 0x300});
+
+    p.align = 0x200;
+    p.max_iov = 2;
+    /* 0x80 of budget left: RAM 0x100 + bounce 0x80 fill both pieces. */
+    hold_budget(f, 0x400, 0x380);
+    assert_int_equal(dms_dma_submit(&p, NULL), 0);
+    drain(f);
+    assert_int_equal(f->dev.completions, 0);
+    assert_int_equal(f->dev.io_calls, 0);
+
+    release_budget(f);
+    drain(f);
+    assert_completed(f, 0, 0x400);
+    assert_int_equal(f->dev.io_calls, 1);
+    assert_int_equal(f->dev.batch_lens[0], 0x400);
+    assert_memory_equal(f->dev.disk, f->ram + RAM_SIZE - 0x100, 0x100);
+    assert_memory_equal(f->dev.disk + 0x100, f->bulk->mem, 0x300);
+}
+
+/* The same pieces too short with all the budget free are an error. */
+static void test_pieces_too_short_with_all_budget_fail(void **state)
+{
+    Fix *f = *state;
+    DmsDmaParams p =
+        PARAMS(f, DMS_DIR_TO_DEVICE, {RAM_BASE + RAM_SIZE - 0x100, 0x100},
+               {MSG_BASE, 0x80}, {MSG_BASE + 0x1000, 0x80});
+
+    p.align = 0x200;
+    p.max_iov = 2;
+    run_request(f, &p);
+    assert_int_equal(f->dev.result, -EINVAL);
+    assert_int_equal(f->dev.transferred, 0);
+    assert_int_equal(f->dev.io_calls, 0);
+}
+
 /* A request waiting for budget when the limit drops to 0 must not wait
  * forever: it is woken and completes with -ENOBUFS. */
 static void test_limit_dropped_to_zero_ends_a_waiting_request(void **state)
@@ -263,6 +310,8 @@ int main(void)
 #define T(name) cmocka_unit_test_setup_teardown(name, fix_setup, fix_teardown)
         T(test_partial_grant_goes_to_io_instead_of_waiting),
         T(test_request_waits_for_budget_and_resumes_exactly),
+        T(test_pieces_short_of_budget_wait_instead_of_failing),
+        T(test_pieces_too_short_with_all_budget_fail),
         T(test_limit_dropped_to_zero_ends_a_waiting_request),
         T(test_cancel_while_waiting_for_budget),
         T(test_cancel_when_client_already_fired),

@@ -130,8 +130,10 @@ typedef struct DmsDmaParams {
  * for the first byte of a batch, after the bytes before it were
  * transferred; -ENOBUFS as well when @align is larger than the space's
  * bounce limit and a batch needs bounce buffers; -EINVAL if @max_iov
- * pieces cannot hold @align bytes; -EIO if the I/O function claims to
- * have moved more bytes than the batch has; -ECANCELED.
+ * pieces cannot hold @align bytes even with the whole bounce budget free
+ * (pieces cut short by budget others hold make the request wait, as a
+ * map's -EAGAIN does); -EIO if the I/O function claims to have moved
+ * more bytes than the batch has; -ECANCELED.
  */
 DMS_PUBLIC int dms_dma_submit(const DmsDmaParams *params, DmsDmaRequest **ret);
 
