@@ -83,7 +83,7 @@ static void vfu_bench_teardown(VfuBench *b)
     vfc_free(b->client);
     g_atomic_int_set(&b->stop, 1);
     g_thread_join(b->loop);
-    dms_vfu_destroy(b->vfu);
+    b->vfu = dms_vfu_unref(b->vfu);
     g_free(b->mem);
     g_rmdir(b->dir);
     g_free(b->path);

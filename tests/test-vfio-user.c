@@ -12,11 +12,13 @@
 /* cmocka.h needs the three above first */
 #include <cmocka.h>
 
+/* glib first: the headers then define g_autoptr() cleanups. */
+#include <glib.h>
+
 #include <dmaspace/dmaspace.h>
 #include <dmaspace/vfio-user.h>
 
 #include <errno.h>
-#include <glib.h>
 #include <glib/gstdio.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -207,7 +209,7 @@ static int server_teardown(void **state)
 
     atomic_store(&s->stop, true);
     g_thread_join(s->thread);
-    dms_vfu_destroy(s->vfu);
+    s->vfu = dms_vfu_unref(s->vfu);
     s->bar = dms_region_unref(s->bar);
     vfc_socket_path_free(s->path, s->dir);
     g_free(s);
@@ -876,6 +878,61 @@ static void test_attach_refuses_a_blocking_context(void **state)
     vfc_socket_path_free(path, dir);
 }
 
+static void count_notify(void *data)
+{
+    atomic_fetch_add((atomic_int *)data, 1);
+}
+
+/*
+ * DmsVfu is refcounted: a second reference keeps it (and what it holds)
+ * alive, the last one (here through g_autoptr) tears it down.
+ */
+static void test_refcount_last_unref_tears_down(void **state)
+{
+    char *dir;
+    char *path = vfc_socket_path_new(&dir);
+    vfu_ctx_t *ctx =
+        vfu_create_ctx(VFU_TRANS_SOCK, path, LIBVFIO_USER_FLAG_ATTACH_NB, NULL,
+                       VFU_DEV_TYPE_PCI);
+    DmsVfu *vfu = NULL;
+    DmsRegion *bar = NULL;
+    atomic_int notified = 0;
+
+    assert_non_null(ctx);
+    assert_int_equal(vfu_pci_init(ctx, VFU_PCI_TYPE_CONVENTIONAL,
+                                  PCI_HEADER_TYPE_NORMAL, 0),
+                     0);
+    assert_int_equal(dms_vfu_attach(ctx, NULL, &vfu), 0);
+    /* Never accessed: the opaque is only the notify's. */
+    assert_int_equal(dms_region_new_message("bar", 4096, &bar_ops, &notified,
+                                            count_notify, &bar),
+                     0);
+    assert_int_equal(dms_vfu_setup_region(vfu, VFU_PCI_DEV_BAR0_REGION_IDX,
+                                          bar, 4096, VFU_REGION_FLAG_RW),
+                     0);
+    bar = dms_region_unref(bar); /* the DmsVfu's reference is left */
+
+    assert_ptr_equal(dms_vfu_ref(vfu), vfu);
+    assert_null(dms_vfu_ref(NULL));
+    assert_null(dms_vfu_unref(NULL));
+    assert_null(dms_vfu_unref(vfu));
+    dms_update_barrier();
+    assert_int_equal(atomic_load(&notified), 0);
+    /* Still whole after the first unref. */
+    assert_ptr_equal(dms_vfu_get_ctx(vfu), ctx);
+    assert_non_null(dms_vfu_get_space(vfu));
+    assert_int_equal(vfu_realize_ctx(ctx), 0);
+    assert_int_equal(dms_vfu_accept(vfu, 0), -ETIMEDOUT);
+    {
+        g_autoptr(DmsVfu) last = vfu;
+
+        (void)last;
+    }
+    dms_update_barrier();
+    assert_int_equal(atomic_load(&notified), 1);
+    vfc_socket_path_free(path, dir);
+}
+
 #define T(name)                                                               \
     cmocka_unit_test_setup_teardown(name, server_setup, server_teardown)
 
@@ -908,6 +965,7 @@ int main(int argc, char **argv)
         T(test_hostile_map_write_without_read),
         T(test_dirty_pages_reported_while_logging),
         cmocka_unit_test(test_attach_refuses_a_blocking_context),
+        cmocka_unit_test(test_refcount_last_unref_tears_down),
     };
 
     if (argc > 1 && strcmp(argv[1], "many-regions") == 0)

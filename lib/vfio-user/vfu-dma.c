@@ -51,7 +51,7 @@ static gint compare_iova(gconstpointer a, gconstpointer b, gpointer data)
 
 static void free_dma(VfuDma *d)
 {
-    dms__vfu_unref(d->vfu);
+    dms__vfu_release(d->vfu);
     g_free(d);
 }
 
@@ -223,7 +223,7 @@ static void dma_register(vfu_ctx_t *ctx, vfu_dma_info_t *info)
         atomic_fetch_add(&vfu->n_refused, 1);
         return;
     }
-    d->vfu = dms__vfu_ref(vfu);
+    d->vfu = dms__vfu_hold(vfu);
     d->iova = iova;
     d->len = len;
     d->prot = info->prot;

@@ -34,13 +34,18 @@ DmsVfu *dms__vfu_lookup(vfu_ctx_t *ctx)
     return vfu;
 }
 
-DmsVfu *dms__vfu_ref(DmsVfu *vfu)
+/*
+ * The memory of a DmsVfu: held by its users together (one count, dropped
+ * when the last dms_vfu_unref() has torn it down) and by each client DMA
+ * region, which may outlive the teardown inside an access or a mapping.
+ */
+DmsVfu *dms__vfu_hold(DmsVfu *vfu)
 {
     atomic_fetch_add_explicit(&vfu->refcount, 1, memory_order_relaxed);
     return vfu;
 }
 
-void dms__vfu_unref(DmsVfu *vfu)
+void dms__vfu_release(DmsVfu *vfu)
 {
     if (atomic_fetch_sub_explicit(&vfu->refcount, 1, memory_order_acq_rel) !=
         1)
@@ -97,6 +102,7 @@ int dms_vfu_attach(struct vfu_ctx *ctx, DmsRegion *container, DmsVfu **ret)
     vfu = g_try_new0(DmsVfu, 1);
     if (vfu == NULL)
         return -ENOMEM;
+    atomic_init(&vfu->users, 1);
     atomic_init(&vfu->refcount, 1);
     vfu->ctx = ctx;
     vfu->conn_fd = -1;
@@ -105,7 +111,7 @@ int dms_vfu_attach(struct vfu_ctx *ctx, DmsRegion *container, DmsVfu **ret)
     vfu->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (vfu->sg == NULL || vfu->wake_fd < 0) {
         r = vfu->wake_fd < 0 ? -errno : -ENOMEM;
-        dms__vfu_unref(vfu);
+        dms__vfu_release(vfu);
         return r;
     }
 
@@ -115,7 +121,7 @@ int dms_vfu_attach(struct vfu_ctx *ctx, DmsRegion *container, DmsVfu **ret)
         r = dms_region_new_container("vfio-user client", DMS_SIZE_ALL,
                                      &vfu->container);
         if (r < 0) {
-            dms__vfu_unref(vfu);
+            dms__vfu_release(vfu);
             return r;
         }
     }
@@ -142,15 +148,20 @@ int dms_vfu_attach(struct vfu_ctx *ctx, DmsRegion *container, DmsVfu **ret)
 fail:
     vfu->space = dms_space_unref(vfu->space);
     vfu->container = dms_region_unref(vfu->container);
-    dms__vfu_unref(vfu);
+    dms__vfu_release(vfu);
     return r;
 }
 
-void dms_vfu_destroy(DmsVfu *vfu)
+DmsVfu *dms_vfu_ref(DmsVfu *vfu)
 {
-    if (vfu == NULL)
-        return;
+    if (vfu != NULL)
+        atomic_fetch_add_explicit(&vfu->users, 1, memory_order_relaxed);
+    return vfu;
+}
 
+/* The last user is gone: no thread is inside a call on @vfu. */
+static void teardown(DmsVfu *vfu)
+{
     g_rec_mutex_lock(&vfu->lock);
     vfu_destroy_ctx(vfu->ctx);
     /* Regions libvfio-user did not unregister on its way out. */
@@ -168,7 +179,15 @@ void dms_vfu_destroy(DmsVfu *vfu)
     dms__vfu_dev_clear(vfu);
     vfu->space = dms_space_unref(vfu->space);
     vfu->container = dms_region_unref(vfu->container);
-    dms__vfu_unref(vfu);
+    dms__vfu_release(vfu);
+}
+
+DmsVfu *dms_vfu_unref(DmsVfu *vfu)
+{
+    if (vfu != NULL &&
+        atomic_fetch_sub_explicit(&vfu->users, 1, memory_order_acq_rel) == 1)
+        teardown(vfu);
+    return NULL;
 }
 
 DmsSpace *dms_vfu_get_space(DmsVfu *vfu)
