@@ -156,20 +156,52 @@ DMS_VFU_PUBLIC DmsRegion *dms_vfu_get_container(DmsVfu *vfu);
  */
 DMS_VFU_PUBLIC struct vfu_ctx *dms_vfu_get_ctx(DmsVfu *vfu);
 
+/*
+ * How long a client that has connected may take to complete the version
+ * negotiation, by default (dms_vfu_set_negotiation_timeout()).
+ */
+#define DMS_VFU_NEGOTIATION_TIMEOUT_MS 3000
+
 /**
  * dms_vfu_accept:
  * @vfu: a DmsVfu whose context is realized
- * @timeout_ms: how long to wait for a client; -1 forever, 0 not at all
+ * @timeout_ms: how long to wait for a client to connect; -1 forever, 0
+ *   not at all
  *
- * Waits for a client (without holding the lock) and attaches it
- * (vfu_attach_ctx(), version negotiation included, under the lock).
+ * Waits for a client to connect (without holding the lock), then attaches
+ * it (vfu_attach_ctx(), version negotiation included, under the lock).
+ * libvfio-user negotiates with blocking reads, so a client that connects
+ * and never sends its VERSION would hold the lock, and every device
+ * thread that takes it, for ever: the negotiation has a deadline
+ * (dms_vfu_set_negotiation_timeout(), DMS_VFU_NEGOTIATION_TIMEOUT_MS by
+ * default), after which the connection is shut down and the call returns
+ * -ETIMEDOUT. Message DMA through regions of an earlier client never
+ * waits for the lock meanwhile: it fails at once with -ENOTCONN.
  *
- * Returns: 0 when a client is attached; -ETIMEDOUT if none came in time;
- * -EINTR if a signal interrupted the wait; -EISCONN if a client is already
- * attached; or the error of vfu_attach_ctx() (a client that failed the
- * negotiation: call again for the next one).
+ * Returns: 0 when a client is attached; -ETIMEDOUT if none came in
+ * @timeout_ms, or one came but did not complete the negotiation before
+ * the deadline (it is dropped: call again for the next one); -EINTR if a
+ * signal interrupted the wait; -EISCONN if a client is already attached;
+ * -EAGAIN if no thread could be made to watch the deadline (the client
+ * stays queued); or the error of vfu_attach_ctx() (a client that failed
+ * the negotiation: call again for the next one).
  */
 DMS_VFU_PUBLIC int dms_vfu_accept(DmsVfu *vfu, int timeout_ms);
+
+/**
+ * dms_vfu_set_negotiation_timeout:
+ * @vfu: a DmsVfu
+ * @timeout_ms: the deadline of the version negotiation of each new
+ *   client, counted from the moment dms_vfu_accept() starts it; -1 for
+ *   none (a client that connects and sends nothing then blocks
+ *   dms_vfu_accept() and the lock until it goes)
+ *
+ * Thread-safe; applies from the next dms_vfu_accept() on.
+ *
+ * Returns: 0; -EINVAL for a NULL @vfu or a @timeout_ms of 0 or below -1.
+ */
+DMS_VFU_PUBLIC int dms_vfu_set_negotiation_timeout(DmsVfu *vfu,
+                                                   int timeout_ms);
 
 /**
  * dms_vfu_run:

@@ -38,7 +38,7 @@ struct VfuDma {
     bool direct;   /* fd memory by libvfio-user's direct access */
     void *own_map; /* our second mapping, unmapped at release */
     size_t own_map_len;
-    bool gone;         /* under vfu->lock: unregistered */
+    atomic_bool gone;  /* set under vfu->lock: unregistered */
     DmsRegion *region; /* the DmsVfu's reference while registered */
 };
 
@@ -79,12 +79,19 @@ static int64_t transfer(VfuDma *d, uint64_t offset, void *buf, size_t len,
     DmsVfu *vfu = d->vfu;
     int r, err;
 
-    g_rec_mutex_lock(&vfu->lock);
     /*
      * Unregistered (client gone or region unmapped): its IOVA may already
-     * belong to another region, or to the next client. Never look it up.
+     * belong to another region, or to the next client. Never look it up,
+     * and never wait for the lock to learn it: between two clients the
+     * lock may be held by the next client's negotiation, for as long as
+     * its deadline (dms_vfu_set_negotiation_timeout()).
      */
-    if (d->gone || !atomic_load(&vfu->connected)) {
+    if (atomic_load(&d->gone) || !atomic_load(&vfu->connected)) {
+        atomic_fetch_add(&vfu->n_lost, 1);
+        return -ENOTCONN;
+    }
+    g_rec_mutex_lock(&vfu->lock);
+    if (atomic_load(&d->gone) || !atomic_load(&vfu->connected)) {
         atomic_fetch_add(&vfu->n_lost, 1);
         g_rec_mutex_unlock(&vfu->lock);
         return -ENOTCONN;
@@ -275,7 +282,7 @@ static void remove_dma(DmsVfu *vfu, VfuDma *d)
     DmsRegion *region = d->region;
 
     /* From now on its message accesses fail without a lookup. */
-    d->gone = true;
+    atomic_store(&d->gone, true);
     atomic_fetch_sub(&vfu->n_regions, 1);
     if (d->ram)
         atomic_fetch_sub(&vfu->n_ram_regions, 1);

@@ -48,6 +48,7 @@ struct DmsVfu {
     atomic_bool connected;
     atomic_bool twin_socket;
     int wake_fd; /* eventfd: a device thread saw the client go */
+    atomic_int negotiation_timeout_ms;
 
     /* Device regions (vfu-dev.c): a space over each served region. */
     DmsSpace *dev_space[DMS_VFU_DEV_REGIONS];

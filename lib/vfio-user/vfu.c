@@ -16,8 +16,11 @@
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 static GMutex registry_lock;
@@ -103,6 +106,7 @@ int dms_vfu_attach(struct vfu_ctx *ctx, DmsRegion *container, DmsVfu **ret)
     if (vfu == NULL)
         return -ENOMEM;
     atomic_init(&vfu->users, 1);
+    atomic_init(&vfu->negotiation_timeout_ms, DMS_VFU_NEGOTIATION_TIMEOUT_MS);
     atomic_init(&vfu->refcount, 1);
     vfu->ctx = ctx;
     vfu->conn_fd = -1;
@@ -352,6 +356,150 @@ static bool made_twin_socket(GHashTable *before, GHashTable *after,
     return twin;
 }
 
+/*
+ * The negotiation of one connection, watched: libvfio-user accepts the
+ * connection and reads the client's VERSION with blocking calls on a
+ * socket it opens itself, under the DmsVfu's lock. A client that connects
+ * and sends nothing would hold that lock for ever, so a watchdog thread
+ * shuts the new connection down when the deadline passes: libvfio-user's
+ * read then ends, the negotiation fails and the lock is released.
+ */
+typedef struct Negotiation {
+    GMutex lock;
+    GCond cond;
+    bool done;               /* vfu_attach_ctx() returned */
+    bool expired;            /* the watchdog shut the connection down */
+    gint64 deadline;         /* g_get_monotonic_time() microseconds */
+    GHashTable *before;      /* descriptors open before vfu_attach_ctx() */
+    struct sockaddr_un addr; /* the listening socket's address */
+    socklen_t addr_len;
+} Negotiation;
+
+/*
+ * Is @fd (our own duplicate) a connection accepted on the listening
+ * socket at @n->addr? An accepted AF_UNIX socket carries the listener's
+ * address; the listener itself is the one that accepts connections.
+ */
+static bool accepted_on(const Negotiation *n, int fd)
+{
+    struct sockaddr_un addr;
+    socklen_t addr_len = sizeof(addr);
+    int listening = 0;
+    socklen_t opt_len = sizeof(listening);
+
+    if (getsockname(fd, (struct sockaddr *)&addr, &addr_len) < 0 ||
+        addr_len != n->addr_len || memcmp(&addr, &n->addr, addr_len) != 0)
+        return false;
+    return getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &opt_len) ==
+               0 &&
+           !listening;
+}
+
+/*
+ * Shuts down the connection libvfio-user is negotiating on: a socket
+ * opened since the negotiation began, accepted on our listening socket.
+ * The descriptor belongs to libvfio-user and may be closed (and its number
+ * reused) at any moment, so the work is done on a duplicate, after
+ * checking that the duplicate is the same socket (same inode) that was
+ * found: shutdown() acts on the socket, not on a descriptor number.
+ */
+static void drop_negotiating_connection(Negotiation *n)
+{
+    GHashTable *now = open_fds();
+    GHashTableIter it;
+    gpointer key;
+
+    g_hash_table_iter_init(&it, now);
+    while (g_hash_table_iter_next(&it, &key, NULL)) {
+        int fd = GPOINTER_TO_INT(key) - 1, dup_fd;
+        gint64 inode;
+        struct stat st;
+
+        if (g_hash_table_contains(n->before, key) || !socket_inode(fd, &inode))
+            continue;
+        dup_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+        if (dup_fd < 0)
+            continue;
+        if (fstat(dup_fd, &st) == 0 && (gint64)st.st_ino == inode &&
+            accepted_on(n, dup_fd))
+            shutdown(dup_fd, SHUT_RDWR);
+        close(dup_fd);
+    }
+    g_hash_table_destroy(now);
+}
+
+static gpointer watchdog_main(gpointer data)
+{
+    Negotiation *n = data;
+
+    g_mutex_lock(&n->lock);
+    while (!n->done && !n->expired) {
+        if (!g_cond_wait_until(&n->cond, &n->lock, n->deadline) && !n->done) {
+            drop_negotiating_connection(n);
+            n->expired = true;
+        }
+    }
+    g_mutex_unlock(&n->lock);
+    return NULL;
+}
+
+int dms_vfu_set_negotiation_timeout(DmsVfu *vfu, int timeout_ms)
+{
+    g_return_val_if_fail(vfu != NULL, -EINVAL);
+    g_return_val_if_fail(timeout_ms > 0 || timeout_ms == -1, -EINVAL);
+    atomic_store(&vfu->negotiation_timeout_ms, timeout_ms);
+    return 0;
+}
+
+/*
+ * vfu_attach_ctx() under the lock, within the negotiation deadline.
+ * Returns 0, -ETIMEDOUT, -EAGAIN (no thread for the watchdog: the
+ * connection stays queued) or the error of vfu_attach_ctx().
+ */
+static int attach_watched(DmsVfu *vfu, int listen_fd, GHashTable *before)
+{
+    int timeout_ms = atomic_load(&vfu->negotiation_timeout_ms);
+    Negotiation n = {.before = before, .addr_len = sizeof(n.addr)};
+    GThread *watchdog = NULL;
+    int r, err;
+
+    if (timeout_ms > 0 &&
+        getsockname(listen_fd, (struct sockaddr *)&n.addr, &n.addr_len) == 0 &&
+        n.addr.sun_family == AF_UNIX) {
+        g_mutex_init(&n.lock);
+        g_cond_init(&n.cond);
+        n.deadline = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
+        watchdog =
+            g_thread_try_new("dms-vfu-negotiation", watchdog_main, &n, NULL);
+        if (watchdog == NULL) {
+            g_cond_clear(&n.cond);
+            g_mutex_clear(&n.lock);
+            return -EAGAIN;
+        }
+    }
+    r = vfu_attach_ctx(vfu->ctx);
+    err = r < 0 ? errno : 0;
+    if (watchdog != NULL) {
+        g_mutex_lock(&n.lock);
+        n.done = true;
+        g_cond_signal(&n.cond);
+        g_mutex_unlock(&n.lock);
+        g_thread_join(watchdog);
+        g_cond_clear(&n.cond);
+        g_mutex_clear(&n.lock);
+    }
+    /*
+     * A negotiation that ended just as the deadline passed is attached,
+     * on a connection now shut down: dms_vfu_run() finds it gone.
+     */
+    if (r == 0)
+        return 0;
+    if (n.expired)
+        return -ETIMEDOUT;
+    return err == EAGAIN || err == EWOULDBLOCK ? -ETIMEDOUT
+                                               : (err > 0 ? -err : -EIO);
+}
+
 int dms_vfu_accept(DmsVfu *vfu, int timeout_ms)
 {
     struct pollfd pfd;
@@ -381,9 +529,8 @@ int dms_vfu_accept(DmsVfu *vfu, int timeout_ms)
 
     g_rec_mutex_lock(&vfu->lock);
     before = open_fds();
-    r = vfu_attach_ctx(vfu->ctx);
+    r = attach_watched(vfu, pfd.fd, before);
     if (r < 0) {
-        r = errno == EAGAIN || errno == EWOULDBLOCK ? -ETIMEDOUT : -errno;
         g_rec_mutex_unlock(&vfu->lock);
         g_hash_table_destroy(before);
         return r;
