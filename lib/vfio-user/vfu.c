@@ -655,7 +655,12 @@ int dms_vfu_run(DmsVfu *vfu, int timeout_ms)
         g_rec_mutex_unlock(&vfu->lock);
         return 0;
     }
-    if (next_request_reads_dirty(vfu->conn_fd, &dirty_iova, &dirty_len))
+    /*
+     * Only writable shared memory has pages of ours to hand over: without
+     * it, the peek (a system call per request) is skipped.
+     */
+    if (atomic_load(&vfu->n_ram_regions) > 0 &&
+        next_request_reads_dirty(vfu->conn_fd, &dirty_iova, &dirty_len))
         dms__vfu_dma_flush_dirty(vfu, dirty_iova, dirty_len);
     r = vfu_run_ctx(vfu->ctx);
     err = errno;
