@@ -7,9 +7,18 @@
  * tests' vfio-user client, serving from a thread). The ratio is the
  * module's own cost; messages per transfer are counted by the client in a
  * separate pass, and every byte is checked there.
+ *
+ * And the client's DMA_MAP / DMA_UNMAP of 10,000 fd-less regions, each a
+ * round trip, end to end through the module, next to two baselines of
+ * the same run: the same requests served by a bare libvfio-user server
+ * whose DMA callbacks do nothing (socket, client and libvfio-user's own
+ * work: the difference is the module's share), and the same 10,000
+ * region changes made on a DmsSpace directly (what the module asks of
+ * the core).
  */
 #include <errno.h>
 #include <glib/gstdio.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <vfio-user/libvfio-user.h>
@@ -83,7 +92,7 @@ static void vfu_bench_teardown(VfuBench *b)
     vfc_free(b->client);
     g_atomic_int_set(&b->stop, 1);
     g_thread_join(b->loop);
-    dms_vfu_destroy(b->vfu);
+    b->vfu = dms_vfu_unref(b->vfu);
     g_free(b->mem);
     g_rmdir(b->dir);
     g_free(b->path);
@@ -178,6 +187,223 @@ static double count_and_verify(VfuBench *b, VfuDmaOp *op, uint8_t seed)
                     (before.dma_reads + before.dma_writes));
 }
 
+/* ---- registering and unregistering client regions ---- */
+
+#define REGIONS_FULL 10000
+#define REGIONS_QUICK 1000
+#define REGIONS_IOVA UINT64_C(0x1000000000)
+#define REGION_SIZE 4096
+
+/* A libvfio-user server without the module: its callbacks do nothing. */
+typedef struct BareServer {
+    char *dir, *path;
+    vfu_ctx_t *ctx;
+    GThread *loop;
+    volatile gint stop;
+} BareServer;
+
+static void bare_dma_register(vfu_ctx_t *ctx, vfu_dma_info_t *info)
+{
+    bench_keep((uint64_t)(uintptr_t)info->iova.iov_base);
+}
+
+static void bare_dma_unregister(vfu_ctx_t *ctx, vfu_dma_info_t *info)
+{
+    bench_keep((uint64_t)(uintptr_t)info->iova.iov_base);
+}
+
+/* The same wait-then-serve loop as dms_vfu_accept/run, minus the module. */
+static gpointer bare_loop_main(gpointer data)
+{
+    BareServer *b = data;
+    bool attached = false;
+
+    while (!g_atomic_int_get(&b->stop)) {
+        struct pollfd pfd = {.fd = vfu_get_poll_fd(b->ctx), .events = POLLIN};
+
+        if (poll(&pfd, 1, 20) <= 0)
+            continue;
+        if (!attached) {
+            attached = vfu_attach_ctx(b->ctx) == 0;
+        } else if (vfu_run_ctx(b->ctx) < 0 &&
+                   (errno == ENOTCONN || errno == EBADF)) {
+            attached = false;
+        }
+    }
+    return NULL;
+}
+
+static void bare_setup(BareServer *b)
+{
+    b->dir = g_dir_make_tmp("dms-bench-vfu-bare-XXXXXX", NULL);
+    if (b->dir == NULL)
+        bench_fail("vfio-user: no temporary directory");
+    b->path = g_build_filename(b->dir, "sock", NULL);
+    b->ctx =
+        vfu_create_ctx(VFU_TRANS_SOCK, b->path, LIBVFIO_USER_FLAG_ATTACH_NB,
+                       NULL, VFU_DEV_TYPE_PCI);
+    if (b->ctx == NULL ||
+        vfu_pci_init(b->ctx, VFU_PCI_TYPE_CONVENTIONAL, PCI_HEADER_TYPE_NORMAL,
+                     0) < 0 ||
+#if DMS_VFU_DMA_HAS_MAX_REGIONS
+        vfu_setup_device_dma(b->ctx, LIBVFIO_USER_MAX_DMA_REGIONS,
+                             bare_dma_register, bare_dma_unregister) < 0 ||
+#else
+        vfu_setup_device_dma(b->ctx, bare_dma_register, bare_dma_unregister) <
+            0 ||
+#endif
+        vfu_realize_ctx(b->ctx) < 0)
+        bench_fail("vfio-user: bare server: %s", g_strerror(errno));
+    b->loop = g_thread_new("bench-vfu-bare", bare_loop_main, b);
+}
+
+static void bare_teardown(BareServer *b)
+{
+    g_atomic_int_set(&b->stop, 1);
+    g_thread_join(b->loop);
+    vfu_destroy_ctx(b->ctx);
+    g_rmdir(b->dir);
+    g_free(b->path);
+    g_free(b->dir);
+}
+
+typedef struct RegionsOp {
+    VfuClient *client;
+    unsigned n;
+    /* the direct baseline */
+    DmsRegion *container;
+    DmsRegion **regions;
+} RegionsOp;
+
+/* One iteration: n DMA_MAPs, then their n DMA_UNMAPs, each a round trip. */
+static void map_unmap_regions(void *opaque, uint64_t iters)
+{
+    RegionsOp *op = opaque;
+
+    for (uint64_t it = 0; it < iters; it++) {
+        for (unsigned i = 0; i < op->n; i++)
+            bench_check(vfc_dma_map(op->client,
+                                    REGIONS_IOVA + (uint64_t)i * REGION_SIZE,
+                                    REGION_SIZE, VFC_MAP_RW, -1, 0),
+                        "DMA_MAP");
+        for (unsigned i = 0; i < op->n; i++)
+            bench_check(vfc_dma_unmap(op->client,
+                                      REGIONS_IOVA + (uint64_t)i * REGION_SIZE,
+                                      REGION_SIZE),
+                        "DMA_UNMAP");
+    }
+}
+
+static int64_t never_read(void *opaque, uint64_t offset, void *buf, size_t len,
+                          const DmsAttrs *attrs)
+{
+    return -EIO;
+}
+
+static int64_t never_write(void *opaque, uint64_t offset, const void *buf,
+                           size_t len, const DmsAttrs *attrs)
+{
+    return -EIO;
+}
+
+static const DmsMessageOps never_ops = {
+    .size = sizeof(DmsMessageOps),
+    .read = never_read,
+    .write = never_write,
+    .max_access = DMS_VFU_MAX_TRANSFER,
+};
+
+/* The same changes on a space directly: n message regions in and out. */
+static void space_regions(void *opaque, uint64_t iters)
+{
+    RegionsOp *op = opaque;
+
+    for (uint64_t it = 0; it < iters; it++) {
+        for (unsigned i = 0; i < op->n; i++) {
+            bench_check(dms_region_new_message("vfio-user dma", REGION_SIZE,
+                                               &never_ops, NULL, NULL,
+                                               &op->regions[i]),
+                        "dms_region_new_message");
+            bench_check(dms_region_add_subregion(op->container,
+                                                 REGIONS_IOVA +
+                                                     (uint64_t)i * REGION_SIZE,
+                                                 op->regions[i], 0, 0),
+                        "dms_region_add_subregion");
+        }
+        for (unsigned i = 0; i < op->n; i++) {
+            dms_region_remove_subregion(op->container, op->regions[i]);
+            op->regions[i] = dms_region_unref(op->regions[i]);
+        }
+    }
+}
+
+static void bench_regions(const BenchOptions *o, VfuBench *b)
+{
+    unsigned n = o->quick ? REGIONS_QUICK : REGIONS_FULL;
+    VfcOptions opts = {.twin_socket = true, .max_transfer = VFU_MEM_SIZE};
+    BareServer bare = {0};
+    RegionsOp module = {.client = b->client, .n = n};
+    RegionsOp direct = {.n = n}, plain = {.n = n};
+    DmsSpace *space = NULL;
+    double ns[3];
+
+    bare_setup(&bare);
+    bench_check(vfc_connect(bare.path, &opts, &plain.client),
+                "vfc_connect (bare server)");
+    bench_check(
+        dms_region_new_container("direct", DMS_SIZE_ALL, &direct.container),
+        "dms_region_new_container");
+    bench_check(dms_space_new(direct.container, "direct", &space),
+                "dms_space_new");
+    direct.regions = g_new0(DmsRegion *, n);
+    {
+        BenchSpec specs[3] = {
+            {.fn = map_unmap_regions,
+             .ctx = &module,
+             .max_iters = 1,
+             .max_repeats = 5},
+            {.fn = map_unmap_regions,
+             .ctx = &plain,
+             .max_iters = 1,
+             .max_repeats = 5},
+            {.fn = space_regions,
+             .ctx = &direct,
+             .max_iters = 1,
+             .max_repeats = 5},
+        };
+
+        bench_run(o, specs, 3, ns);
+    }
+    /* Per region: one DMA_MAP and one DMA_UNMAP. */
+    for (int i = 0; i < 3; i++)
+        ns[i] /= n;
+    bench_report(o, &(BenchResult){
+                        .bench = "vfio-user-regions",
+                        .mode = "module",
+                        .no_throughput = true,
+                        .regions = n,
+                        .threads = 1,
+                        .ns_per_op = ns[0],
+                        .msgs_per_op = -1,
+                        .baseline_ns = ns[1],
+                        .baseline = "bare libvfio-user",
+                    });
+    bench_report(o, &(BenchResult){
+                        .bench = "vfio-user-regions",
+                        .mode = "space-direct",
+                        .no_throughput = true,
+                        .regions = n,
+                        .threads = 1,
+                        .ns_per_op = ns[2],
+                        .msgs_per_op = -1,
+                    });
+    g_free(direct.regions);
+    dms_space_unref(space);
+    dms_region_unref(direct.container);
+    vfc_free(plain.client);
+    bare_teardown(&bare);
+}
+
 void bench_vfio_user(const BenchOptions *o)
 {
     static const size_t sizes[] = {4096, VFU_MEM_SIZE};
@@ -213,6 +439,7 @@ void bench_vfio_user(const BenchOptions *o)
                          });
         }
     }
+    bench_regions(o, &b);
     vfu_bench_teardown(&b);
     g_free(sg);
     g_free(buf);

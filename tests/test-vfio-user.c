@@ -12,16 +12,20 @@
 /* cmocka.h needs the three above first */
 #include <cmocka.h>
 
+/* glib first: the headers then define g_autoptr() cleanups. */
+#include <glib.h>
+
 #include <dmaspace/dmaspace.h>
 #include <dmaspace/vfio-user.h>
 
 #include <errno.h>
-#include <glib.h>
 #include <glib/gstdio.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 #include <vfio-user/libvfio-user.h>
 
@@ -207,7 +211,7 @@ static int server_teardown(void **state)
 
     atomic_store(&s->stop, true);
     g_thread_join(s->thread);
-    dms_vfu_destroy(s->vfu);
+    s->vfu = dms_vfu_unref(s->vfu);
     s->bar = dms_region_unref(s->bar);
     vfc_socket_path_free(s->path, s->dir);
     g_free(s);
@@ -647,6 +651,149 @@ static void test_disconnect_mid_transfer_then_next_client(void **state)
     vfc_memfd_free(fd2, ram2, MiB);
 }
 
+/* ---- a client that connects and never negotiates ---- */
+
+/* A connection to @path that sends nothing, as a stalled peer's. */
+static int connect_silent(const char *path)
+{
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    assert_true(fd >= 0);
+    assert_true(strlen(path) < sizeof(addr.sun_path));
+    strcpy(addr.sun_path, path);
+    assert_int_equal(connect(fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
+    return fd;
+}
+
+/*
+ * Has the server accepted a connection on @path (and so entered the
+ * negotiation)? /proc/net/unix lists the accepted end under the
+ * listener's path, connected (state 03); before accept() it shows
+ * "connecting" (02).
+ */
+static bool server_accepted_on(const char *path)
+{
+    FILE *f = fopen("/proc/net/unix", "re");
+    char line[512];
+    bool found = false;
+
+    assert_non_null(f);
+    while (!found && fgets(line, sizeof(line), f) != NULL) {
+        unsigned type, st;
+        char name[256];
+
+        if (sscanf(line, "%*s %*s %*s %*s %x %x %*s %255s", &type, &st,
+                   name) == 3)
+            found = type == 1 && st == 3 && strcmp(name, path) == 0;
+    }
+    fclose(f);
+    return found;
+}
+
+typedef struct Acceptor {
+    DmsVfu *vfu;
+    int result;
+} Acceptor;
+
+static gpointer accept_main(gpointer data)
+{
+    Acceptor *a = data;
+
+    a->result = dms_vfu_accept(a->vfu, -1);
+    return NULL;
+}
+
+/*
+ * A client that connects and sends nothing: dms_vfu_accept(), even told
+ * to wait for ever, returns -ETIMEDOUT at the negotiation deadline and
+ * drops it; the next client attaches.
+ */
+static void test_silent_client_times_out_negotiation(void **state)
+{
+    char *dir;
+    char *path = vfc_socket_path_new(&dir);
+    vfu_ctx_t *ctx =
+        vfu_create_ctx(VFU_TRANS_SOCK, path, LIBVFIO_USER_FLAG_ATTACH_NB, NULL,
+                       VFU_DEV_TYPE_PCI);
+    DmsVfu *vfu = NULL;
+    Acceptor a = {0};
+    VfuClient *c = NULL;
+    VfcOptions o = {0};
+    GThread *t;
+    char byte;
+    int silent;
+
+    assert_non_null(ctx);
+    vfu_setup_log(ctx, quiet_log, LOG_DEBUG);
+    assert_int_equal(vfu_pci_init(ctx, VFU_PCI_TYPE_CONVENTIONAL,
+                                  PCI_HEADER_TYPE_NORMAL, 0),
+                     0);
+    assert_int_equal(dms_vfu_attach(ctx, NULL, &vfu), 0);
+    assert_int_equal(vfu_realize_ctx(ctx), 0);
+    assert_int_equal(dms_vfu_set_negotiation_timeout(vfu, 200), 0);
+
+    silent = connect_silent(path);
+    assert_int_equal(dms_vfu_accept(vfu, -1), -ETIMEDOUT);
+    assert_false(dms_vfu_is_connected(vfu));
+    /* Dropped: the silent client reads the end of its connection. */
+    assert_int_equal(recv(silent, &byte, 1, 0), 0);
+    close(silent);
+
+    /* The next client, one that speaks, is attached. */
+    a.vfu = vfu;
+    t = g_thread_new("accept", accept_main, &a);
+    assert_int_equal(vfc_connect(path, &o, &c), 0);
+    g_thread_join(t);
+    assert_int_equal(a.result, 0);
+    assert_true(dms_vfu_is_connected(vfu));
+    vfc_free(c);
+    vfu = dms_vfu_unref(vfu);
+    vfc_socket_path_free(path, dir);
+}
+
+/*
+ * While a silent client holds the negotiation (and the lock) for a long
+ * deadline, a device thread finishing DMA of the previous client is not
+ * held up: the write-back of its bounce mapping fails at once.
+ */
+static void test_dma_does_not_wait_for_a_silent_negotiation(void **state)
+{
+    Server *s = *state;
+    VfuClient *c = connect_client(s, false, 0);
+    uint8_t *mem = g_malloc0(8192);
+    size_t len = 4096;
+    void *p;
+    int silent, before = atomic_load(&s->disconnects);
+
+    vfc_add_memory(c, 0x1000000, 8192, mem, true);
+    assert_int_equal(vfc_dma_map(c, 0x1000000, 8192, VFC_MAP_RW, -1, 0), 0);
+    assert_int_equal(dms_space_map(s->space, 0x1000000, &len,
+                                   DMS_DIR_FROM_DEVICE, NULL, &p),
+                     0);
+    vfc_free(c);
+    WAIT_FOR(atomic_load(&s->disconnects) > before);
+
+    /* A deadline far beyond the test's own timeout. */
+    assert_int_equal(dms_vfu_set_negotiation_timeout(s->vfu, 3600 * 1000), 0);
+    silent = connect_silent(s->path);
+    WAIT_FOR(server_accepted_on(s->path));
+    memset(p, 0x5a, 16);
+    /* Would wait an hour for the lock without the fast path. */
+    dms_space_unmap(s->space, p, len, DMS_DIR_FROM_DEVICE, 16);
+    assert_true(stats(s).lost_accesses >= 1);
+
+    close(silent);
+    assert_int_equal(dms_vfu_set_negotiation_timeout(
+                         s->vfu, DMS_VFU_NEGOTIATION_TIMEOUT_MS),
+                     0);
+    c = connect_client(s, false, 0);
+    vfc_free(c);
+    for (int i = 0; i < 8192; i++)
+        assert_int_equal(mem[i], 0);
+    g_free(mem);
+}
+
 /* ---- hostile DMA_MAPs ---- */
 
 static void test_hostile_map_wrapping_past_2_64(void **state)
@@ -787,7 +934,8 @@ static void test_hostile_map_write_without_read(void **state)
 static void test_many_regions(void **state)
 {
     Server *s = *state;
-    VfuClient *c = connect_client(s, false, 0);
+    /* Twin sockets, as QEMU's client: replies read by the caller itself. */
+    VfuClient *c = connect_client(s, true, 0);
     const unsigned n = 10000;
     uint8_t buf[16];
 
@@ -876,6 +1024,61 @@ static void test_attach_refuses_a_blocking_context(void **state)
     vfc_socket_path_free(path, dir);
 }
 
+static void count_notify(void *data)
+{
+    atomic_fetch_add((atomic_int *)data, 1);
+}
+
+/*
+ * DmsVfu is refcounted: a second reference keeps it (and what it holds)
+ * alive, the last one (here through g_autoptr) tears it down.
+ */
+static void test_refcount_last_unref_tears_down(void **state)
+{
+    char *dir;
+    char *path = vfc_socket_path_new(&dir);
+    vfu_ctx_t *ctx =
+        vfu_create_ctx(VFU_TRANS_SOCK, path, LIBVFIO_USER_FLAG_ATTACH_NB, NULL,
+                       VFU_DEV_TYPE_PCI);
+    DmsVfu *vfu = NULL;
+    DmsRegion *bar = NULL;
+    atomic_int notified = 0;
+
+    assert_non_null(ctx);
+    assert_int_equal(vfu_pci_init(ctx, VFU_PCI_TYPE_CONVENTIONAL,
+                                  PCI_HEADER_TYPE_NORMAL, 0),
+                     0);
+    assert_int_equal(dms_vfu_attach(ctx, NULL, &vfu), 0);
+    /* Never accessed: the opaque is only the notify's. */
+    assert_int_equal(dms_region_new_message("bar", 4096, &bar_ops, &notified,
+                                            count_notify, &bar),
+                     0);
+    assert_int_equal(dms_vfu_setup_region(vfu, VFU_PCI_DEV_BAR0_REGION_IDX,
+                                          bar, 4096, VFU_REGION_FLAG_RW),
+                     0);
+    bar = dms_region_unref(bar); /* the DmsVfu's reference is left */
+
+    assert_ptr_equal(dms_vfu_ref(vfu), vfu);
+    assert_null(dms_vfu_ref(NULL));
+    assert_null(dms_vfu_unref(NULL));
+    assert_null(dms_vfu_unref(vfu));
+    dms_update_barrier();
+    assert_int_equal(atomic_load(&notified), 0);
+    /* Still whole after the first unref. */
+    assert_ptr_equal(dms_vfu_get_ctx(vfu), ctx);
+    assert_non_null(dms_vfu_get_space(vfu));
+    assert_int_equal(vfu_realize_ctx(ctx), 0);
+    assert_int_equal(dms_vfu_accept(vfu, 0), -ETIMEDOUT);
+    {
+        g_autoptr(DmsVfu) last = vfu;
+
+        (void)last;
+    }
+    dms_update_barrier();
+    assert_int_equal(atomic_load(&notified), 1);
+    vfc_socket_path_free(path, dir);
+}
+
 #define T(name)                                                               \
     cmocka_unit_test_setup_teardown(name, server_setup, server_teardown)
 
@@ -900,6 +1103,7 @@ int main(int argc, char **argv)
         T(test_threads_dma_with_the_loop),
         T(test_unmap_during_traffic),
         T(test_disconnect_mid_transfer_then_next_client),
+        T(test_dma_does_not_wait_for_a_silent_negotiation),
         T(test_hostile_map_wrapping_past_2_64),
         T(test_hostile_map_repeated),
         T(test_hostile_map_overlapping),
@@ -908,6 +1112,8 @@ int main(int argc, char **argv)
         T(test_hostile_map_write_without_read),
         T(test_dirty_pages_reported_while_logging),
         cmocka_unit_test(test_attach_refuses_a_blocking_context),
+        cmocka_unit_test(test_refcount_last_unref_tears_down),
+        cmocka_unit_test(test_silent_client_times_out_negotiation),
     };
 
     if (argc > 1 && strcmp(argv[1], "many-regions") == 0)

@@ -22,7 +22,9 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -306,6 +308,205 @@ static void test_client_dies_mid_copy_next_client_served(void **state)
     vfc_memfd_free(fd, ram, 4 * MiB);
 }
 
+static void wr(VfuClient *c, uint64_t off, uint64_t v, uint32_t size)
+{
+    uint8_t b[8];
+
+    for (uint32_t i = 0; i < size; i++)
+        b[i] = (uint8_t)(v >> (8 * i));
+    assert_int_equal(vfc_region_write(c, 0, off, b, size), 0);
+}
+
+static uint64_t rd(VfuClient *c, uint64_t off, uint32_t size)
+{
+    uint8_t b[8];
+    uint64_t v = 0;
+
+    assert_int_equal(vfc_region_read(c, 0, off, b, size), 0);
+    for (uint32_t i = 0; i < size; i++)
+        v |= (uint64_t)b[i] << (8 * i);
+    return v;
+}
+
+/*
+ * The register file to the letter: 32-bit halves of SRC and DST, a
+ * DOORBELL that copies on 1 only and reads 0, read-only STATUS and COUNT,
+ * the rest of the BAR reading 0 and ignoring writes, nothing beyond it.
+ */
+static void test_register_file_edges(void **state)
+{
+    Fixture *f = *state;
+    VfuClient *c = connect_device(f, false);
+    uint8_t *ram, big[4096];
+    int fd = vfc_memfd(64 * KiB, (void **)&ram);
+    const uint64_t iova = 0x7fff00000000ull;
+    static const uint32_t not_one[] = {0, 2, 3, 0x101, 0x10000, 0xffffffff};
+
+    fill(ram, 64 * KiB, 7);
+    assert_int_equal(vfc_dma_map(c, iova, 64 * KiB, VFC_MAP_RW, fd, 0), 0);
+
+    /* SRC and DST by halves, read back whole and by halves. */
+    wr(c, REG_SRC, (uint32_t)iova, 4);
+    wr(c, REG_SRC + 4, iova >> 32, 4);
+    wr(c, REG_DST, (uint32_t)(iova + 32 * KiB), 4);
+    wr(c, REG_DST + 4, (iova + 32 * KiB) >> 32, 4);
+    assert_true(rd(c, REG_SRC, 8) == iova);
+    assert_true(rd(c, REG_DST, 8) == iova + 32 * KiB);
+    assert_true(rd(c, REG_SRC + 4, 4) == iova >> 32);
+    assert_true(rd(c, REG_DST, 4) == (uint32_t)(iova + 32 * KiB));
+    wr(c, REG_LEN, 4096, 4);
+    assert_int_equal(rd(c, REG_LEN, 4), 4096);
+
+    /* A failed copy, so that STATUS holds an errno the next writes keep. */
+    wr(c, REG_LEN, 16 * MiB + 1, 4);
+    wr(c, REG_DOORBELL, 1, 4);
+    assert_int_equal(rd(c, REG_STATUS, 4), EINVAL);
+    assert_int_equal(rd(c, REG_COUNT, 4), 0);
+    wr(c, REG_LEN, 4096, 4);
+
+    /* Any other value: no copy, STATUS and COUNT as they were. */
+    for (size_t i = 0; i < G_N_ELEMENTS(not_one); i++) {
+        wr(c, REG_DOORBELL, not_one[i], 4);
+        assert_int_equal(rd(c, REG_DOORBELL, 4), 0);
+        assert_int_equal(rd(c, REG_STATUS, 4), EINVAL);
+        assert_int_equal(rd(c, REG_COUNT, 4), 0);
+    }
+    for (size_t i = 0; i < 4096; i++)
+        assert_int_equal(ram[32 * KiB + i], (uint8_t)(i * 13 + 7 + 8));
+
+    /* 1 copies, whatever the access size that writes it. */
+    wr(c, REG_DOORBELL, 1, 4);
+    assert_int_equal(rd(c, REG_STATUS, 4), 0);
+    assert_int_equal(rd(c, REG_COUNT, 4), 1);
+    assert_memory_equal(ram + 32 * KiB, ram, 4096);
+    assert_int_equal(rd(c, REG_DOORBELL, 4), 0);
+    /* LEN and DOORBELL in one 64-bit write. */
+    wr(c, REG_LEN, (uint64_t)1 << 32 | 100, 8);
+    assert_int_equal(rd(c, REG_COUNT, 4), 2);
+    assert_int_equal(rd(c, REG_LEN, 4), 100);
+
+    /* STATUS and COUNT ignore writes of every size. */
+    wr(c, REG_STATUS, 0xdeadbeef, 4);
+    wr(c, REG_STATUS, UINT64_MAX, 8);
+    wr(c, REG_COUNT + 2, 0xffff, 2);
+    assert_int_equal(rd(c, REG_STATUS, 4), 0);
+    assert_int_equal(rd(c, REG_COUNT, 4), 2);
+
+    /* The rest of the BAR: reads 0, ignores writes. */
+    wr(c, 0x20, UINT64_MAX, 8);
+    wr(c, 0x800, 0x12345678, 4);
+    wr(c, 0xffc, 0x12345678, 4);
+    assert_true(rd(c, 0x20, 8) == 0);
+    assert_true(rd(c, 0x800, 4) == 0);
+    assert_true(rd(c, 0xff8, 8) == 0);
+    assert_int_equal(vfc_region_read(c, 0, 0, big, sizeof(big)), 0);
+    for (size_t i = 0x20; i < sizeof(big); i++)
+        assert_int_equal(big[i], 0);
+    /* Nothing beyond the BAR's 4 KiB. */
+    assert_int_not_equal(vfc_region_read(c, 0, 0x1000, big, 4), 0);
+    assert_int_not_equal(vfc_region_read(c, 0, 0xffe, big, 4), 0);
+    /* And the device still serves. */
+    assert_int_equal(rd(c, REG_COUNT, 4), 2);
+    vfc_free(c);
+    vfc_memfd_free(fd, ram, 64 * KiB);
+}
+
+/* Overlapping SRC and DST copy as memmove(), both ways, both memories. */
+static void test_copy_overlapping_ranges(void **state)
+{
+    Fixture *f = *state;
+    VfuClient *c = connect_device(f, false);
+    uint8_t *ram, *msg = g_malloc(MiB), *want = g_malloc(MiB);
+    int fd = vfc_memfd(MiB, (void **)&ram);
+    const uint64_t ram_iova = 0x10000000, msg_iova = 0x20000000;
+    struct {
+        uint8_t *host;
+        uint64_t iova;
+    } mem[2] = {{ram, ram_iova}, {msg, msg_iova}};
+
+    map_memory(c, msg_iova, msg, ram_iova, fd, MiB);
+    for (int m = 0; m < 2; m++) {
+        uint8_t *h = mem[m].host;
+        uint64_t a = mem[m].iova;
+
+        fill(h, MiB, 9 + m);
+        memcpy(want, h, MiB);
+        memmove(want + 1000, want, 300000); /* DST above SRC */
+        assert_int_equal(copy(c, a, a + 1000, 300000), 0);
+        assert_memory_equal(h, want, MiB);
+        memmove(want, want + 4097, 500000); /* DST below SRC */
+        assert_int_equal(copy(c, a + 4097, a, 500000), 0);
+        assert_memory_equal(h, want, MiB);
+        assert_int_equal(copy(c, a + 5, a + 5, 4096), 0); /* the same */
+        assert_memory_equal(h, want, MiB);
+    }
+    assert_int_equal(rd32(c, REG_COUNT), 6);
+    vfc_free(c);
+    g_free(msg);
+    g_free(want);
+    vfc_memfd_free(fd, ram, MiB);
+}
+
+/* 16 MiB between fd-less memories: whole-run messages of at most 1 MiB. */
+static void test_copy_16_mib_fdless_both_sides(void **state)
+{
+    Fixture *f = *state;
+    VfuClient *c = connect_device(f, false);
+    uint8_t *src = g_malloc(16 * MiB), *dst = g_malloc0(16 * MiB);
+    VfcStats cs;
+
+    fill(src, 16 * MiB, 11);
+    vfc_add_memory(c, 0x100000000ull, 16 * MiB, src, false);
+    vfc_add_memory(c, 0x200000000ull, 16 * MiB, dst, true);
+    assert_int_equal(
+        vfc_dma_map(c, 0x100000000ull, 16 * MiB, VFC_MAP_READ, -1, 0), 0);
+    assert_int_equal(
+        vfc_dma_map(c, 0x200000000ull, 16 * MiB, VFC_MAP_RW, -1, 0), 0);
+    vfc_reset_stats(c);
+    assert_int_equal(copy(c, 0x100000000ull, 0x200000000ull, 16 * MiB), 0);
+    assert_memory_equal(dst, src, 16 * MiB);
+    vfc_get_stats(c, &cs);
+    assert_int_equal(cs.dma_reads, 16);
+    assert_int_equal(cs.dma_writes, 16);
+    assert_int_equal(cs.largest, MiB);
+    assert_int_equal(cs.stray, 0);
+    /* The read-only source cannot be a destination: nothing moves. */
+    memset(dst, 0, MiB);
+    vfc_reset_stats(c);
+    assert_int_equal(copy(c, 0x200000000ull, 0x100000000ull, 4096), EACCES);
+    vfc_get_stats(c, &cs);
+    assert_int_equal(cs.dma_writes, 0);
+    assert_int_equal(rd32(c, REG_COUNT), 1);
+    vfc_free(c);
+    g_free(src);
+    g_free(dst);
+}
+
+/*
+ * A client that connects and never sends VERSION does not stop the
+ * device: it is dropped at the negotiation deadline, the next is served.
+ */
+static void test_silent_client_then_next_served(void **state)
+{
+    Fixture *f = *state;
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    int silent = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    VfuClient *c;
+    char byte;
+
+    assert_true(silent >= 0);
+    assert_true(strlen(f->sock) < sizeof(addr.sun_path));
+    strcpy(addr.sun_path, f->sock);
+    assert_int_equal(connect(silent, (struct sockaddr *)&addr, sizeof(addr)),
+                     0);
+    /* Blocks until the device drops it: the end of the stream. */
+    assert_int_equal(recv(silent, &byte, 1, 0), 0);
+    close(silent);
+    c = connect_device(f, true);
+    assert_int_equal(rd32(c, REG_COUNT), 0);
+    vfc_free(c);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -321,6 +522,14 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(
             test_client_dies_mid_copy_next_client_served, start_device,
             stop_device),
+        cmocka_unit_test_setup_teardown(test_register_file_edges, start_device,
+                                        stop_device),
+        cmocka_unit_test_setup_teardown(test_copy_overlapping_ranges,
+                                        start_device, stop_device),
+        cmocka_unit_test_setup_teardown(test_copy_16_mib_fdless_both_sides,
+                                        start_device, stop_device),
+        cmocka_unit_test_setup_teardown(test_silent_client_then_next_served,
+                                        start_device, stop_device),
     };
 
     if (argc < 2) {

@@ -260,7 +260,7 @@ int main(int argc, char **argv)
     if (r < 0) {
         fprintf(stderr, "vfu-dma-device: setup of %s: %s\n", path,
                 strerror(-r));
-        dms_vfu_destroy(dev.vfu);
+        dms_vfu_unref(dev.vfu);
         dms_region_unref(bar0);
         g_free(tmp_path);
         return 1;
@@ -289,7 +289,7 @@ int main(int argc, char **argv)
     }
 
     fprintf(stderr, "vfu-dma-device: stopping\n");
-    dms_vfu_destroy(dev.vfu); /* destroys ctx */
+    dms_vfu_unref(dev.vfu); /* destroys ctx */
     dms_region_unref(bar0);
     unlink(path);
     g_free(tmp_path);

@@ -53,8 +53,9 @@ struct vfu_ctx;
  * DmsVfu:
  *
  * A vfio-user device context attached to a space: its client's DMA
- * memory as regions of the space, from dms_vfu_attach() until
- * dms_vfu_destroy().
+ * memory as regions of the space, from dms_vfu_attach() until its last
+ * reference goes (dms_vfu_unref()). Refcounted, like every object of
+ * libdmaspace; every thread that calls it holds a reference.
  */
 typedef struct DmsVfu DmsVfu;
 
@@ -70,12 +71,12 @@ typedef struct DmsVfu DmsVfu;
 /**
  * dms_vfu_attach:
  * @ctx: a libvfio-user context created with LIBVFIO_USER_FLAG_ATTACH_NB
- *   and not realized yet; it must outlive the DmsVfu (dms_vfu_destroy()
- *   destroys it)
+ *   and not realized yet; the DmsVfu takes it over: the caller must not
+ *   destroy it (the last dms_vfu_unref() calls vfu_destroy_ctx())
  * @container: (nullable): a container region that receives the client's
  *   DMA regions at their IOVAs (the DmsVfu takes a reference); NULL makes
  *   a new container spanning all 2^64 addresses
- * @ret: (out): the new DmsVfu, owned by the caller
+ * @ret: (out): the new DmsVfu, one reference owned by the caller
  *
  * Sets up @ctx's DMA callbacks (vfu_setup_device_dma()); from then on
  * every DMA_MAP of a client becomes a subregion of @container and every
@@ -99,23 +100,41 @@ DMS_VFU_PUBLIC int dms_vfu_attach(struct vfu_ctx *ctx, DmsRegion *container,
                                   DmsVfu **ret);
 
 /**
- * dms_vfu_destroy:
+ * dms_vfu_ref:
  * @vfu: (nullable): a DmsVfu
  *
- * Destroys its libvfio-user context (vfu_destroy_ctx(), which removes the
- * client's regions), then drops the DmsVfu's references on the space and
- * the container. Accesses and mappings still running keep their regions
- * alive until they end; they fail or land in memory no client sees any
- * more. Call it once no thread runs dms_vfu_run() or dms_vfu_accept().
+ * Takes a reference: a thread that runs dms_vfu_run() or DMA through the
+ * space on its own, or an object that keeps the pointer, holds one.
+ * Thread-safe.
+ *
+ * Returns: @vfu, with one more reference owned by the caller.
  */
-DMS_VFU_PUBLIC void dms_vfu_destroy(DmsVfu *vfu);
+DMS_VFU_PUBLIC DmsVfu *dms_vfu_ref(DmsVfu *vfu);
+
+/**
+ * dms_vfu_unref:
+ * @vfu: (nullable): a DmsVfu
+ *
+ * Drops one reference. Thread-safe. The last one destroys the
+ * libvfio-user context (vfu_destroy_ctx(), which removes the client's
+ * regions and closes its connection), then drops the DmsVfu's references
+ * on the space, the container and the device regions. Accesses and
+ * mappings still running keep their regions alive until they end; they
+ * fail or land in memory no client sees any more. Since every caller
+ * holds a reference, no thread can be inside dms_vfu_run() or
+ * dms_vfu_accept() when the last one goes.
+ *
+ * Returns: NULL.
+ */
+DMS_VFU_PUBLIC DmsVfu *dms_vfu_unref(DmsVfu *vfu);
 
 /**
  * dms_vfu_get_space:
  * @vfu: a DmsVfu
  *
- * Returns: (transfer none): the space over the container, valid as long
- * as @vfu (take a reference to keep it longer).
+ * Returns: (transfer none): the space over the container, valid while the
+ * caller holds its reference on @vfu (take a reference on the space to
+ * keep it longer).
  */
 DMS_VFU_PUBLIC DmsSpace *dms_vfu_get_space(DmsVfu *vfu);
 
@@ -123,7 +142,8 @@ DMS_VFU_PUBLIC DmsSpace *dms_vfu_get_space(DmsVfu *vfu);
  * dms_vfu_get_container:
  * @vfu: a DmsVfu
  *
- * Returns: (transfer none): the container of the client's regions.
+ * Returns: (transfer none): the container of the client's regions, valid
+ * while the caller holds its reference on @vfu.
  */
 DMS_VFU_PUBLIC DmsRegion *dms_vfu_get_container(DmsVfu *vfu);
 
@@ -131,24 +151,57 @@ DMS_VFU_PUBLIC DmsRegion *dms_vfu_get_container(DmsVfu *vfu);
  * dms_vfu_get_ctx:
  * @vfu: a DmsVfu
  *
- * Returns: (transfer none): the libvfio-user context.
+ * Returns: (transfer none): the libvfio-user context, owned by @vfu and
+ * valid while the caller holds its reference on @vfu.
  */
 DMS_VFU_PUBLIC struct vfu_ctx *dms_vfu_get_ctx(DmsVfu *vfu);
+
+/*
+ * How long a client that has connected may take to complete the version
+ * negotiation, by default (dms_vfu_set_negotiation_timeout()).
+ */
+#define DMS_VFU_NEGOTIATION_TIMEOUT_MS 3000
 
 /**
  * dms_vfu_accept:
  * @vfu: a DmsVfu whose context is realized
- * @timeout_ms: how long to wait for a client; -1 forever, 0 not at all
+ * @timeout_ms: how long to wait for a client to connect; -1 forever, 0
+ *   not at all
  *
- * Waits for a client (without holding the lock) and attaches it
- * (vfu_attach_ctx(), version negotiation included, under the lock).
+ * Waits for a client to connect (without holding the lock), then attaches
+ * it (vfu_attach_ctx(), version negotiation included, under the lock).
+ * libvfio-user negotiates with blocking reads, so a client that connects
+ * and never sends its VERSION would hold the lock, and every device
+ * thread that takes it, for ever: the negotiation has a deadline
+ * (dms_vfu_set_negotiation_timeout(), DMS_VFU_NEGOTIATION_TIMEOUT_MS by
+ * default), after which the connection is shut down and the call returns
+ * -ETIMEDOUT. Message DMA through regions of an earlier client never
+ * waits for the lock meanwhile: it fails at once with -ENOTCONN.
  *
- * Returns: 0 when a client is attached; -ETIMEDOUT if none came in time;
- * -EINTR if a signal interrupted the wait; -EISCONN if a client is already
- * attached; or the error of vfu_attach_ctx() (a client that failed the
- * negotiation: call again for the next one).
+ * Returns: 0 when a client is attached; -ETIMEDOUT if none came in
+ * @timeout_ms, or one came but did not complete the negotiation before
+ * the deadline (it is dropped: call again for the next one); -EINTR if a
+ * signal interrupted the wait; -EISCONN if a client is already attached;
+ * -EAGAIN if no thread could be made to watch the deadline (the client
+ * stays queued); or the error of vfu_attach_ctx() (a client that failed
+ * the negotiation: call again for the next one).
  */
 DMS_VFU_PUBLIC int dms_vfu_accept(DmsVfu *vfu, int timeout_ms);
+
+/**
+ * dms_vfu_set_negotiation_timeout:
+ * @vfu: a DmsVfu
+ * @timeout_ms: the deadline of the version negotiation of each new
+ *   client, counted from the moment dms_vfu_accept() starts it; -1 for
+ *   none (a client that connects and sends nothing then blocks
+ *   dms_vfu_accept() and the lock until it goes)
+ *
+ * Thread-safe; applies from the next dms_vfu_accept() on.
+ *
+ * Returns: 0; -EINVAL for a NULL @vfu or a @timeout_ms of 0 or below -1.
+ */
+DMS_VFU_PUBLIC int dms_vfu_set_negotiation_timeout(DmsVfu *vfu,
+                                                   int timeout_ms);
 
 /**
  * dms_vfu_run:
@@ -264,7 +317,7 @@ DMS_VFU_PUBLIC int dms_vfu_get_stats(DmsVfu *vfu, DmsVfuStats *stats);
  * @region_idx: the vfio-user region index (VFU_PCI_DEV_BAR0_REGION_IDX...;
  *   0 to 15, not the PCI config space, which libvfio-user serves)
  * @region: the region that serves it, usually a register-style message
- *   region; the DmsVfu takes a reference until dms_vfu_destroy()
+ *   region; the DmsVfu takes a reference until its last reference goes
  * @size: the size the client sees
  * @vfu_flags: VFU_REGION_FLAG_* bits for vfu_setup_region()
  *
@@ -287,6 +340,14 @@ DMS_VFU_PUBLIC int dms_vfu_setup_region(DmsVfu *vfu, int region_idx,
 
 #ifdef __cplusplus
 }
+#endif
+
+/*
+ * g_autoptr(DmsVfu), for users who include glib before this header (as
+ * <dmaspace/dmaspace.h> does for the core's types).
+ */
+#if defined(G_DEFINE_AUTOPTR_CLEANUP_FUNC)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(DmsVfu, dms_vfu_unref)
 #endif
 
 #endif /* DMASPACE_VFIO_USER_H */

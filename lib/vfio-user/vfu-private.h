@@ -29,7 +29,8 @@
 typedef struct VfuDma VfuDma;
 
 struct DmsVfu {
-    atomic_int refcount; /* the user's, one per VfuDma */
+    atomic_int users;    /* dms_vfu_ref/unref: the last one tears down */
+    atomic_int refcount; /* the memory: one for all users, one per VfuDma */
     vfu_ctx_t *ctx;
     GRecMutex lock; /* every vfu_* call */
 
@@ -47,6 +48,7 @@ struct DmsVfu {
     atomic_bool connected;
     atomic_bool twin_socket;
     int wake_fd; /* eventfd: a device thread saw the client go */
+    atomic_int negotiation_timeout_ms;
 
     /* Device regions (vfu-dev.c): a space over each served region. */
     DmsSpace *dev_space[DMS_VFU_DEV_REGIONS];
@@ -64,8 +66,8 @@ struct DmsVfu {
 
 /* vfu.c */
 DmsVfu *dms__vfu_lookup(vfu_ctx_t *ctx);
-DmsVfu *dms__vfu_ref(DmsVfu *vfu);
-void dms__vfu_unref(DmsVfu *vfu);
+DmsVfu *dms__vfu_hold(DmsVfu *vfu);
+void dms__vfu_release(DmsVfu *vfu);
 void dms__vfu_lost_client(DmsVfu *vfu);
 
 /* vfu-dma.c */

@@ -16,8 +16,11 @@
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 static GMutex registry_lock;
@@ -34,13 +37,18 @@ DmsVfu *dms__vfu_lookup(vfu_ctx_t *ctx)
     return vfu;
 }
 
-DmsVfu *dms__vfu_ref(DmsVfu *vfu)
+/*
+ * The memory of a DmsVfu: held by its users together (one count, dropped
+ * when the last dms_vfu_unref() has torn it down) and by each client DMA
+ * region, which may outlive the teardown inside an access or a mapping.
+ */
+DmsVfu *dms__vfu_hold(DmsVfu *vfu)
 {
     atomic_fetch_add_explicit(&vfu->refcount, 1, memory_order_relaxed);
     return vfu;
 }
 
-void dms__vfu_unref(DmsVfu *vfu)
+void dms__vfu_release(DmsVfu *vfu)
 {
     if (atomic_fetch_sub_explicit(&vfu->refcount, 1, memory_order_acq_rel) !=
         1)
@@ -97,6 +105,8 @@ int dms_vfu_attach(struct vfu_ctx *ctx, DmsRegion *container, DmsVfu **ret)
     vfu = g_try_new0(DmsVfu, 1);
     if (vfu == NULL)
         return -ENOMEM;
+    atomic_init(&vfu->users, 1);
+    atomic_init(&vfu->negotiation_timeout_ms, DMS_VFU_NEGOTIATION_TIMEOUT_MS);
     atomic_init(&vfu->refcount, 1);
     vfu->ctx = ctx;
     vfu->conn_fd = -1;
@@ -105,7 +115,7 @@ int dms_vfu_attach(struct vfu_ctx *ctx, DmsRegion *container, DmsVfu **ret)
     vfu->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (vfu->sg == NULL || vfu->wake_fd < 0) {
         r = vfu->wake_fd < 0 ? -errno : -ENOMEM;
-        dms__vfu_unref(vfu);
+        dms__vfu_release(vfu);
         return r;
     }
 
@@ -115,7 +125,7 @@ int dms_vfu_attach(struct vfu_ctx *ctx, DmsRegion *container, DmsVfu **ret)
         r = dms_region_new_container("vfio-user client", DMS_SIZE_ALL,
                                      &vfu->container);
         if (r < 0) {
-            dms__vfu_unref(vfu);
+            dms__vfu_release(vfu);
             return r;
         }
     }
@@ -142,15 +152,20 @@ int dms_vfu_attach(struct vfu_ctx *ctx, DmsRegion *container, DmsVfu **ret)
 fail:
     vfu->space = dms_space_unref(vfu->space);
     vfu->container = dms_region_unref(vfu->container);
-    dms__vfu_unref(vfu);
+    dms__vfu_release(vfu);
     return r;
 }
 
-void dms_vfu_destroy(DmsVfu *vfu)
+DmsVfu *dms_vfu_ref(DmsVfu *vfu)
 {
-    if (vfu == NULL)
-        return;
+    if (vfu != NULL)
+        atomic_fetch_add_explicit(&vfu->users, 1, memory_order_relaxed);
+    return vfu;
+}
 
+/* The last user is gone: no thread is inside a call on @vfu. */
+static void teardown(DmsVfu *vfu)
+{
     g_rec_mutex_lock(&vfu->lock);
     vfu_destroy_ctx(vfu->ctx);
     /* Regions libvfio-user did not unregister on its way out. */
@@ -168,7 +183,15 @@ void dms_vfu_destroy(DmsVfu *vfu)
     dms__vfu_dev_clear(vfu);
     vfu->space = dms_space_unref(vfu->space);
     vfu->container = dms_region_unref(vfu->container);
-    dms__vfu_unref(vfu);
+    dms__vfu_release(vfu);
+}
+
+DmsVfu *dms_vfu_unref(DmsVfu *vfu)
+{
+    if (vfu != NULL &&
+        atomic_fetch_sub_explicit(&vfu->users, 1, memory_order_acq_rel) == 1)
+        teardown(vfu);
+    return NULL;
 }
 
 DmsSpace *dms_vfu_get_space(DmsVfu *vfu)
@@ -333,6 +356,150 @@ static bool made_twin_socket(GHashTable *before, GHashTable *after,
     return twin;
 }
 
+/*
+ * The negotiation of one connection, watched: libvfio-user accepts the
+ * connection and reads the client's VERSION with blocking calls on a
+ * socket it opens itself, under the DmsVfu's lock. A client that connects
+ * and sends nothing would hold that lock for ever, so a watchdog thread
+ * shuts the new connection down when the deadline passes: libvfio-user's
+ * read then ends, the negotiation fails and the lock is released.
+ */
+typedef struct Negotiation {
+    GMutex lock;
+    GCond cond;
+    bool done;               /* vfu_attach_ctx() returned */
+    bool expired;            /* the watchdog shut the connection down */
+    gint64 deadline;         /* g_get_monotonic_time() microseconds */
+    GHashTable *before;      /* descriptors open before vfu_attach_ctx() */
+    struct sockaddr_un addr; /* the listening socket's address */
+    socklen_t addr_len;
+} Negotiation;
+
+/*
+ * Is @fd (our own duplicate) a connection accepted on the listening
+ * socket at @n->addr? An accepted AF_UNIX socket carries the listener's
+ * address; the listener itself is the one that accepts connections.
+ */
+static bool accepted_on(const Negotiation *n, int fd)
+{
+    struct sockaddr_un addr;
+    socklen_t addr_len = sizeof(addr);
+    int listening = 0;
+    socklen_t opt_len = sizeof(listening);
+
+    if (getsockname(fd, (struct sockaddr *)&addr, &addr_len) < 0 ||
+        addr_len != n->addr_len || memcmp(&addr, &n->addr, addr_len) != 0)
+        return false;
+    return getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &opt_len) ==
+               0 &&
+           !listening;
+}
+
+/*
+ * Shuts down the connection libvfio-user is negotiating on: a socket
+ * opened since the negotiation began, accepted on our listening socket.
+ * The descriptor belongs to libvfio-user and may be closed (and its number
+ * reused) at any moment, so the work is done on a duplicate, after
+ * checking that the duplicate is the same socket (same inode) that was
+ * found: shutdown() acts on the socket, not on a descriptor number.
+ */
+static void drop_negotiating_connection(Negotiation *n)
+{
+    GHashTable *now = open_fds();
+    GHashTableIter it;
+    gpointer key;
+
+    g_hash_table_iter_init(&it, now);
+    while (g_hash_table_iter_next(&it, &key, NULL)) {
+        int fd = GPOINTER_TO_INT(key) - 1, dup_fd;
+        gint64 inode;
+        struct stat st;
+
+        if (g_hash_table_contains(n->before, key) || !socket_inode(fd, &inode))
+            continue;
+        dup_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+        if (dup_fd < 0)
+            continue;
+        if (fstat(dup_fd, &st) == 0 && (gint64)st.st_ino == inode &&
+            accepted_on(n, dup_fd))
+            shutdown(dup_fd, SHUT_RDWR);
+        close(dup_fd);
+    }
+    g_hash_table_destroy(now);
+}
+
+static gpointer watchdog_main(gpointer data)
+{
+    Negotiation *n = data;
+
+    g_mutex_lock(&n->lock);
+    while (!n->done && !n->expired) {
+        if (!g_cond_wait_until(&n->cond, &n->lock, n->deadline) && !n->done) {
+            drop_negotiating_connection(n);
+            n->expired = true;
+        }
+    }
+    g_mutex_unlock(&n->lock);
+    return NULL;
+}
+
+int dms_vfu_set_negotiation_timeout(DmsVfu *vfu, int timeout_ms)
+{
+    g_return_val_if_fail(vfu != NULL, -EINVAL);
+    g_return_val_if_fail(timeout_ms > 0 || timeout_ms == -1, -EINVAL);
+    atomic_store(&vfu->negotiation_timeout_ms, timeout_ms);
+    return 0;
+}
+
+/*
+ * vfu_attach_ctx() under the lock, within the negotiation deadline.
+ * Returns 0, -ETIMEDOUT, -EAGAIN (no thread for the watchdog: the
+ * connection stays queued) or the error of vfu_attach_ctx().
+ */
+static int attach_watched(DmsVfu *vfu, int listen_fd, GHashTable *before)
+{
+    int timeout_ms = atomic_load(&vfu->negotiation_timeout_ms);
+    Negotiation n = {.before = before, .addr_len = sizeof(n.addr)};
+    GThread *watchdog = NULL;
+    int r, err;
+
+    if (timeout_ms > 0 &&
+        getsockname(listen_fd, (struct sockaddr *)&n.addr, &n.addr_len) == 0 &&
+        n.addr.sun_family == AF_UNIX) {
+        g_mutex_init(&n.lock);
+        g_cond_init(&n.cond);
+        n.deadline = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
+        watchdog =
+            g_thread_try_new("dms-vfu-negotiation", watchdog_main, &n, NULL);
+        if (watchdog == NULL) {
+            g_cond_clear(&n.cond);
+            g_mutex_clear(&n.lock);
+            return -EAGAIN;
+        }
+    }
+    r = vfu_attach_ctx(vfu->ctx);
+    err = r < 0 ? errno : 0;
+    if (watchdog != NULL) {
+        g_mutex_lock(&n.lock);
+        n.done = true;
+        g_cond_signal(&n.cond);
+        g_mutex_unlock(&n.lock);
+        g_thread_join(watchdog);
+        g_cond_clear(&n.cond);
+        g_mutex_clear(&n.lock);
+    }
+    /*
+     * A negotiation that ended just as the deadline passed is attached,
+     * on a connection now shut down: dms_vfu_run() finds it gone.
+     */
+    if (r == 0)
+        return 0;
+    if (n.expired)
+        return -ETIMEDOUT;
+    return err == EAGAIN || err == EWOULDBLOCK ? -ETIMEDOUT
+                                               : (err > 0 ? -err : -EIO);
+}
+
 int dms_vfu_accept(DmsVfu *vfu, int timeout_ms)
 {
     struct pollfd pfd;
@@ -362,9 +529,8 @@ int dms_vfu_accept(DmsVfu *vfu, int timeout_ms)
 
     g_rec_mutex_lock(&vfu->lock);
     before = open_fds();
-    r = vfu_attach_ctx(vfu->ctx);
+    r = attach_watched(vfu, pfd.fd, before);
     if (r < 0) {
-        r = errno == EAGAIN || errno == EWOULDBLOCK ? -ETIMEDOUT : -errno;
         g_rec_mutex_unlock(&vfu->lock);
         g_hash_table_destroy(before);
         return r;
@@ -489,7 +655,12 @@ int dms_vfu_run(DmsVfu *vfu, int timeout_ms)
         g_rec_mutex_unlock(&vfu->lock);
         return 0;
     }
-    if (next_request_reads_dirty(vfu->conn_fd, &dirty_iova, &dirty_len))
+    /*
+     * Only writable shared memory has pages of ours to hand over: without
+     * it, the peek (a system call per request) is skipped.
+     */
+    if (atomic_load(&vfu->n_ram_regions) > 0 &&
+        next_request_reads_dirty(vfu->conn_fd, &dirty_iova, &dirty_len))
         dms__vfu_dma_flush_dirty(vfu, dirty_iova, dirty_len);
     r = vfu_run_ctx(vfu->ctx);
     err = errno;
