@@ -299,7 +299,7 @@ static void test_recv_reassembles_byte_by_byte_sends(void **state)
     PeerScripted *ps;
     size_t n = 0;
 
-    peer_pattern(data, sizeof(data), 1);
+    memdev_random_fill(data, sizeof(data), 1);
     ps = peer_scripted_start(send_in_chunks, &c);
     assert_int_equal(rdma_io_recv(ps->fd, got, sizeof(got), &n), 0);
     assert_int_equal(n, sizeof(got));
@@ -352,8 +352,8 @@ test_send_completes_partial_sends_on_nonblocking_socket(void **state)
     int sndbuf = 4096;
     PeerScripted *ps;
 
-    peer_pattern(hdr, sizeof(hdr), 2);
-    peer_pattern(payload, plen, 3);
+    memdev_random_fill(hdr, sizeof(hdr), 2);
+    memdev_random_fill(payload, plen, 3);
     ps = peer_scripted_start(read_in_chunks, &s);
     assert_int_equal(
         setsockopt(ps->fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf)), 0);
@@ -380,7 +380,7 @@ static void test_recv_on_nonblocking_socket_waits_for_data(void **state)
         .data = data, .len = sizeof(data), .chunk = 1000, .pause_ms = 5};
     PeerScripted *ps;
 
-    peer_pattern(data, sizeof(data), 4);
+    memdev_random_fill(data, sizeof(data), 4);
     ps = peer_scripted_start(send_in_chunks, &c);
     assert_int_equal(fcntl(ps->fd, F_SETFL, O_NONBLOCK), 0);
     assert_int_equal(rdma_io_recv(ps->fd, got, sizeof(got), NULL), 0);
@@ -432,7 +432,7 @@ static void test_io_survives_signals_without_sa_restart(void **state)
     sigemptyset(&sa.sa_mask);
     assert_int_equal(sigaction(SIGUSR1, &sa, &old), 0);
     signals_seen = 0;
-    peer_pattern(data, len, 5);
+    memdev_random_fill(data, len, 5);
     assert_int_equal(pthread_create(&in.thread, NULL, interrupt_main, &in), 0);
 
     /* We receive while the peer sends slowly... */

@@ -106,7 +106,7 @@ static Listen *listen_start(unsigned timeout_ms)
     l->orig = malloc(MEM_SIZE);
     assert_non_null(l->mem);
     assert_non_null(l->orig);
-    peer_pattern(l->mem, MEM_SIZE, 12);
+    memdev_random_fill(l->mem, MEM_SIZE, 12);
     memcpy(l->orig, l->mem, MEM_SIZE);
     pthread_mutex_init(&l->lock, NULL);
     pthread_cond_init(&l->cond, NULL);
@@ -289,7 +289,7 @@ static void test_server_serves_others_while_clients_stall(void **state)
     send_all(stalled_hdr, hdr, 10);
     request_header(RDMA_OP_WRITE, 0, 65536, hdr);
     send_all(stalled_payload, hdr, sizeof(hdr));
-    peer_pattern(data, 65536, 99);
+    memdev_random_fill(data, 65536, 99);
     send_all(stalled_payload, data, 1000);
 
     /* Served one connection after another, the device would wait for
@@ -347,7 +347,7 @@ static void test_server_closes_client_stalled_mid_payload(void **state)
     int fd = listen_connect(l);
 
     request_header(RDMA_OP_WRITE, 4096, sizeof(data), hdr);
-    peer_pattern(data, sizeof(data), 5);
+    memdev_random_fill(data, sizeof(data), 5);
     send_all(fd, hdr, sizeof(hdr));
     send_all(fd, data, sizeof(data) - 1);
     listen_wait_ended(l, 1);
@@ -488,7 +488,7 @@ static void half_reply_server(int fd, void *arg)
         f.op |= RDMA_OP_REPLY;
         f.status = RDMA_STATUS_OK;
         f.payload_len = f.len; /* announced; only sizeof(half) follow */
-        peer_pattern(half, sizeof(half), 3);
+        memdev_random_fill(half, sizeof(half), 3);
         s->recv_err = f.len > sizeof(half) ? 0 : -EINVAL;
     }
     if (s->recv_err == 0) {

@@ -115,7 +115,7 @@ static uint64_t roundtrip(Fixture *f, uint64_t addr, uint64_t off, size_t len)
     uint64_t m0, m1;
     size_t done = 0;
 
-    peer_pattern(data, len, len + off);
+    memdev_random_fill(data, len, len + off);
     m0 = msgs(f);
     assert_int_equal(dms_space_write(f->space, addr, data, len, NULL, &done),
                      0);
@@ -170,7 +170,7 @@ static void test_windows_see_each_others_writes(void **state)
     Fixture *f = *state;
     uint8_t data[256], got[256];
 
-    peer_pattern(data, sizeof(data), 42);
+    memdev_random_fill(data, sizeof(data), 42);
     assert_int_equal(dms_space_write(f->space, WHOLE_BASE + 512, data,
                                      sizeof(data), NULL, NULL),
                      0);
@@ -220,7 +220,7 @@ static void test_bounce_maps_move_data_in_one_message(void **state)
     void *host;
 
     /* From device: nothing moves until unmap, then one write message. */
-    peer_pattern(data, sizeof(data), 7);
+    memdev_random_fill(data, sizeof(data), 7);
     assert_int_equal(
         dms_space_map(f->space, addr, &len, DMS_DIR_FROM_DEVICE, NULL, &host),
         0);
