@@ -140,47 +140,35 @@ typedef struct RamCopy {
     uint8_t *host; /* what the region shows */
     uint8_t *buf;  /* the device model's buffer */
     size_t size;
+    bool write; /* buf to memory; else memory to buf */
 } RamCopy;
 
-static void ram_read(void *opaque, uint64_t iters)
+static void ram_copy(void *opaque, uint64_t iters)
 {
     RamCopy *c = opaque;
 
     for (uint64_t i = 0; i < iters; i++) {
-        if (dms_space_read(c->space, RAM_BASE, c->buf, c->size, NULL, NULL))
-            bench_fail("ram: dms_space_read() failed");
-        bench_use(c->buf);
+        int r = c->write ? dms_space_write(c->space, RAM_BASE, c->buf, c->size,
+                                           NULL, NULL)
+                         : dms_space_read(c->space, RAM_BASE, c->buf, c->size,
+                                          NULL, NULL);
+        if (r)
+            bench_fail("ram: dms_space_%s() failed",
+                       c->write ? "write" : "read");
+        bench_use(c->write ? c->host : c->buf);
     }
 }
 
-static void ram_write(void *opaque, uint64_t iters)
+/* The baseline: the same copy as a device model's memcpy. */
+static void memcpy_copy(void *opaque, uint64_t iters)
 {
     RamCopy *c = opaque;
+    uint8_t *dst = c->write ? c->host : c->buf;
+    const uint8_t *src = c->write ? c->buf : c->host;
 
     for (uint64_t i = 0; i < iters; i++) {
-        if (dms_space_write(c->space, RAM_BASE, c->buf, c->size, NULL, NULL))
-            bench_fail("ram: dms_space_write() failed");
-        bench_use(c->host);
-    }
-}
-
-static void memcpy_read(void *opaque, uint64_t iters)
-{
-    RamCopy *c = opaque;
-
-    for (uint64_t i = 0; i < iters; i++) {
-        bench_copy(c->buf, c->host, c->size);
-        bench_use(c->buf);
-    }
-}
-
-static void memcpy_write(void *opaque, uint64_t iters)
-{
-    RamCopy *c = opaque;
-
-    for (uint64_t i = 0; i < iters; i++) {
-        bench_copy(c->host, c->buf, c->size);
-        bench_use(c->host);
+        bench_copy(dst, src, c->size);
+        bench_use(dst);
     }
 }
 
@@ -237,12 +225,13 @@ void bench_ram(const BenchOptions *o)
 
         for (int write = 0; write < 2; write++) {
             BenchSpec specs[2] = {
-                {.fn = write ? ram_write : ram_read, .ctx = &c},
-                {.fn = write ? memcpy_write : memcpy_read, .ctx = &c},
+                {.fn = ram_copy, .ctx = &c},
+                {.fn = memcpy_copy, .ctx = &c},
             };
             double ns[2];
 
             c.size = ram_sizes[i];
+            c.write = write;
             bench_run(o, specs, 2, ns);
             bench_report(o, &(BenchResult){
                                 .bench = write ? "ram-write" : "ram-read",
