@@ -266,36 +266,49 @@ static void test_status_maps_to_errno(void **state)
 
 /* ---- socket I/O -------------------------------------------------------- */
 
+/*
+ * A peer that moves @len bytes of @buf in pieces of @chunk bytes,
+ * pausing @pause_ms after each (0: none); @result is the first error.
+ */
 typedef struct Chunks {
-    const uint8_t *data;
+    uint8_t *buf;
     size_t len;
-    size_t chunk;  /* bytes per send */
-    long pause_ms; /* between sends */
+    size_t chunk;
+    long pause_ms;
     int result;
 } Chunks;
 
-static void send_in_chunks(int fd, void *arg)
+static void move_in_chunks(int fd, Chunks *c, bool send)
 {
-    Chunks *c = arg;
-
     c->result = 0;
     for (size_t off = 0; off < c->len && c->result == 0; off += c->chunk) {
         struct iovec iov = {
-            .iov_base = (void *)(c->data + off),
+            .iov_base = c->buf + off,
             .iov_len = c->len - off < c->chunk ? c->len - off : c->chunk,
         };
 
-        c->result = rdma_io_send(fd, &iov, 1);
+        c->result = send ? rdma_io_send(fd, &iov, 1)
+                         : rdma_io_recv(fd, iov.iov_base, iov.iov_len, NULL);
         if (c->pause_ms) {
             peer_sleep_ms(c->pause_ms);
         }
     }
 }
 
+static void send_in_chunks(int fd, void *arg)
+{
+    move_in_chunks(fd, arg, true);
+}
+
+static void read_in_chunks(int fd, void *arg)
+{
+    move_in_chunks(fd, arg, false);
+}
+
 static void test_recv_reassembles_byte_by_byte_sends(void **state)
 {
     uint8_t data[300], got[300];
-    Chunks c = {.data = data, .len = sizeof(data), .chunk = 1};
+    Chunks c = {.buf = data, .len = sizeof(data), .chunk = 1};
     PeerScripted *ps;
     size_t n = 0;
 
@@ -309,29 +322,6 @@ static void test_recv_reassembles_byte_by_byte_sends(void **state)
     peer_scripted_free(ps);
 }
 
-typedef struct SlowReader {
-    uint8_t *buf;
-    size_t len;
-    size_t chunk;
-    long pause_ms; /* between reads */
-    int result;
-} SlowReader;
-
-static void read_in_chunks(int fd, void *arg)
-{
-    SlowReader *s = arg;
-
-    s->result = 0;
-    for (size_t off = 0; off < s->len && s->result == 0; off += s->chunk) {
-        size_t n = s->len - off < s->chunk ? s->len - off : s->chunk;
-
-        s->result = rdma_io_recv(fd, s->buf + off, n, NULL);
-        if (s->pause_ms) {
-            peer_sleep_ms(s->pause_ms);
-        }
-    }
-}
-
 /*
  * A non-blocking socket with a small send buffer takes a megabyte in many
  * partial sends with EAGAIN in between; the iovec bookkeeping must carry
@@ -343,7 +333,7 @@ test_send_completes_partial_sends_on_nonblocking_socket(void **state)
     size_t plen = RDMA_MAX_PAYLOAD;
     uint8_t hdr[37];
     uint8_t *payload = malloc(plen), *got = malloc(sizeof(hdr) + plen);
-    SlowReader s = {.buf = got, .len = sizeof(hdr) + plen, .chunk = 4093};
+    Chunks s = {.buf = got, .len = sizeof(hdr) + plen, .chunk = 4093};
     struct iovec iov[3] = {
         {.iov_base = hdr, .iov_len = sizeof(hdr)},
         {.iov_base = NULL, .iov_len = 0},
@@ -377,7 +367,7 @@ static void test_recv_on_nonblocking_socket_waits_for_data(void **state)
 {
     uint8_t data[5000], got[5000];
     Chunks c = {
-        .data = data, .len = sizeof(data), .chunk = 1000, .pause_ms = 5};
+        .buf = data, .len = sizeof(data), .chunk = 1000, .pause_ms = 5};
     PeerScripted *ps;
 
     memdev_random_fill(data, sizeof(data), 4);
@@ -424,8 +414,8 @@ static void test_io_survives_signals_without_sa_restart(void **state)
     struct sigaction sa = {.sa_handler = count_signal}, old;
     size_t len = 512 * 1024;
     uint8_t *data = malloc(len), *got = malloc(len);
-    Chunks c = {.data = data, .len = len, .chunk = 64 * 1024, .pause_ms = 2};
-    SlowReader s = {.buf = got, .len = len, .chunk = 16384, .pause_ms = 1};
+    Chunks c = {.buf = data, .len = len, .chunk = 64 * 1024, .pause_ms = 2};
+    Chunks s = {.buf = got, .len = len, .chunk = 16384, .pause_ms = 1};
     Interrupter in = {.target = pthread_self()};
     PeerScripted *ps;
 
@@ -479,7 +469,7 @@ test_send_to_closed_peer_fails_enotconn_without_sigpipe(void **state)
 static void test_recv_reports_bytes_before_eof(void **state)
 {
     uint8_t data[5] = {1, 2, 3, 4, 5}, got[10];
-    Chunks c = {.data = data, .len = sizeof(data), .chunk = 2};
+    Chunks c = {.buf = data, .len = sizeof(data), .chunk = 2};
     PeerScripted *ps = peer_scripted_start(send_in_chunks, &c);
     size_t n = 99;
 
