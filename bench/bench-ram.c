@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "bench.h"
+#include "layout.h"
 
 /* ---- lookup ---- */
 
@@ -176,18 +177,14 @@ static const size_t ram_sizes[] = {8, 64, 512, 4096, 65536};
 
 static DmsSpace *ram_space(uint8_t *host, size_t size)
 {
-    DmsRegion *root, *ram;
     DmsSpace *space;
+    const LayoutPiece pieces[] = {
+        {.kind = LAYOUT_RAM, .addr = RAM_BASE, .host = host, .size = size},
+        {.kind = LAYOUT_END},
+    };
 
-    bench_check(dms_region_new_container("root", DMS_SIZE_ALL, &root),
-                "dms_region_new_container");
-    bench_check(dms_region_new_ram("ram", host, size, 0, NULL, NULL, &ram),
-                "dms_region_new_ram");
-    bench_check(dms_region_add_subregion(root, RAM_BASE, ram, 0, 0),
-                "dms_region_add_subregion");
-    bench_check(dms_space_new(root, "ram", &space), "dms_space_new");
-    dms_region_unref(ram);
-    dms_region_unref(root);
+    bench_check(layout_space_new("ram", pieces, 0, &space, NULL),
+                "layout_space_new");
     return space;
 }
 

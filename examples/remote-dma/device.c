@@ -13,21 +13,17 @@
 #include <time.h>
 
 #include "device.h"
-#include "memdev.h"
+#include "layout.h"
 #include "proto.h"
 
 #define BLOCK_SIZE 4096
 
 int demo_device_init(DemoDevice *dev, RdmaBackend *backend, uint64_t mem_size)
 {
-    DmsRegion *root = NULL, *whole = NULL, *piece = NULL;
+    DmsRegion *whole = NULL, *piece = NULL;
     int r;
 
     memset(dev, 0, sizeof(*dev));
-    r = dms_region_new_container("root", DMS_SIZE_ALL, &root);
-    if (r < 0) {
-        goto out;
-    }
     /*
      * Two windows onto the same server memory through the same backend,
      * differing only in max_access: what QEMU does today (one message per
@@ -42,15 +38,14 @@ int demo_device_init(DemoDevice *dev, RdmaBackend *backend, uint64_t mem_size)
     if (r < 0) {
         goto out;
     }
-    r = dms_region_add_subregion(root, DEMO_WHOLE_BASE, whole, 0, 0);
-    if (r < 0) {
-        goto out;
-    }
-    r = dms_region_add_subregion(root, DEMO_PIECE_BASE, piece, 0, 0);
-    if (r < 0) {
-        goto out;
-    }
-    r = dms_space_new(root, "remote-dma", &dev->space);
+    r = layout_space_new(
+        "remote-dma",
+        (const LayoutPiece[]){
+            {.kind = LAYOUT_REGION, .addr = DEMO_WHOLE_BASE, .region = whole},
+            {.kind = LAYOUT_REGION, .addr = DEMO_PIECE_BASE, .region = piece},
+            {.kind = LAYOUT_END},
+        },
+        0, &dev->space, NULL);
     if (r < 0) {
         goto out;
     }
@@ -59,7 +54,6 @@ int demo_device_init(DemoDevice *dev, RdmaBackend *backend, uint64_t mem_size)
 out:
     dms_region_unref(piece);
     dms_region_unref(whole);
-    dms_region_unref(root);
     return r;
 }
 
