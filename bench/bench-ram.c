@@ -248,26 +248,23 @@ void bench_ram(const BenchOptions *o)
 
 /* ---- direct map ---- */
 
-typedef struct DirectMap {
-    DmsSpace *space;
-    size_t size;
-    DmsDirection dir;
-} DirectMap;
-
-static void direct_map(void *opaque, uint64_t iters)
+void bench_map_unmap(void *map, uint64_t iters)
 {
-    DirectMap *d = opaque;
+    BenchMap *m = map;
 
     for (uint64_t i = 0; i < iters; i++) {
-        size_t len = d->size;
+        size_t len = m->size;
         void *p;
 
-        if (dms_space_map(d->space, RAM_BASE, &len, d->dir, NULL, &p) ||
-            len != d->size)
-            bench_fail("map: direct dms_space_map() failed or was short");
-        bench_use(p);
-        if (dms_space_unmap(d->space, p, len, d->dir, len))
-            bench_fail("map: direct dms_space_unmap() failed");
+        if (dms_space_map(m->space, m->addr, &len, m->dir, NULL, &p) ||
+            len != m->size)
+            bench_fail("%s: dms_space_map() failed or was short", m->what);
+        if (m->data)
+            bench_copy(p, m->data, len); /* the device writes the buffer */
+        else
+            bench_use(p); /* the device reads it */
+        if (dms_space_unmap(m->space, p, len, m->dir, len))
+            bench_fail("%s: dms_space_unmap() failed", m->what);
     }
 }
 
@@ -278,12 +275,12 @@ static void direct_map(void *opaque, uint64_t iters)
  */
 static void direct_check(void *opaque, uint64_t iters)
 {
-    DirectMap *d = opaque;
+    BenchMap *d = opaque;
     uint64_t failed = 0;
 
     for (uint64_t i = 0; i < iters; i++) {
-        failed |= (uint64_t)dms_space_check(d->space, RAM_BASE, d->size,
-                                            d->dir, NULL);
+        failed |= (uint64_t)dms_space_check(d->space, d->addr, d->size, d->dir,
+                                            NULL);
     }
     if (failed)
         bench_fail("map: dms_space_check() failed");
@@ -293,11 +290,14 @@ void bench_map_direct(const BenchOptions *o)
 {
     const size_t size = 65536;
     uint8_t *host = g_malloc0(size);
-    DirectMap d = {.space = ram_space(host, size), .size = 4096};
+    BenchMap d = {.what = "map-direct",
+                  .space = ram_space(host, size),
+                  .addr = RAM_BASE,
+                  .size = 4096};
 
     for (int dir = 0; dir < 2; dir++) {
         BenchSpec specs[2] = {
-            {.fn = direct_map, .ctx = &d},
+            {.fn = bench_map_unmap, .ctx = &d},
             {.fn = direct_check, .ctx = &d},
         };
         double ns[2];
