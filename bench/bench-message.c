@@ -16,6 +16,7 @@
 
 #include "bench-remote.h"
 #include "bench.h"
+#include "layout.h"
 
 #define MSG_MEM_SIZE (1u << 20)
 #define WHOLE_BASE UINT64_C(0x100000000)
@@ -62,21 +63,23 @@ typedef struct MsgSetup {
 
 static void msg_setup(MsgSetup *s)
 {
-    DmsRegion *root, *whole, *piece;
+    DmsRegion *whole, *piece;
 
     s->remote = bench_remote_start(MSG_MEM_SIZE);
     whole = bench_remote_region(s->remote, 0);
     piece = bench_remote_region(s->remote, PIECE_SIZE);
-    bench_check(dms_region_new_container("root", DMS_SIZE_ALL, &root),
-                "dms_region_new_container");
-    bench_check(dms_region_add_subregion(root, WHOLE_BASE, whole, 0, 0),
-                "dms_region_add_subregion");
-    bench_check(dms_region_add_subregion(root, PIECE_BASE, piece, 0, 0),
-                "dms_region_add_subregion");
-    bench_check(dms_space_new(root, "message", &s->space), "dms_space_new");
+    bench_check(
+        layout_space_new(
+            "message",
+            (const LayoutPiece[]){
+                {.kind = LAYOUT_REGION, .addr = WHOLE_BASE, .region = whole},
+                {.kind = LAYOUT_REGION, .addr = PIECE_BASE, .region = piece},
+                {.kind = LAYOUT_END},
+            },
+            0, &s->space, NULL),
+        "layout_space_new");
     dms_region_unref(whole);
     dms_region_unref(piece);
-    dms_region_unref(root);
 }
 
 static void msg_teardown(MsgSetup *s)
@@ -189,22 +192,22 @@ void bench_message_threads(const BenchOptions *o)
     MsgDma dma[2];
     BenchParallel one = {.fn = msg_dma, .threads = 1};
     BenchParallel two = {.fn = msg_dma, .threads = 2};
-    DmsRegion *root, *whole[2];
+    LayoutPiece pieces[3] = {{.kind = LAYOUT_END}};
     DmsSpace *space;
     double ns[2];
 
-    bench_check(dms_region_new_container("root", DMS_SIZE_ALL, &root),
-                "dms_region_new_container");
     for (int t = 0; t < 2; t++) {
         s[t].remote = bench_remote_start(MSG_MEM_SIZE);
-        whole[t] = bench_remote_region(s[t].remote, 0);
-        bench_check(dms_region_add_subregion(root, WHOLE_BASE * (t + 1),
-                                             whole[t], 0, 0),
-                    "dms_region_add_subregion");
-        dms_region_unref(whole[t]);
+        pieces[t] = (LayoutPiece){
+            .kind = LAYOUT_REGION,
+            .addr = WHOLE_BASE * (t + 1),
+            .region = bench_remote_region(s[t].remote, 0),
+        };
     }
-    bench_check(dms_space_new(root, "threads", &space), "dms_space_new");
-    dms_region_unref(root);
+    bench_check(layout_space_new("threads", pieces, 0, &space, NULL),
+                "layout_space_new");
+    for (int t = 0; t < 2; t++)
+        dms_region_unref(pieces[t].region);
     for (int t = 0; t < 2; t++) {
         dma[t] =
             (MsgDma){space, WHOLE_BASE * (t + 1), g_malloc(4096), 4096, false};

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "bench.h"
+#include "layout.h"
 
 /* ---- lookup ---- */
 
@@ -140,47 +141,35 @@ typedef struct RamCopy {
     uint8_t *host; /* what the region shows */
     uint8_t *buf;  /* the device model's buffer */
     size_t size;
+    bool write; /* buf to memory; else memory to buf */
 } RamCopy;
 
-static void ram_read(void *opaque, uint64_t iters)
+static void ram_copy(void *opaque, uint64_t iters)
 {
     RamCopy *c = opaque;
 
     for (uint64_t i = 0; i < iters; i++) {
-        if (dms_space_read(c->space, RAM_BASE, c->buf, c->size, NULL, NULL))
-            bench_fail("ram: dms_space_read() failed");
-        bench_use(c->buf);
+        int r = c->write ? dms_space_write(c->space, RAM_BASE, c->buf, c->size,
+                                           NULL, NULL)
+                         : dms_space_read(c->space, RAM_BASE, c->buf, c->size,
+                                          NULL, NULL);
+        if (r)
+            bench_fail("ram: dms_space_%s() failed",
+                       c->write ? "write" : "read");
+        bench_use(c->write ? c->host : c->buf);
     }
 }
 
-static void ram_write(void *opaque, uint64_t iters)
+/* The baseline: the same copy as a device model's memcpy. */
+static void memcpy_copy(void *opaque, uint64_t iters)
 {
     RamCopy *c = opaque;
+    uint8_t *dst = c->write ? c->host : c->buf;
+    const uint8_t *src = c->write ? c->buf : c->host;
 
     for (uint64_t i = 0; i < iters; i++) {
-        if (dms_space_write(c->space, RAM_BASE, c->buf, c->size, NULL, NULL))
-            bench_fail("ram: dms_space_write() failed");
-        bench_use(c->host);
-    }
-}
-
-static void memcpy_read(void *opaque, uint64_t iters)
-{
-    RamCopy *c = opaque;
-
-    for (uint64_t i = 0; i < iters; i++) {
-        bench_copy(c->buf, c->host, c->size);
-        bench_use(c->buf);
-    }
-}
-
-static void memcpy_write(void *opaque, uint64_t iters)
-{
-    RamCopy *c = opaque;
-
-    for (uint64_t i = 0; i < iters; i++) {
-        bench_copy(c->host, c->buf, c->size);
-        bench_use(c->host);
+        bench_copy(dst, src, c->size);
+        bench_use(dst);
     }
 }
 
@@ -188,18 +177,14 @@ static const size_t ram_sizes[] = {8, 64, 512, 4096, 65536};
 
 static DmsSpace *ram_space(uint8_t *host, size_t size)
 {
-    DmsRegion *root, *ram;
     DmsSpace *space;
+    const LayoutPiece pieces[] = {
+        {.kind = LAYOUT_RAM, .addr = RAM_BASE, .host = host, .size = size},
+        {.kind = LAYOUT_END},
+    };
 
-    bench_check(dms_region_new_container("root", DMS_SIZE_ALL, &root),
-                "dms_region_new_container");
-    bench_check(dms_region_new_ram("ram", host, size, 0, NULL, NULL, &ram),
-                "dms_region_new_ram");
-    bench_check(dms_region_add_subregion(root, RAM_BASE, ram, 0, 0),
-                "dms_region_add_subregion");
-    bench_check(dms_space_new(root, "ram", &space), "dms_space_new");
-    dms_region_unref(ram);
-    dms_region_unref(root);
+    bench_check(layout_space_new("ram", pieces, 0, &space, NULL),
+                "layout_space_new");
     return space;
 }
 
@@ -237,12 +222,13 @@ void bench_ram(const BenchOptions *o)
 
         for (int write = 0; write < 2; write++) {
             BenchSpec specs[2] = {
-                {.fn = write ? ram_write : ram_read, .ctx = &c},
-                {.fn = write ? memcpy_write : memcpy_read, .ctx = &c},
+                {.fn = ram_copy, .ctx = &c},
+                {.fn = memcpy_copy, .ctx = &c},
             };
             double ns[2];
 
             c.size = ram_sizes[i];
+            c.write = write;
             bench_run(o, specs, 2, ns);
             bench_report(o, &(BenchResult){
                                 .bench = write ? "ram-write" : "ram-read",
@@ -262,26 +248,23 @@ void bench_ram(const BenchOptions *o)
 
 /* ---- direct map ---- */
 
-typedef struct DirectMap {
-    DmsSpace *space;
-    size_t size;
-    DmsDirection dir;
-} DirectMap;
-
-static void direct_map(void *opaque, uint64_t iters)
+void bench_map_unmap(void *map, uint64_t iters)
 {
-    DirectMap *d = opaque;
+    BenchMap *m = map;
 
     for (uint64_t i = 0; i < iters; i++) {
-        size_t len = d->size;
+        size_t len = m->size;
         void *p;
 
-        if (dms_space_map(d->space, RAM_BASE, &len, d->dir, NULL, &p) ||
-            len != d->size)
-            bench_fail("map: direct dms_space_map() failed or was short");
-        bench_use(p);
-        if (dms_space_unmap(d->space, p, len, d->dir, len))
-            bench_fail("map: direct dms_space_unmap() failed");
+        if (dms_space_map(m->space, m->addr, &len, m->dir, NULL, &p) ||
+            len != m->size)
+            bench_fail("%s: dms_space_map() failed or was short", m->what);
+        if (m->data)
+            bench_copy(p, m->data, len); /* the device writes the buffer */
+        else
+            bench_use(p); /* the device reads it */
+        if (dms_space_unmap(m->space, p, len, m->dir, len))
+            bench_fail("%s: dms_space_unmap() failed", m->what);
     }
 }
 
@@ -292,12 +275,12 @@ static void direct_map(void *opaque, uint64_t iters)
  */
 static void direct_check(void *opaque, uint64_t iters)
 {
-    DirectMap *d = opaque;
+    BenchMap *d = opaque;
     uint64_t failed = 0;
 
     for (uint64_t i = 0; i < iters; i++) {
-        failed |= (uint64_t)dms_space_check(d->space, RAM_BASE, d->size,
-                                            d->dir, NULL);
+        failed |= (uint64_t)dms_space_check(d->space, d->addr, d->size, d->dir,
+                                            NULL);
     }
     if (failed)
         bench_fail("map: dms_space_check() failed");
@@ -307,11 +290,14 @@ void bench_map_direct(const BenchOptions *o)
 {
     const size_t size = 65536;
     uint8_t *host = g_malloc0(size);
-    DirectMap d = {.space = ram_space(host, size), .size = 4096};
+    BenchMap d = {.what = "map-direct",
+                  .space = ram_space(host, size),
+                  .addr = RAM_BASE,
+                  .size = 4096};
 
     for (int dir = 0; dir < 2; dir++) {
         BenchSpec specs[2] = {
-            {.fn = direct_map, .ctx = &d},
+            {.fn = bench_map_unmap, .ctx = &d},
             {.fn = direct_check, .ctx = &d},
         };
         double ns[2];

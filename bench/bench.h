@@ -202,6 +202,24 @@ void bench_lookup_check(void *lookup, uint64_t iters);
 /* The baseline: binary search over @starts, then a bounds check. */
 void bench_lookup_bsearch(void *lookup, uint64_t iters);
 
+/*
+ * A map and unmap of @size bytes at @addr of @space for @dir, as a device
+ * model does for one transfer: it reads the buffer, or, with @data set,
+ * writes @data's @size bytes into it (a from-device transfer); the unmap
+ * reports the whole buffer accessed. @what names the figure in a failure.
+ */
+typedef struct BenchMap {
+    const char *what;
+    DmsSpace *space;
+    uint64_t addr;
+    size_t size;
+    DmsDirection dir;
+    const uint8_t *data;
+} BenchMap;
+
+/* A BenchFn over a BenchMap; fails the benchmark on a failed or short map. */
+void bench_map_unmap(void *map, uint64_t iters);
+
 /* The groups of figures; each is independent of the others. */
 void bench_lookup(const BenchOptions *o);
 void bench_ram(const BenchOptions *o);

@@ -96,17 +96,8 @@ int fix_setup(void **state)
     for (size_t i = 0; i < sizeof(f->dev.disk); i++)
         f->dev.disk[i] = (uint8_t)(i * 11 + 2);
     f->bulk = tc_memdev(MSG_SIZE, SEED);
-    f->space = tc_space(
-        "engine",
-        (const LayoutPiece[]){
-            {.kind = LAYOUT_RAM,
-             .addr = RAM_BASE,
-             .host = f->ram,
-             .size = sizeof(f->ram)},
-            {.kind = LAYOUT_MESSAGE, .addr = MSG_BASE, .dev = f->bulk},
-            {.kind = LAYOUT_END},
-        },
-        0, NULL);
+    f->space = tc_space_ram_msg("engine", f->ram, sizeof(f->ram), RAM_BASE,
+                                f->bulk, MSG_BASE, 0);
     f->ctx = g_main_context_new();
     f->dev.ctx = f->ctx;
     tc_count_criticals();

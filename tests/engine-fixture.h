@@ -80,6 +80,9 @@ typedef struct Fix {
 
 int fix_setup(void **state);
 int fix_teardown(void **state);
+/* A cmocka test that runs on the fixture. */
+#define ENGINE_TEST(name)                                                     \
+    cmocka_unit_test_setup_teardown(name, fix_setup, fix_teardown)
 
 /* Runs the context until nothing is ready to dispatch. */
 void drain(Fix *f);

@@ -60,18 +60,6 @@ static void make_pair(int *a, int *b)
     *b = sv[1];
 }
 
-void peer_pattern(uint8_t *buf, size_t len, uint64_t seed)
-{
-    uint64_t x = seed * UINT64_C(0x9e3779b97f4a7c15) + 0x1234567;
-
-    for (size_t i = 0; i < len; i++) {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        buf[i] = (uint8_t)(x >> 24);
-    }
-}
-
 static void *server_main(void *opaque)
 {
     PeerServer *ps = opaque;
@@ -88,7 +76,7 @@ PeerServer *peer_server_start(uint64_t mem_size)
     ps->mem_size = mem_size;
     ps->mem = xmalloc(mem_size);
     ps->orig = xmalloc(mem_size);
-    peer_pattern(ps->mem, mem_size, mem_size);
+    memdev_random_fill(ps->mem, mem_size, mem_size);
     memcpy(ps->orig, ps->mem, mem_size);
     make_pair(&ps->fd, &ps->server_fd);
     start_thread(&ps->thread, server_main, ps);
@@ -251,7 +239,7 @@ static void *round_trip_main(void *arg)
     for (unsigned k = 0; k < t->rounds; k++) {
         size_t len = 1 + (k * 769) % sizeof(data);
 
-        peer_pattern(data, len, t->addr * 31 + k);
+        memdev_random_fill(data, len, t->addr * 31 + k);
         if (t->fn(t->target, t->addr, data, got, len) != 0 ||
             memcmp(data, got, len) != 0)
             t->failures++;

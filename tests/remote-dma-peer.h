@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "memdev.h"
 #include "proto.h"
 #include "server.h"
 
@@ -19,16 +20,13 @@
 typedef struct PeerServer {
     int fd;        /* our end: the client side */
     int server_fd; /* the server thread's end */
-    uint8_t *mem;  /* the server's memory, filled by peer_pattern() */
+    uint8_t *mem;  /* the server's memory, filled by memdev_random_fill() */
     uint8_t *orig; /* a copy of it as it was at start */
     uint64_t mem_size;
     pthread_t thread;
     RdmaServerStats stats; /* read after peer_server_join() */
     int result;            /* rdma_server_serve()'s return value */
 } PeerServer;
-
-/* A different, reproducible byte pattern for every @seed. */
-void peer_pattern(uint8_t *buf, size_t len, uint64_t seed);
 
 /* Starts a server over @mem_size bytes of patterned memory. */
 PeerServer *peer_server_start(uint64_t mem_size);

@@ -508,26 +508,52 @@ static void test_register_value_seen_by_backend_uses_device_order(void **state)
     regs_free(&r);
 }
 
-static void test_register_access_larger_than_impl_is_split(void **state)
-{
-    Regs r = regs_new(DMS_ENDIAN_BIG, (DmsAccessSizes){1, 8, false},
-                      (DmsAccessSizes){1, 2, false});
-    (void)state;
+/*
+ * A read the library must split: @len bytes at @addr of registers in
+ * @endian, with callers' sizes @valid and the device's @impl, reach the
+ * device as @pieces, each {length, offset} (a length of 0 ends them).
+ */
+typedef struct RegSplit {
+    DmsEndian endian;
+    DmsAccessSizes valid, impl;
+    uint64_t addr;
+    size_t len;
+    uint64_t pieces[4][2];
+} RegSplit;
 
-    READ_REGS(&r, 0x100, 8, {2, 0}, {2, 2}, {2, 4}, {2, 6});
+static void test_register_split(void **state)
+{
+    const RegSplit *c = *state;
+    Regs r = regs_new(c->endian, c->valid, c->impl);
+    unsigned n = 0;
+
+    while (n < G_N_ELEMENTS(c->pieces) && c->pieces[n][0])
+        n++;
+    read_regs(&r, c->addr, c->len, c->pieces, n);
     regs_free(&r);
 }
 
-static void test_register_long_range_uses_valid_max_pieces(void **state)
-{
-    Regs r = regs_new(DMS_ENDIAN_LITTLE, (DmsAccessSizes){1, 4, false},
-                      (DmsAccessSizes){1, 4, false});
-    (void)state;
+/* A cmocka test named @test: test_register_split() of the RegSplit @c. */
+#define REG_SPLIT_TEST(test, c)                                               \
+    {                                                                         \
+        .name = #test, .test_func = test_register_split,                      \
+        .initial_state = &(c)                                                 \
+    }
 
-    /* 0x101..0x10b: alignment forces the pieces. */
-    READ_REGS(&r, 0x101, 11, {1, 1}, {2, 2}, {4, 4}, {4, 8});
-    regs_free(&r);
-}
+/* One case a row: endian, valid, impl; addr, len, pieces. */
+/* clang-format off */
+static RegSplit split_larger_than_impl = {
+    DMS_ENDIAN_BIG, {1, 8, false}, {1, 2, false},
+    0x100, 8, {{2, 0}, {2, 2}, {2, 4}, {2, 6}}};
+/* 0x101..0x10b: alignment forces the pieces. */
+static RegSplit split_long_range = {
+    DMS_ENDIAN_LITTLE, {1, 4, false}, {1, 4, false},
+    0x101, 11, {{1, 1}, {2, 2}, {4, 4}, {4, 8}}};
+/* A 4-byte access at 0x103 is valid; the backend gets aligned pieces. */
+static RegSplit split_unaligned_valid = {
+    DMS_ENDIAN_LITTLE, {1, 4, true}, {1, 4, false},
+    0x103, 4, {{1, 3}, {2, 4}, {1, 6}}};
+/* clang-format on */
 
 static void
 test_register_narrow_read_is_widened_narrow_write_refused(void **state)
@@ -616,17 +642,6 @@ static void test_register_check_of_huge_range_is_exact(void **state)
     tc_memdev_free(none);
 }
 
-static void test_register_unaligned_allowed_when_valid_says_so(void **state)
-{
-    Regs r = regs_new(DMS_ENDIAN_LITTLE, (DmsAccessSizes){1, 4, true},
-                      (DmsAccessSizes){1, 4, false});
-    (void)state;
-
-    /* A 4-byte access at 0x103 is valid; the backend gets aligned pieces. */
-    READ_REGS(&r, 0x103, 4, {1, 3}, {2, 4}, {1, 6});
-    regs_free(&r);
-}
-
 static void test_message_ops_validation(void **state)
 {
     DmsMessageOps ops, regs;
@@ -691,13 +706,16 @@ int main(void)
             test_register_value_seen_by_backend_uses_device_order),
         cmocka_unit_test(
             test_little_endian_register_is_little_endian_on_any_host),
-        cmocka_unit_test(test_register_access_larger_than_impl_is_split),
-        cmocka_unit_test(test_register_long_range_uses_valid_max_pieces),
+        REG_SPLIT_TEST(test_register_access_larger_than_impl_is_split,
+                       split_larger_than_impl),
+        REG_SPLIT_TEST(test_register_long_range_uses_valid_max_pieces,
+                       split_long_range),
         cmocka_unit_test(
             test_register_narrow_read_is_widened_narrow_write_refused),
         cmocka_unit_test(test_register_sizes_callers_may_not_use_are_refused),
         cmocka_unit_test(test_register_check_of_huge_range_is_exact),
-        cmocka_unit_test(test_register_unaligned_allowed_when_valid_says_so),
+        REG_SPLIT_TEST(test_register_unaligned_allowed_when_valid_says_so,
+                       split_unaligned_valid),
         cmocka_unit_test(test_message_ops_validation),
 #undef T
     };

@@ -142,17 +142,15 @@ static void test_request_outlives_callers_list_reference(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-#define T(name) cmocka_unit_test_setup_teardown(name, fix_setup, fix_teardown)
-        T(test_io_failing_part_way_writes_back_what_moved),
-        T(test_short_io_completes_with_shorter_count),
-        T(test_io_claiming_more_than_batch_fails_with_eio),
-        T(test_hole_after_data_fails_after_transferring_it),
-        T(test_fill_error_of_backend_ends_request),
-        T(test_zero_bounce_limit_fails_with_enobufs),
-        T(test_bad_params_are_refused_without_completion),
-        T(test_list_is_frozen_until_completion),
-        T(test_request_outlives_callers_list_reference),
-#undef T
+        ENGINE_TEST(test_io_failing_part_way_writes_back_what_moved),
+        ENGINE_TEST(test_short_io_completes_with_shorter_count),
+        ENGINE_TEST(test_io_claiming_more_than_batch_fails_with_eio),
+        ENGINE_TEST(test_hole_after_data_fails_after_transferring_it),
+        ENGINE_TEST(test_fill_error_of_backend_ends_request),
+        ENGINE_TEST(test_zero_bounce_limit_fails_with_enobufs),
+        ENGINE_TEST(test_bad_params_are_refused_without_completion),
+        ENGINE_TEST(test_list_is_frozen_until_completion),
+        ENGINE_TEST(test_request_outlives_callers_list_reference),
     };
 
     return cmocka_run_group_tests_name("dma-engine-errors", tests, NULL, NULL);

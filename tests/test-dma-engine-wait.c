@@ -307,22 +307,20 @@ static void test_positive_error_is_normalised(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-#define T(name) cmocka_unit_test_setup_teardown(name, fix_setup, fix_teardown)
-        T(test_partial_grant_goes_to_io_instead_of_waiting),
-        T(test_request_waits_for_budget_and_resumes_exactly),
-        T(test_pieces_short_of_budget_wait_instead_of_failing),
-        T(test_pieces_too_short_with_all_budget_fail),
-        T(test_limit_dropped_to_zero_ends_a_waiting_request),
-        T(test_cancel_while_waiting_for_budget),
-        T(test_cancel_when_client_already_fired),
-        T(test_cancel_with_io_in_flight_waits_for_the_io),
-        T(test_cancel_between_batches),
-        T(test_cancel_before_first_step),
-        T(test_cancel_from_io_function_then_synchronous_report),
-        T(test_cancel_after_completion_is_too_late),
-        T(test_io_done_without_io_is_refused),
-        T(test_positive_error_is_normalised),
-#undef T
+        ENGINE_TEST(test_partial_grant_goes_to_io_instead_of_waiting),
+        ENGINE_TEST(test_request_waits_for_budget_and_resumes_exactly),
+        ENGINE_TEST(test_pieces_short_of_budget_wait_instead_of_failing),
+        ENGINE_TEST(test_pieces_too_short_with_all_budget_fail),
+        ENGINE_TEST(test_limit_dropped_to_zero_ends_a_waiting_request),
+        ENGINE_TEST(test_cancel_while_waiting_for_budget),
+        ENGINE_TEST(test_cancel_when_client_already_fired),
+        ENGINE_TEST(test_cancel_with_io_in_flight_waits_for_the_io),
+        ENGINE_TEST(test_cancel_between_batches),
+        ENGINE_TEST(test_cancel_before_first_step),
+        ENGINE_TEST(test_cancel_from_io_function_then_synchronous_report),
+        ENGINE_TEST(test_cancel_after_completion_is_too_late),
+        ENGINE_TEST(test_io_done_without_io_is_refused),
+        ENGINE_TEST(test_positive_error_is_normalised),
     };
 
     return cmocka_run_group_tests_name("dma-engine-wait", tests, NULL, NULL);

@@ -26,6 +26,29 @@ static void assert_disk_holds_strided(Fix *f, unsigned n)
                             100);
 }
 
+/*
+ * params_strided() over @n entries of @len bytes, @stride apart from
+ * @base, with the batch limits @align and @max_iov (0: none).
+ */
+typedef struct Strided {
+    DmsDirection dir;
+    uint64_t base;
+    int64_t stride;
+    uint64_t len;
+    size_t n;
+    uint64_t align;
+    unsigned max_iov;
+} Strided;
+
+static DmsDmaParams strided(Fix *f, Strided s)
+{
+    DmsDmaParams p = params_strided(f, s.dir, s.base, s.stride, s.len, s.n);
+
+    p.align = s.align;
+    p.max_iov = s.max_iov;
+    return p;
+}
+
 /* ---- transfers ---- */
 
 static void test_ram_list_is_one_batch_without_bounce(void **state)
@@ -116,12 +139,11 @@ static void test_attrs_reach_the_backend(void **state)
 static void test_max_iov_splits_batches(void **state)
 {
     Fix *f = *state;
-    DmsDmaParams p;
+    DmsDmaParams p =
+        strided(f, (Strided){DMS_DIR_TO_DEVICE, RAM_BASE + 9 * 0x1000, -0x1000,
+                             0x40, 10, .max_iov = 4});
     uint8_t want[10 * 0x40];
 
-    p = params_strided(f, DMS_DIR_TO_DEVICE, RAM_BASE + 9 * 0x1000, -0x1000,
-                       0x40, 10);
-    p.max_iov = 4;
     gather(f, p.sg, want);
     run_request(f, &p);
     assert_int_equal(f->dev.result, 0);
@@ -192,12 +214,11 @@ static void test_align_waits_for_align_bytes_without_spinning(void **state)
 static void test_align_unmaps_whole_pieces_past_the_cut(void **state)
 {
     Fix *f = *state;
-    DmsDmaParams p;
+    /* 100-byte entries over the message region, 7 per batch at most. */
+    DmsDmaParams p =
+        strided(f, (Strided){DMS_DIR_FROM_DEVICE, MSG_BASE, 0x200, 100, 24,
+                             .align = 400, .max_iov = 7});
 
-    /* 100-byte entries over the message region, 8 per batch at most. */
-    p = params_strided(f, DMS_DIR_FROM_DEVICE, MSG_BASE, 0x200, 100, 24);
-    p.align = 400;
-    p.max_iov = 7;
     run_request(f, &p);
     /* 700 bytes mapped per batch, cut at 400: pieces 4-6 go back whole. */
     assert_outcome(f, 0, 2400, 6);
@@ -211,12 +232,11 @@ static void test_align_unmaps_whole_pieces_past_the_cut(void **state)
 static void test_align_cut_inside_a_piece_rewinds_cursor(void **state)
 {
     Fix *f = *state;
-    DmsDmaParams p;
-
     /* 7 pieces of 100 = 700 per batch, cut to 512: inside piece 6. */
-    p = params_strided(f, DMS_DIR_FROM_DEVICE, MSG_BASE, 0x200, 100, 30);
-    p.align = 512;
-    p.max_iov = 7;
+    DmsDmaParams p =
+        strided(f, (Strided){DMS_DIR_FROM_DEVICE, MSG_BASE, 0x200, 100, 30,
+                             .align = 512, .max_iov = 7});
+
     /* 3000 is not a multiple of 512: refused up front. */
     assert_int_equal(dms_dma_submit(&p, NULL), -EINVAL);
     assert_int_equal(dms_sglist_add(p.sg, MSG_BASE + 0x8000, 72), 0);
@@ -247,11 +267,9 @@ static void test_align_above_budget_fails_with_enobufs(void **state)
 static void test_align_that_max_iov_cannot_hold_fails(void **state)
 {
     Fix *f = *state;
-    DmsDmaParams p;
+    DmsDmaParams p = strided(f, (Strided){DMS_DIR_TO_DEVICE, RAM_BASE, 0x100,
+                                          64, 8, .align = 512, .max_iov = 2});
 
-    p = params_strided(f, DMS_DIR_TO_DEVICE, RAM_BASE, 0x100, 64, 8);
-    p.align = 512;
-    p.max_iov = 2;
     run_request(f, &p);
     assert_int_equal(f->dev.result, -EINVAL);
     assert_int_equal(f->dev.io_calls, 0);
@@ -260,21 +278,19 @@ static void test_align_that_max_iov_cannot_hold_fails(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-#define T(name) cmocka_unit_test_setup_teardown(name, fix_setup, fix_teardown)
-        T(test_ram_list_is_one_batch_without_bounce),
-        T(test_ram_list_from_device_fills_memory),
-        T(test_message_list_under_small_budget_runs_many_batches),
-        T(test_message_list_to_device_reads_each_byte_once),
-        T(test_attrs_reach_the_backend),
-        T(test_max_iov_splits_batches),
-        T(test_empty_list_completes_without_io),
-        T(test_align_trims_partial_grant_and_resumes_there),
-        T(test_align_waits_for_align_bytes_without_spinning),
-        T(test_align_unmaps_whole_pieces_past_the_cut),
-        T(test_align_cut_inside_a_piece_rewinds_cursor),
-        T(test_align_above_budget_fails_with_enobufs),
-        T(test_align_that_max_iov_cannot_hold_fails),
-#undef T
+        ENGINE_TEST(test_ram_list_is_one_batch_without_bounce),
+        ENGINE_TEST(test_ram_list_from_device_fills_memory),
+        ENGINE_TEST(test_message_list_under_small_budget_runs_many_batches),
+        ENGINE_TEST(test_message_list_to_device_reads_each_byte_once),
+        ENGINE_TEST(test_attrs_reach_the_backend),
+        ENGINE_TEST(test_max_iov_splits_batches),
+        ENGINE_TEST(test_empty_list_completes_without_io),
+        ENGINE_TEST(test_align_trims_partial_grant_and_resumes_there),
+        ENGINE_TEST(test_align_waits_for_align_bytes_without_spinning),
+        ENGINE_TEST(test_align_unmaps_whole_pieces_past_the_cut),
+        ENGINE_TEST(test_align_cut_inside_a_piece_rewinds_cursor),
+        ENGINE_TEST(test_align_above_budget_fails_with_enobufs),
+        ENGINE_TEST(test_align_that_max_iov_cannot_hold_fails),
     };
 
     return cmocka_run_group_tests_name("dma-engine", tests, NULL, NULL);

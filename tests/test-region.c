@@ -40,17 +40,60 @@ static char tag_at(DmsSpace *s, uint64_t addr)
     return r == -EFAULT ? '.' : r == 0 ? (char)b : '!';
 }
 
+/*
+ * A test's regions: a root container of @root_size, RAM tagged 'A' of
+ * @a_size bytes and 'B' of @b_size (0: none), not placed yet; the test
+ * places them, then scene_space() makes the space.
+ */
+typedef struct Scene {
+    DmsRegion *root, *ra, *rb;
+    uint8_t *a, *b;
+    DmsSpace *s;
+} Scene;
+
+static Scene scene_new(uint64_t root_size, size_t a_size, size_t b_size)
+{
+    Scene sc = {.ra = ram('A', a_size, &sc.a)};
+
+    if (b_size)
+        sc.rb = ram('B', b_size, &sc.b);
+    assert_int_equal(dms_region_new_container("root", root_size, &sc.root), 0);
+    return sc;
+}
+
+static DmsSpace *scene_space(Scene *sc, const char *name)
+{
+    assert_int_equal(dms_space_new(sc->root, name, &sc->s), 0);
+    return sc->s;
+}
+
+/* A scene with only 'A' (@a_size bytes), at 0, and its space. */
+static Scene scene_a_at_0(size_t a_size)
+{
+    Scene sc = scene_new(DMS_SIZE_ALL, a_size, 0);
+
+    assert_int_equal(dms_region_add_subregion(sc.root, 0, sc.ra, 0, 0), 0);
+    scene_space(&sc, NULL);
+    return sc;
+}
+
+static void scene_free(Scene *sc)
+{
+    dms_space_unref(sc->s);
+    dms_region_unref(sc->ra);
+    dms_region_unref(sc->rb);
+    dms_region_unref(sc->root);
+}
+
 static void test_higher_priority_wins_and_gaps_decode_to_nothing(void **state)
 {
-    uint8_t *a, *b;
-    DmsRegion *root, *ra = ram('A', 0x100, &a), *rb = ram('B', 0x100, &b);
+    Scene sc = scene_new(0x1000, 0x100, 0x100);
     DmsSpace *s;
     (void)state;
 
-    assert_int_equal(dms_region_new_container("root", 0x1000, &root), 0);
-    assert_int_equal(dms_region_add_subregion(root, 0x100, ra, 0, 0), 0);
-    assert_int_equal(dms_region_add_subregion(root, 0x180, rb, 1, 0), 0);
-    assert_int_equal(dms_space_new(root, NULL, &s), 0);
+    assert_int_equal(dms_region_add_subregion(sc.root, 0x100, sc.ra, 0, 0), 0);
+    assert_int_equal(dms_region_add_subregion(sc.root, 0x180, sc.rb, 1, 0), 0);
+    s = scene_space(&sc, NULL);
     assert_int_equal(tag_at(s, 0x0ff), '.');
     assert_int_equal(tag_at(s, 0x100), 'A');
     assert_int_equal(tag_at(s, 0x17f), 'A');
@@ -59,45 +102,37 @@ static void test_higher_priority_wins_and_gaps_decode_to_nothing(void **state)
     assert_int_equal(tag_at(s, 0x280), '.');
     /* past the container's end: nothing, even though the root is small */
     assert_int_equal(tag_at(s, 0x1000), '.');
-    dms_space_unref(s);
-    dms_region_unref(ra);
-    dms_region_unref(rb);
-    dms_region_unref(root);
+    scene_free(&sc);
 }
 
 static void test_lower_priority_shows_through_on_both_sides(void **state)
 {
-    uint8_t *a, *b, buf[0x300];
-    DmsRegion *root, *ra = ram('A', 0x300, &a), *rb = ram('B', 0x100, &b);
+    Scene sc = scene_new(DMS_SIZE_ALL, 0x300, 0x100);
+    uint8_t buf[0x300];
     DmsSpace *s;
     (void)state;
 
-    assert_int_equal(dms_region_new_container("root", DMS_SIZE_ALL, &root), 0);
-    assert_int_equal(dms_region_add_subregion(root, 0, ra, -1, 0), 0);
-    assert_int_equal(dms_region_add_subregion(root, 0x100, rb, 5, 0), 0);
-    assert_int_equal(dms_space_new(root, NULL, &s), 0);
-    a[0x250] = 'a'; /* the visible part keeps its offset in A */
+    assert_int_equal(dms_region_add_subregion(sc.root, 0, sc.ra, -1, 0), 0);
+    assert_int_equal(dms_region_add_subregion(sc.root, 0x100, sc.rb, 5, 0), 0);
+    s = scene_space(&sc, NULL);
+    sc.a[0x250] = 'a'; /* the visible part keeps its offset in A */
     assert_int_equal(dms_space_read(s, 0, buf, sizeof(buf), NULL, NULL), 0);
     assert_int_equal(buf[0xff], 'A');
     assert_int_equal(buf[0x100], 'B');
     assert_int_equal(buf[0x1ff], 'B');
     assert_int_equal(buf[0x200], 'A');
     assert_int_equal(buf[0x250], 'a');
-    dms_space_unref(s);
-    dms_region_unref(ra);
-    dms_region_unref(rb);
-    dms_region_unref(root);
+    scene_free(&sc);
 }
 
 static void test_equal_priority_overlap_refused_unless_asked(void **state)
 {
-    uint8_t *a, *b;
-    DmsRegion *root, *ra = ram('A', 0x100, &a), *rb = ram('B', 0x100, &b);
+    Scene sc = scene_new(DMS_SIZE_ALL, 0x100, 0x100);
+    DmsRegion *root = sc.root, *rb = sc.rb;
     DmsSpace *s;
     (void)state;
 
-    assert_int_equal(dms_region_new_container("root", DMS_SIZE_ALL, &root), 0);
-    assert_int_equal(dms_region_add_subregion(root, 0, ra, 0, 0), 0);
+    assert_int_equal(dms_region_add_subregion(root, 0, sc.ra, 0, 0), 0);
     assert_int_equal(dms_region_add_subregion(root, 0xff, rb, 0, 0), -EEXIST);
     assert_null(rb->parent);
     /* touching is not overlapping */
@@ -105,14 +140,11 @@ static void test_equal_priority_overlap_refused_unless_asked(void **state)
     assert_int_equal(dms_region_remove_subregion(root, rb), 0);
     assert_int_equal(
         dms_region_add_subregion(root, 0x80, rb, 0, DMS_SUBREGION_OVERLAP), 0);
-    assert_int_equal(dms_space_new(root, NULL, &s), 0);
+    s = scene_space(&sc, NULL);
     /* the later one wins among equals */
     assert_int_equal(tag_at(s, 0x7f), 'A');
     assert_int_equal(tag_at(s, 0x80), 'B');
-    dms_space_unref(s);
-    dms_region_unref(ra);
-    dms_region_unref(rb);
-    dms_region_unref(root);
+    scene_free(&sc);
 }
 
 static void test_subregion_rules_busy_loop_and_bounds(void **state)
@@ -191,33 +223,31 @@ static void test_alias_shows_a_window_elsewhere(void **state)
 
 static void test_removed_region_is_released_by_the_space(void **state)
 {
-    uint8_t *a;
-    DmsRegion *root, *ra = ram('A', 0x100, &a);
-    DmsSpace *s;
+    Scene sc = scene_a_at_0(0x100);
+    DmsRegion *ra = sc.ra;
+    DmsSpace *s = sc.s;
     (void)state;
 
-    s = tc_space_over(NULL, ra, 0, &root);
     notified = 0;
     dms_region_unref(ra); /* the container and the view keep it */
+    sc.ra = NULL;
     assert_int_equal(notified, 0);
     assert_int_equal(tag_at(s, 0), 'A');
     /* the seed's reference-leak fix: after removal nothing holds it */
-    assert_int_equal(dms_region_remove_subregion(root, ra), 0);
+    assert_int_equal(dms_region_remove_subregion(sc.root, ra), 0);
     assert_int_equal(dms_update_barrier(), 0);
     assert_int_equal(notified, 1);
     assert_int_equal(tag_at(s, 0), '.');
-    dms_space_unref(s);
-    dms_region_unref(root);
+    scene_free(&sc);
 }
 
 static void test_resize_publishes_new_view(void **state)
 {
-    uint8_t *a;
-    DmsRegion *root, *ra = ram('A', 0x100, &a);
-    DmsSpace *s;
+    Scene sc = scene_a_at_0(0x100);
+    DmsRegion *ra = sc.ra;
+    DmsSpace *s = sc.s;
     (void)state;
 
-    s = tc_space_over(NULL, ra, 0, &root);
     assert_int_equal(dms_region_set_size(ra, 0x80), 0);
     assert_int_equal(tag_at(s, 0x7f), 'A');
     assert_int_equal(tag_at(s, 0x80), '.');
@@ -225,11 +255,9 @@ static void test_resize_publishes_new_view(void **state)
     assert_int_equal(dms_region_set_size(ra, 0), -EINVAL);
     assert_int_equal(dms_region_set_size(ra, 0x100), 0);
     assert_int_equal(tag_at(s, 0xff), 'A');
-    assert_int_equal(dms_region_set_size(root, 0x10), 0);
+    assert_int_equal(dms_region_set_size(sc.root, 0x10), 0);
     assert_int_equal(tag_at(s, 0x10), '.');
-    dms_space_unref(s);
-    dms_region_unref(ra);
-    dms_region_unref(root);
+    scene_free(&sc);
 }
 
 static void test_new_ram_rejects_bad_arguments(void **state)
@@ -366,50 +394,42 @@ static void test_many_regions_lookup_every_one(void **state)
 
 static void test_nested_containers_offsets_add_up(void **state)
 {
-    uint8_t *a;
-    DmsRegion *root, *mid, *ra = ram('A', 0x10, &a);
+    Scene sc = scene_new(DMS_SIZE_ALL, 0x10, 0);
+    DmsRegion *mid;
     DmsSpace *s;
     (void)state;
 
-    assert_int_equal(dms_region_new_container("root", DMS_SIZE_ALL, &root), 0);
     assert_int_equal(dms_region_new_container("mid", 0x1000, &mid), 0);
-    assert_int_equal(dms_region_add_subregion(mid, 0x200, ra, 0, 0), 0);
-    assert_int_equal(dms_region_add_subregion(root, 0x10000, mid, 0, 0), 0);
-    assert_int_equal(dms_space_new(root, "nested", &s), 0);
+    assert_int_equal(dms_region_add_subregion(mid, 0x200, sc.ra, 0, 0), 0);
+    assert_int_equal(dms_region_add_subregion(sc.root, 0x10000, mid, 0, 0), 0);
+    s = scene_space(&sc, "nested");
     assert_string_equal(dms_space_get_name(s), "nested");
     assert_int_equal(tag_at(s, 0x101ff), '.');
     assert_int_equal(tag_at(s, 0x10200), 'A');
     assert_int_equal(tag_at(s, 0x1020f), 'A');
     assert_int_equal(tag_at(s, 0x10210), '.');
     /* removing the middle container hides its whole subtree */
-    assert_int_equal(dms_region_remove_subregion(root, mid), 0);
+    assert_int_equal(dms_region_remove_subregion(sc.root, mid), 0);
     assert_int_equal(tag_at(s, 0x10200), '.');
-    dms_space_unref(s);
     dms_region_unref(mid);
-    dms_region_unref(ra);
-    dms_region_unref(root);
+    scene_free(&sc);
 }
 
 static void test_batch_publishes_at_the_outermost_commit(void **state)
 {
-    uint8_t *a;
-    DmsRegion *root, *ra = ram('A', 0x10, &a);
-    DmsSpace *s;
+    Scene sc = scene_new(DMS_SIZE_ALL, 0x10, 0);
+    DmsSpace *s = scene_space(&sc, NULL);
     (void)state;
 
-    assert_int_equal(dms_region_new_container("root", DMS_SIZE_ALL, &root), 0);
-    assert_int_equal(dms_space_new(root, NULL, &s), 0);
     dms_update_begin();
-    assert_int_equal(dms_region_add_subregion(root, 0, ra, 0, 0), 0);
+    assert_int_equal(dms_region_add_subregion(sc.root, 0, sc.ra, 0, 0), 0);
     dms_update_begin();
     dms_update_commit();
     /* still the view from before the batch */
     assert_int_equal(tag_at(s, 0), '.');
     dms_update_commit();
     assert_int_equal(tag_at(s, 0), 'A');
-    dms_space_unref(s);
-    dms_region_unref(ra);
-    dms_region_unref(root);
+    scene_free(&sc);
 }
 
 int main(void)

@@ -87,7 +87,7 @@ static void test_backend_moves_each_access_in_one_message(void **state)
         uint64_t off = 3 + i * 1000;
         uint64_t m0 = rdma_backend_get_messages(f->backend);
 
-        peer_pattern(data, len, 10 + i);
+        memdev_random_fill(data, len, 10 + i);
         assert_int_equal(f->ops.write(f->backend, off, data, len, NULL),
                          (int64_t)len);
         assert_memory_equal(f->server->mem + off, data, len);
@@ -109,7 +109,7 @@ static void test_backend_caps_an_access_at_the_largest_payload(void **state)
     size_t len = RDMA_MAX_PAYLOAD + 100;
     uint8_t *data = malloc(len);
 
-    peer_pattern(data, len, 11);
+    memdev_random_fill(data, len, 11);
     assert_int_equal(f->ops.write(f->backend, 0, data, len, NULL),
                      (int64_t)RDMA_MAX_PAYLOAD);
     assert_memory_equal(f->server->mem, data, RDMA_MAX_PAYLOAD);
@@ -292,7 +292,7 @@ static int64_t against(Misbehaviour how, bool is_write, bool closes, Script *s,
 
     memset(s, 0, sizeof(*s));
     s->how = how;
-    peer_pattern(s->data, sizeof(s->data), 12);
+    memdev_random_fill(s->data, sizeof(s->data), 12);
     ps = peer_scripted_start(misbehave, s);
     assert_int_equal(rdma_backend_new(dup(ps->fd), &b), 0);
     rdma_backend_get_ops(0, &ops);

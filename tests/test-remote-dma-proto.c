@@ -266,40 +266,53 @@ static void test_status_maps_to_errno(void **state)
 
 /* ---- socket I/O -------------------------------------------------------- */
 
+/*
+ * A peer that moves @len bytes of @buf in pieces of @chunk bytes,
+ * pausing @pause_ms after each (0: none); @result is the first error.
+ */
 typedef struct Chunks {
-    const uint8_t *data;
+    uint8_t *buf;
     size_t len;
-    size_t chunk;  /* bytes per send */
-    long pause_ms; /* between sends */
+    size_t chunk;
+    long pause_ms;
     int result;
 } Chunks;
 
-static void send_in_chunks(int fd, void *arg)
+static void move_in_chunks(int fd, Chunks *c, bool send)
 {
-    Chunks *c = arg;
-
     c->result = 0;
     for (size_t off = 0; off < c->len && c->result == 0; off += c->chunk) {
         struct iovec iov = {
-            .iov_base = (void *)(c->data + off),
+            .iov_base = c->buf + off,
             .iov_len = c->len - off < c->chunk ? c->len - off : c->chunk,
         };
 
-        c->result = rdma_io_send(fd, &iov, 1);
+        c->result = send ? rdma_io_send(fd, &iov, 1)
+                         : rdma_io_recv(fd, iov.iov_base, iov.iov_len, NULL);
         if (c->pause_ms) {
             peer_sleep_ms(c->pause_ms);
         }
     }
 }
 
+static void send_in_chunks(int fd, void *arg)
+{
+    move_in_chunks(fd, arg, true);
+}
+
+static void read_in_chunks(int fd, void *arg)
+{
+    move_in_chunks(fd, arg, false);
+}
+
 static void test_recv_reassembles_byte_by_byte_sends(void **state)
 {
     uint8_t data[300], got[300];
-    Chunks c = {.data = data, .len = sizeof(data), .chunk = 1};
+    Chunks c = {.buf = data, .len = sizeof(data), .chunk = 1};
     PeerScripted *ps;
     size_t n = 0;
 
-    peer_pattern(data, sizeof(data), 1);
+    memdev_random_fill(data, sizeof(data), 1);
     ps = peer_scripted_start(send_in_chunks, &c);
     assert_int_equal(rdma_io_recv(ps->fd, got, sizeof(got), &n), 0);
     assert_int_equal(n, sizeof(got));
@@ -307,29 +320,6 @@ static void test_recv_reassembles_byte_by_byte_sends(void **state)
     peer_scripted_join(ps);
     assert_int_equal(c.result, 0);
     peer_scripted_free(ps);
-}
-
-typedef struct SlowReader {
-    uint8_t *buf;
-    size_t len;
-    size_t chunk;
-    long pause_ms; /* between reads */
-    int result;
-} SlowReader;
-
-static void read_in_chunks(int fd, void *arg)
-{
-    SlowReader *s = arg;
-
-    s->result = 0;
-    for (size_t off = 0; off < s->len && s->result == 0; off += s->chunk) {
-        size_t n = s->len - off < s->chunk ? s->len - off : s->chunk;
-
-        s->result = rdma_io_recv(fd, s->buf + off, n, NULL);
-        if (s->pause_ms) {
-            peer_sleep_ms(s->pause_ms);
-        }
-    }
 }
 
 /*
@@ -343,7 +333,7 @@ test_send_completes_partial_sends_on_nonblocking_socket(void **state)
     size_t plen = RDMA_MAX_PAYLOAD;
     uint8_t hdr[37];
     uint8_t *payload = malloc(plen), *got = malloc(sizeof(hdr) + plen);
-    SlowReader s = {.buf = got, .len = sizeof(hdr) + plen, .chunk = 4093};
+    Chunks s = {.buf = got, .len = sizeof(hdr) + plen, .chunk = 4093};
     struct iovec iov[3] = {
         {.iov_base = hdr, .iov_len = sizeof(hdr)},
         {.iov_base = NULL, .iov_len = 0},
@@ -352,8 +342,8 @@ test_send_completes_partial_sends_on_nonblocking_socket(void **state)
     int sndbuf = 4096;
     PeerScripted *ps;
 
-    peer_pattern(hdr, sizeof(hdr), 2);
-    peer_pattern(payload, plen, 3);
+    memdev_random_fill(hdr, sizeof(hdr), 2);
+    memdev_random_fill(payload, plen, 3);
     ps = peer_scripted_start(read_in_chunks, &s);
     assert_int_equal(
         setsockopt(ps->fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf)), 0);
@@ -377,10 +367,10 @@ static void test_recv_on_nonblocking_socket_waits_for_data(void **state)
 {
     uint8_t data[5000], got[5000];
     Chunks c = {
-        .data = data, .len = sizeof(data), .chunk = 1000, .pause_ms = 5};
+        .buf = data, .len = sizeof(data), .chunk = 1000, .pause_ms = 5};
     PeerScripted *ps;
 
-    peer_pattern(data, sizeof(data), 4);
+    memdev_random_fill(data, sizeof(data), 4);
     ps = peer_scripted_start(send_in_chunks, &c);
     assert_int_equal(fcntl(ps->fd, F_SETFL, O_NONBLOCK), 0);
     assert_int_equal(rdma_io_recv(ps->fd, got, sizeof(got), NULL), 0);
@@ -424,15 +414,15 @@ static void test_io_survives_signals_without_sa_restart(void **state)
     struct sigaction sa = {.sa_handler = count_signal}, old;
     size_t len = 512 * 1024;
     uint8_t *data = malloc(len), *got = malloc(len);
-    Chunks c = {.data = data, .len = len, .chunk = 64 * 1024, .pause_ms = 2};
-    SlowReader s = {.buf = got, .len = len, .chunk = 16384, .pause_ms = 1};
+    Chunks c = {.buf = data, .len = len, .chunk = 64 * 1024, .pause_ms = 2};
+    Chunks s = {.buf = got, .len = len, .chunk = 16384, .pause_ms = 1};
     Interrupter in = {.target = pthread_self()};
     PeerScripted *ps;
 
     sigemptyset(&sa.sa_mask);
     assert_int_equal(sigaction(SIGUSR1, &sa, &old), 0);
     signals_seen = 0;
-    peer_pattern(data, len, 5);
+    memdev_random_fill(data, len, 5);
     assert_int_equal(pthread_create(&in.thread, NULL, interrupt_main, &in), 0);
 
     /* We receive while the peer sends slowly... */
@@ -479,7 +469,7 @@ test_send_to_closed_peer_fails_enotconn_without_sigpipe(void **state)
 static void test_recv_reports_bytes_before_eof(void **state)
 {
     uint8_t data[5] = {1, 2, 3, 4, 5}, got[10];
-    Chunks c = {.data = data, .len = sizeof(data), .chunk = 2};
+    Chunks c = {.buf = data, .len = sizeof(data), .chunk = 2};
     PeerScripted *ps = peer_scripted_start(send_in_chunks, &c);
     size_t n = 99;
 

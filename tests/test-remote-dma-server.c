@@ -64,7 +64,7 @@ static void test_server_writes_and_reads_memory(void **state)
     RdmaFrame rd = peer_frame(RDMA_OP_READ, 8, 999, 3002);
     uint8_t data[3000], got[3002];
 
-    peer_pattern(data, sizeof(data), 6);
+    memdev_random_fill(data, sizeof(data), 6);
     assert_int_equal(peer_send_frame(ps->fd, &w, data), 0);
     expect_reply(ps->fd, RDMA_OP_WRITE_REPLY, 7, RDMA_STATUS_OK, 1000, 3000);
     assert_memory_equal(ps->mem + 1000, data, sizeof(data));
@@ -260,7 +260,7 @@ static void test_server_reassembles_request_sent_byte_by_byte(void **state)
     uint8_t wire[RDMA_HEADER_SIZE + 20];
 
     rdma_header_encode(&w, wire);
-    peer_pattern(wire + RDMA_HEADER_SIZE, 20, 7);
+    memdev_random_fill(wire + RDMA_HEADER_SIZE, 20, 7);
     assert_int_equal(peer_send_slowly(ps->fd, wire, sizeof(wire)), 0);
     expect_reply(ps->fd, RDMA_OP_WRITE_REPLY, 3, RDMA_STATUS_OK, 12, 20);
     assert_memory_equal(ps->mem + 12, wire + RDMA_HEADER_SIZE, 20);

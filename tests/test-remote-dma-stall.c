@@ -106,7 +106,7 @@ static Listen *listen_start(unsigned timeout_ms)
     l->orig = malloc(MEM_SIZE);
     assert_non_null(l->mem);
     assert_non_null(l->orig);
-    peer_pattern(l->mem, MEM_SIZE, 12);
+    memdev_random_fill(l->mem, MEM_SIZE, 12);
     memcpy(l->orig, l->mem, MEM_SIZE);
     pthread_mutex_init(&l->lock, NULL);
     pthread_cond_init(&l->cond, NULL);
@@ -289,7 +289,7 @@ static void test_server_serves_others_while_clients_stall(void **state)
     send_all(stalled_hdr, hdr, 10);
     request_header(RDMA_OP_WRITE, 0, 65536, hdr);
     send_all(stalled_payload, hdr, sizeof(hdr));
-    peer_pattern(data, 65536, 99);
+    memdev_random_fill(data, 65536, 99);
     send_all(stalled_payload, data, 1000);
 
     /* Served one connection after another, the device would wait for
@@ -322,40 +322,70 @@ static void test_server_serves_others_while_clients_stall(void **state)
     free(got);
 }
 
+/*
+ * The fixture of the tests of a client that stalls: a server with a
+ * short deadline and one client connected to it, which the server must
+ * have closed by the end of the test.
+ */
+typedef struct Stalled {
+    Listen *l;
+    int fd;
+} Stalled;
+
+static int stalled_setup(void **state)
+{
+    Stalled *c = calloc(1, sizeof(*c));
+
+    assert_non_null(c);
+    c->l = listen_start(SHORT_MS);
+    c->fd = listen_connect(c->l);
+    *state = c;
+    return 0;
+}
+
+static int stalled_teardown(void **state)
+{
+    Stalled *c = *state;
+
+    closed_by_server(c->fd);
+    listen_free(c->l);
+    free(c);
+    return 0;
+}
+
+/* The server ended the connection with -ETIMEDOUT. */
+static void assert_server_timed_out(Listen *l)
+{
+    listen_wait_ended(l, 1);
+    assert_int_equal(l->results[0], -ETIMEDOUT);
+}
+
 /* A client that stops inside a header is closed with -ETIMEDOUT. */
 static void test_server_closes_client_stalled_mid_header(void **state)
 {
-    Listen *l = listen_start(SHORT_MS);
+    Stalled *c = *state;
     uint8_t hdr[RDMA_HEADER_SIZE];
-    int fd = listen_connect(l);
 
     request_header(RDMA_OP_READ, 0, 4096, hdr);
-    send_all(fd, hdr, 31);
-    listen_wait_ended(l, 1);
-    assert_int_equal(l->results[0], -ETIMEDOUT);
-    assert_int_equal(l->stats[0].requests, 0);
-    closed_by_server(fd);
-    listen_free(l);
+    send_all(c->fd, hdr, 31);
+    assert_server_timed_out(c->l);
+    assert_int_equal(c->l->stats[0].requests, 0);
 }
 
 /* A client that stops inside a WRITE's payload is closed with -ETIMEDOUT,
  * and the WRITE is not applied, not even in part. */
 static void test_server_closes_client_stalled_mid_payload(void **state)
 {
-    Listen *l = listen_start(SHORT_MS);
+    Stalled *c = *state;
     uint8_t hdr[RDMA_HEADER_SIZE], data[8192];
-    int fd = listen_connect(l);
 
     request_header(RDMA_OP_WRITE, 4096, sizeof(data), hdr);
-    peer_pattern(data, sizeof(data), 5);
-    send_all(fd, hdr, sizeof(hdr));
-    send_all(fd, data, sizeof(data) - 1);
-    listen_wait_ended(l, 1);
-    assert_int_equal(l->results[0], -ETIMEDOUT);
-    assert_int_equal(l->stats[0].writes, 0);
-    assert_memory_equal(l->mem, l->orig, MEM_SIZE);
-    closed_by_server(fd);
-    listen_free(l);
+    memdev_random_fill(data, sizeof(data), 5);
+    send_all(c->fd, hdr, sizeof(hdr));
+    send_all(c->fd, data, sizeof(data) - 1);
+    assert_server_timed_out(c->l);
+    assert_int_equal(c->l->stats[0].writes, 0);
+    assert_memory_equal(c->l->mem, c->l->orig, MEM_SIZE);
 }
 
 /*
@@ -365,20 +395,16 @@ static void test_server_closes_client_stalled_mid_payload(void **state)
  */
 static void test_server_closes_client_that_takes_no_replies(void **state)
 {
-    Listen *l = listen_start(SHORT_MS);
+    Stalled *c = *state;
     uint8_t hdr[RDMA_HEADER_SIZE];
-    int fd = listen_connect(l);
 
     /* 64 MiB of replies asked for: more than any socket buffers. */
     request_header(RDMA_OP_READ, 0, RDMA_MAX_PAYLOAD, hdr);
     for (int i = 0; i < 64; i++) {
-        send_all(fd, hdr, sizeof(hdr));
+        send_all(c->fd, hdr, sizeof(hdr));
     }
-    listen_wait_ended(l, 1);
-    assert_int_equal(l->results[0], -ETIMEDOUT);
-    assert_true(l->stats[0].requests < 64);
-    closed_by_server(fd);
-    listen_free(l);
+    assert_server_timed_out(c->l);
+    assert_true(c->l->stats[0].requests < 64);
 }
 
 /*
@@ -488,7 +514,7 @@ static void half_reply_server(int fd, void *arg)
         f.op |= RDMA_OP_REPLY;
         f.status = RDMA_STATUS_OK;
         f.payload_len = f.len; /* announced; only sizeof(half) follow */
-        peer_pattern(half, sizeof(half), 3);
+        memdev_random_fill(half, sizeof(half), 3);
         s->recv_err = f.len > sizeof(half) ? 0 : -EINVAL;
     }
     if (s->recv_err == 0) {
@@ -600,11 +626,13 @@ static void test_device_times_out_on_server_not_reading(void **state)
 
 int main(void)
 {
+#define STALLED_TEST(t)                                                       \
+    cmocka_unit_test_setup_teardown(t, stalled_setup, stalled_teardown)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_server_serves_others_while_clients_stall),
-        cmocka_unit_test(test_server_closes_client_stalled_mid_header),
-        cmocka_unit_test(test_server_closes_client_stalled_mid_payload),
-        cmocka_unit_test(test_server_closes_client_that_takes_no_replies),
+        STALLED_TEST(test_server_closes_client_stalled_mid_header),
+        STALLED_TEST(test_server_closes_client_stalled_mid_payload),
+        STALLED_TEST(test_server_closes_client_that_takes_no_replies),
         cmocka_unit_test(test_server_lets_idle_client_be),
         cmocka_unit_test(test_serve_full_times_out_on_socketpair),
         cmocka_unit_test(test_options_of_wrong_size_are_refused),
@@ -612,6 +640,7 @@ int main(void)
         cmocka_unit_test(test_device_times_out_on_half_reply),
         cmocka_unit_test(test_device_times_out_on_server_not_reading),
     };
+#undef STALLED_TEST
 
     return cmocka_run_group_tests_name("remote-dma-stall", tests, NULL, NULL);
 }

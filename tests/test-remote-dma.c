@@ -28,6 +28,7 @@
 #include "proto.h"
 #include "remote-dma-peer.h"
 #include "server.h"
+#include "tc.h"
 
 #define MEM_SIZE (2 * RDMA_MAX_PAYLOAD + 8192)
 
@@ -55,22 +56,20 @@ static DmsRegion *window(RdmaBackend *b, uint64_t size, size_t max_access)
 /* A space with the three windows over the connection @fd. */
 static void build_space(Fixture *f, int fd, uint64_t mem_size)
 {
-    DmsRegion *root, *w, *p, *o;
+    LayoutPiece pieces[] = {
+        {.kind = LAYOUT_REGION, .addr = WHOLE_BASE},
+        {.kind = LAYOUT_REGION, .addr = PIECE_BASE},
+        {.kind = LAYOUT_REGION, .addr = OVERSIZE_BASE},
+        {.kind = LAYOUT_END},
+    };
 
     assert_int_equal(rdma_backend_new(fd, &f->backend), 0);
-    assert_int_equal(dms_region_new_container("root", DMS_SIZE_ALL, &root), 0);
-    w = window(f->backend, mem_size, 0);
-    p = window(f->backend, mem_size, 8);
-    o = window(f->backend, 2 * mem_size, 0);
-    assert_int_equal(dms_region_add_subregion(root, WHOLE_BASE, w, 0, 0), 0);
-    assert_int_equal(dms_region_add_subregion(root, PIECE_BASE, p, 0, 0), 0);
-    assert_int_equal(dms_region_add_subregion(root, OVERSIZE_BASE, o, 0, 0),
-                     0);
-    assert_int_equal(dms_space_new(root, "remote", &f->space), 0);
-    dms_region_unref(o);
-    dms_region_unref(p);
-    dms_region_unref(w);
-    dms_region_unref(root);
+    pieces[0].region = window(f->backend, mem_size, 0);
+    pieces[1].region = window(f->backend, mem_size, 8);
+    pieces[2].region = window(f->backend, 2 * mem_size, 0);
+    f->space = tc_space("remote", pieces, 0, NULL);
+    for (int i = 0; i < 3; i++)
+        dms_region_unref(pieces[i].region);
 }
 
 static int setup_server(void **state)
@@ -115,7 +114,7 @@ static uint64_t roundtrip(Fixture *f, uint64_t addr, uint64_t off, size_t len)
     uint64_t m0, m1;
     size_t done = 0;
 
-    peer_pattern(data, len, len + off);
+    memdev_random_fill(data, len, len + off);
     m0 = msgs(f);
     assert_int_equal(dms_space_write(f->space, addr, data, len, NULL, &done),
                      0);
@@ -170,7 +169,7 @@ static void test_windows_see_each_others_writes(void **state)
     Fixture *f = *state;
     uint8_t data[256], got[256];
 
-    peer_pattern(data, sizeof(data), 42);
+    memdev_random_fill(data, sizeof(data), 42);
     assert_int_equal(dms_space_write(f->space, WHOLE_BASE + 512, data,
                                      sizeof(data), NULL, NULL),
                      0);
@@ -220,7 +219,7 @@ static void test_bounce_maps_move_data_in_one_message(void **state)
     void *host;
 
     /* From device: nothing moves until unmap, then one write message. */
-    peer_pattern(data, sizeof(data), 7);
+    memdev_random_fill(data, sizeof(data), 7);
     assert_int_equal(
         dms_space_map(f->space, addr, &len, DMS_DIR_FROM_DEVICE, NULL, &host),
         0);

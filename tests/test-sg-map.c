@@ -34,17 +34,8 @@ static int fix_setup(void **state)
     for (size_t i = 0; i < sizeof(f->ram); i++)
         f->ram[i] = (uint8_t)i;
     f->dev = tc_memdev(0x4000, 7);
-    f->space =
-        tc_space("sg-map",
-                 (const LayoutPiece[]){
-                     {.kind = LAYOUT_RAM,
-                      .addr = RAM_BASE,
-                      .host = f->ram,
-                      .size = sizeof(f->ram)},
-                     {.kind = LAYOUT_MESSAGE, .addr = DEV_BASE, .dev = f->dev},
-                     {.kind = LAYOUT_END},
-                 },
-                 BOUNCE_LIMIT, NULL);
+    f->space = tc_space_ram_msg("sg-map", f->ram, sizeof(f->ram), RAM_BASE,
+                                f->dev, DEV_BASE, BOUNCE_LIMIT);
     assert_int_equal(dms_sglist_new(f->space, 0, &f->sg), 0);
     tc_count_criticals();
     *state = f;

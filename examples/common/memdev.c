@@ -68,6 +68,18 @@ void memdev_fill_pattern(MemDev *dev, unsigned seed)
         dev->mem[i] = memdev_pattern(i, seed);
 }
 
+void memdev_random_fill(uint8_t *buf, size_t len, uint64_t seed)
+{
+    uint64_t x = seed * UINT64_C(0x9e3779b97f4a7c15) + 1;
+
+    for (size_t i = 0; i < len; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        buf[i] = (uint8_t)(x >> 32);
+    }
+}
+
 #define RELAXED memory_order_relaxed
 
 /*

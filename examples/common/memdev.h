@@ -115,6 +115,13 @@ void memdev_fill_pattern(MemDev *dev, unsigned seed);
 /* Byte @i of memdev_fill_pattern(@seed). */
 uint8_t memdev_pattern(uint64_t i, unsigned seed);
 
+/*
+ * Fills @buf with @len pseudo-random bytes (xorshift) of @seed: every
+ * seed gives other bytes, the same seed the same ones. For data that a
+ * transfer must move whole, where a byte copied from a wrong place shows.
+ */
+void memdev_random_fill(uint8_t *buf, size_t len, uint64_t seed);
+
 /* The bulk ops: read and write of any length, at most @max_access (0: any). */
 void memdev_bulk_ops(DmsMessageOps *ops, size_t max_access);
 

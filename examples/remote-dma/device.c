@@ -13,20 +13,17 @@
 #include <time.h>
 
 #include "device.h"
+#include "layout.h"
 #include "proto.h"
 
 #define BLOCK_SIZE 4096
 
 int demo_device_init(DemoDevice *dev, RdmaBackend *backend, uint64_t mem_size)
 {
-    DmsRegion *root = NULL, *whole = NULL, *piece = NULL;
+    DmsRegion *whole = NULL, *piece = NULL;
     int r;
 
     memset(dev, 0, sizeof(*dev));
-    r = dms_region_new_container("root", DMS_SIZE_ALL, &root);
-    if (r < 0) {
-        goto out;
-    }
     /*
      * Two windows onto the same server memory through the same backend,
      * differing only in max_access: what QEMU does today (one message per
@@ -41,15 +38,14 @@ int demo_device_init(DemoDevice *dev, RdmaBackend *backend, uint64_t mem_size)
     if (r < 0) {
         goto out;
     }
-    r = dms_region_add_subregion(root, DEMO_WHOLE_BASE, whole, 0, 0);
-    if (r < 0) {
-        goto out;
-    }
-    r = dms_region_add_subregion(root, DEMO_PIECE_BASE, piece, 0, 0);
-    if (r < 0) {
-        goto out;
-    }
-    r = dms_space_new(root, "remote-dma", &dev->space);
+    r = layout_space_new(
+        "remote-dma",
+        (const LayoutPiece[]){
+            {.kind = LAYOUT_REGION, .addr = DEMO_WHOLE_BASE, .region = whole},
+            {.kind = LAYOUT_REGION, .addr = DEMO_PIECE_BASE, .region = piece},
+            {.kind = LAYOUT_END},
+        },
+        0, &dev->space, NULL);
     if (r < 0) {
         goto out;
     }
@@ -58,7 +54,6 @@ int demo_device_init(DemoDevice *dev, RdmaBackend *backend, uint64_t mem_size)
 out:
     dms_region_unref(piece);
     dms_region_unref(whole);
-    dms_region_unref(root);
     return r;
 }
 
@@ -75,19 +70,6 @@ static double now_seconds(void)
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-/* A different, reproducible pattern for every @seed. */
-static void fill_pattern(uint8_t *buf, size_t len, uint64_t seed)
-{
-    uint64_t x = seed * UINT64_C(0x9e3779b97f4a7c15) + 1;
-
-    for (size_t i = 0; i < len; i++) {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        buf[i] = (uint8_t)(x >> 32);
-    }
 }
 
 static uint64_t messages(const DemoDevice *dev)
@@ -206,7 +188,7 @@ int demo_block_dma(DemoDevice *dev, const DemoConfig *cfg)
     if (!disk || !back) {
         goto out;
     }
-    fill_pattern(disk, disk_size, 1);
+    memdev_random_fill(disk, disk_size, 1);
     memset(back, 0, disk_size);
 
     /* Disk to host memory: the device writes, one message per block. */
@@ -244,7 +226,7 @@ int demo_block_dma(DemoDevice *dev, const DemoConfig *cfg)
      * filled by one read message at map time (to-device) or written back
      * by one message at unmap time (from-device).
      */
-    fill_pattern(disk, (size_t)bounced * BLOCK_SIZE, 2);
+    memdev_random_fill(disk, (size_t)bounced * BLOCK_SIZE, 2);
     m0 = messages(dev);
     r = copy_blocks(dev, "bounce map from device", disk, bounced,
                     DMS_DIR_FROM_DEVICE, true);
@@ -325,7 +307,7 @@ static int run_mode(DemoDevice *dev, uint64_t base, size_t size,
         uint64_t m0, m1;
         double t0, t1;
 
-        fill_pattern(wbuf, size, (uint64_t)size * 1000003u + k);
+        memdev_random_fill(wbuf, size, (uint64_t)size * 1000003u + k);
         memset(rbuf, 0, size);
 
         m0 = messages(dev);

@@ -64,6 +64,19 @@ DmsSpace *tc_space_ram(const char *name, void *host, uint64_t size,
     return tc_space(name, pieces, 0, root);
 }
 
+DmsSpace *tc_space_ram_msg(const char *name, void *ram, uint64_t ram_size,
+                           uint64_t ram_addr, MemDev *dev, uint64_t msg_addr,
+                           size_t bounce_limit)
+{
+    const LayoutPiece pieces[] = {
+        {.kind = LAYOUT_RAM, .addr = ram_addr, .host = ram, .size = ram_size},
+        {.kind = LAYOUT_MESSAGE, .addr = msg_addr, .dev = dev},
+        {.kind = LAYOUT_END},
+    };
+
+    return tc_space(name, pieces, bounce_limit, NULL);
+}
+
 DmsSpace *tc_space_over(const char *name, DmsRegion *region, uint64_t addr,
                         DmsRegion **root)
 {

@@ -8,6 +8,7 @@
  *   tc_memdev_free()  ... checked (no bad call, guards intact) and freed
  *   tc_space()        a space from a table of LayoutPieces, asserted
  *   tc_space_msg(), tc_space_ram(), tc_space_over()  ... of one region
+ *   tc_space_ram_msg()  ... of RAM and a message region
  *   tc_stats()        dms_space_get_stats(), asserted
  *   tc_map()          a map that must give exactly so many bytes
  *   tc_map_fails()    a map that must fail with exactly this error
@@ -55,6 +56,13 @@ DmsSpace *tc_space_msg(const char *name, MemDev *dev, uint64_t addr,
                        DmsRegion **root);
 DmsSpace *tc_space_ram(const char *name, void *host, uint64_t size,
                        uint64_t addr, DmsRegion **region, DmsRegion **root);
+/*
+ * A space of two regions: RAM over @ram_size bytes of @ram at @ram_addr,
+ * and @dev's bulk message region at @msg_addr.
+ */
+DmsSpace *tc_space_ram_msg(const char *name, void *ram, uint64_t ram_size,
+                           uint64_t ram_addr, MemDev *dev, uint64_t msg_addr,
+                           size_t bounce_limit);
 /* A space over @region (the caller's, which keeps its reference) at @addr. */
 DmsSpace *tc_space_over(const char *name, DmsRegion *region, uint64_t addr,
                         DmsRegion **root);
