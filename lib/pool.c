@@ -201,6 +201,17 @@ void dms__buf_put(Buf *buf)
         g_free(buf->large);
 }
 
+/* Out of line: large buffers are the rare case, and take a lock. */
+G_GNUC_NO_INLINE static void large_publish(DmsPool *b, Buf *buf,
+                                           DmsDirection dir)
+{
+    buf->large->dir = dir;
+    atomic_fetch_add_explicit(&b->nlarge, 1, memory_order_relaxed);
+    g_mutex_lock(&b->large_lock);
+    g_hash_table_insert(b->large, buf->data, buf->large);
+    g_mutex_unlock(&b->large_lock);
+}
+
 void dms__buf_publish(DmsPool *b, Buf *buf, size_t len, DmsDirection dir)
 {
     if (buf->chunk) {
@@ -215,11 +226,7 @@ void dms__buf_publish(DmsPool *b, Buf *buf, size_t len, DmsDirection dir)
         atomic_store_explicit(&s->state, state, memory_order_release);
         return;
     }
-    buf->large->dir = dir;
-    atomic_fetch_add_explicit(&b->nlarge, 1, memory_order_relaxed);
-    g_mutex_lock(&b->large_lock);
-    g_hash_table_insert(b->large, buf->data, buf->large);
-    g_mutex_unlock(&b->large_lock);
+    large_publish(b, buf, dir);
 }
 
 /*
@@ -258,8 +265,8 @@ static bool pool_take(DmsPool *b, void *ptr, size_t len, DmsDirection dir,
     return true;
 }
 
-static bool large_take(DmsPool *b, void *ptr, size_t len, DmsDirection dir,
-                       Buf *buf)
+G_GNUC_NO_INLINE static bool large_take(DmsPool *b, void *ptr, size_t len,
+                                        DmsDirection dir, Buf *buf)
 {
     LargeBuf *lb;
 
