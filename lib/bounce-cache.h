@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Per-thread bounce caches of one space, for bounce.c; the protocol is at
- * the top of bounce-cache.c. Never installed.
+ * the top of bounce-cache.c. The owner's fast path (take and give) is at
+ * the end of this header, inline; bounce-cache.c has the rest: creating,
+ * draining and freeing caches. Never installed.
  */
 #ifndef DMS_BOUNCE_CACHE_H
 #define DMS_BOUNCE_CACHE_H
