@@ -168,10 +168,11 @@ static inline bool dms__caches_on(DmsCaches *cs)
 
 /*
  * The owner's fast path: what a cached map and unmap do, in the caller's
- * read-side section. Inline, because at 64 B a whole map+unmap is about
- * 600 instructions and a call from bounce.c into this file costs some 20
- * of them each way; the protocol these follow is at the top of
- * bounce-cache.c, with everything that empties a cache.
+ * read-side section. Inline (and forced: each is big for gcc's taste),
+ * because as calls from bounce.c they cost a 64 B map+unmap of some 750
+ * instructions about 20 more (bench/bounce-micro.c, callgrind). The
+ * protocol they follow is at the top of bounce-cache.c, with everything
+ * that empties a cache.
  */
 /*
  * The calling thread's cache of @cs, or NULL. Others change the entries
