@@ -16,10 +16,10 @@
  * the shared budget) and once with the default limit (the maps and
  * unmaps go through the threads' caches). Bounded by rounds, not by time.
  *
- * The two threads hand each round over through gates that spin a little,
- * then sleep until the other thread opens them: a waiting thread never
- * polls the scheduler, so a round on a loaded machine costs a wake-up or
- * two, not time slices of every other runnable process.
+ * The two threads hand each round over through gates that poll for a
+ * moment, then sleep until the other thread opens them: a waiting thread
+ * never polls the scheduler, so a round on a loaded machine costs a
+ * wake-up or two, not time slices of every other runnable process.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -34,6 +34,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "stress-rounds.h"
 
@@ -76,14 +77,16 @@ enum {
     MAP_LEN = 64,
     AREA = 4096,
     SMALL_LIMIT = 4096, /* below what thread caches need: no caching */
-    SPINS = 4000,       /* polls of a gate before sleeping on it */
+    SPIN_NS = 200000,   /* a gate is polled this long before sleeping */
 };
 
 /*
  * A counter one thread raises and the other waits on. The waiter polls it
- * for a while (on an idle machine the other thread is running, and the
- * round should start on both at once), then sleeps on the condition
- * variable until the raise.
+ * for up to SPIN_NS (on an idle machine the other thread is running, and
+ * the round must start on both at once: a helper asleep when the round
+ * opens wakes too late to race the last unref), then sleeps on the
+ * condition variable until the raise. Under load that costs a round at
+ * most the poll, never time slices of other processes.
  */
 typedef struct Gate {
     atomic_uint value;
@@ -113,14 +116,25 @@ static void gate_raise(Gate *g, unsigned value)
 }
 
 /* Waits until the value is no longer @old; returns it. */
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 static unsigned gate_wait(Gate *g, unsigned old)
 {
+    uint64_t start = now_ns();
     unsigned v;
 
-    for (unsigned spins = 0; spins < SPINS; spins++) {
+    for (unsigned polls = 1;; polls++) {
         v = atomic_load_explicit(&g->value, memory_order_acquire);
         if (v != old)
             return v;
+        if (polls % 64 == 0 && now_ns() - start > SPIN_NS)
+            break;
     }
     pthread_mutex_lock(&g->lock);
     while ((v = atomic_load_explicit(&g->value, memory_order_acquire)) == old)
@@ -190,12 +204,27 @@ static void *helper_main(void *opaque)
     }
 }
 
+/* A fresh space of @race's root, with one bounce mapping of MAP_LEN. */
+static void race_prepare(Race *race, DmsSpace **space, void **ptr)
+{
+    size_t len = MAP_LEN;
+
+    assert_int_equal(dms_space_new(race->root, "race", space), 0);
+    if (race->limit)
+        dms_space_set_bounce_limit(*space, race->limit);
+    assert_int_equal(
+        dms_space_map(*space, 0, &len, DMS_DIR_TO_DEVICE, NULL, ptr), 0);
+    assert_int_equal(len, MAP_LEN);
+}
+
 static void run_race(size_t limit)
 {
     Race *race = calloc(1, sizeof(*race));
     unsigned rounds = dms_stress_rounds(ROUNDS);
+    DmsSpace *space;
     DmsRegion *msg;
     pthread_t helper;
+    void *ptr;
 
     assert_non_null(race);
     race->limit = limit;
@@ -209,23 +238,27 @@ static void run_race(size_t limit)
     dms_region_unref(msg);
     assert_int_equal(pthread_create(&helper, NULL, helper_main, race), 0);
 
+    /*
+     * Each round's space is made before the round opens (the one after
+     * it while the helper works), so that main raises the round as soon
+     * as it sees the helper's last one done, while the helper still
+     * polls: both then run into the race together.
+     */
+    race_prepare(race, &space, &ptr);
     for (unsigned round = 1; round <= rounds; round++) {
-        size_t len = MAP_LEN;
-        DmsSpace *space;
-        void *ptr;
+        DmsSpace *next_space = NULL;
+        void *next_ptr = NULL;
 
-        assert_int_equal(dms_space_new(race->root, "race", &space), 0);
-        if (race->limit)
-            dms_space_set_bounce_limit(space, race->limit);
-        assert_int_equal(
-            dms_space_map(space, 0, &len, DMS_DIR_TO_DEVICE, NULL, &ptr), 0);
-        assert_int_equal(len, MAP_LEN);
         race->space = space;
         race->ptr = ptr;
         gate_raise(&race->round, round);
         /* The last reference, racing the helper's ref/unref/unmap. */
         dms_space_unref(space);
+        if (round < rounds)
+            race_prepare(race, &next_space, &next_ptr);
         assert_int_equal(gate_wait(&race->done, round - 1), round);
+        space = next_space;
+        ptr = next_ptr;
     }
     gate_raise(&race->round, UINT_MAX);
     assert_int_equal(pthread_join(helper, NULL), 0);
