@@ -113,6 +113,7 @@ static inline void dms__buf_of_slot(Buf *buf, PoolChunk *c, unsigned slot)
     buf->lent = &c->slots[slot].lent;
 }
 void dms__buf_put(Buf *buf);
+/* dms__buf_publish() of a large buffer: a lock and a hash table. */
 void dms__large_publish(DmsPool *pool, Buf *buf, DmsDirection dir);
 /*
  * Makes @buf a live mapping of @len bytes in direction @dir. Inline: a
