@@ -248,8 +248,14 @@ static gpointer use_other_spaces(gpointer unused)
 static void bounce_threads(const BenchOptions *o, const char *mode)
 {
     Bounce b[2] = {{0}};
+    /*
+     * At least a few milliseconds of work per sample (at ~100 ns an
+     * operation), whatever a first small batch's wake-up of the worker
+     * made calibration believe.
+     */
     BenchParallel one = {.fn = bounce_to_device, .threads = 1};
-    BenchParallel two = {.fn = bounce_to_device, .threads = 2};
+    BenchParallel two = {
+        .fn = bounce_to_device, .threads = 2, .min_iters = 1u << 15};
     double ns[2];
 
     bounce_setup(&b[0]);

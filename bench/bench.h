@@ -81,6 +81,13 @@ typedef struct BenchSpec {
     unsigned max_repeats;
     /* Skip the warm-up call (when one operation alone takes seconds). */
     bool no_warmup;
+    /*
+     * Fewest operations one sample runs, 0 for 1: a batch of several
+     * threads starts by waking workers, which can take a millisecond on
+     * a loaded machine (or an idle virtual CPU). Calibrated on a handful
+     * of operations, every sample would time that wake-up.
+     */
+    uint64_t min_iters;
 } BenchSpec;
 
 /*
@@ -113,6 +120,7 @@ struct BenchParallel {
     BenchFn fn;
     void *ctx[BENCH_MAX_THREADS];
     unsigned threads;
+    uint64_t min_iters; /* see BenchSpec; bench_run_threads() uses two's */
     /* private */
     BenchWorker workers[BENCH_MAX_THREADS];
     /* pthread, not GMutex: ThreadSanitizer sees these */

@@ -86,7 +86,8 @@ static uint64_t time_batch(const BenchSpec *s, uint64_t iters)
 static uint64_t calibrate(const BenchOptions *o, const BenchSpec *s)
 {
     uint64_t cap = s->max_iters ? s->max_iters : UINT64_MAX / 2;
-    uint64_t iters = 1;
+    uint64_t least = MIN(MAX(s->min_iters, 1), cap);
+    uint64_t iters = least;
 
     if (cap == 1)
         return 1; /* one operation is already a long sample */
@@ -103,8 +104,8 @@ static uint64_t calibrate(const BenchOptions *o, const BenchSpec *s)
             continue;
         }
         want = (double)iters * o->sample_ns / (double)MAX(dt, 1);
-        if (want < 1)
-            return 1;
+        if (want < (double)least)
+            return least;
         return MIN((uint64_t)want, cap);
     }
 }
@@ -201,8 +202,8 @@ void bench_run_threads(const BenchOptions *o, BenchParallel *two,
                        BenchParallel *one, double ns[2])
 {
     BenchSpec specs[2] = {
-        {.fn = bench_parallel, .ctx = two},
-        {.fn = bench_parallel, .ctx = one},
+        {.fn = bench_parallel, .ctx = two, .min_iters = two->min_iters},
+        {.fn = bench_parallel, .ctx = one, .min_iters = two->min_iters},
     };
 
     bench_parallel_start(one);

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Per-thread bounce caches of one space, for bounce.c; the protocol is at
- * the top of bounce-cache.c. Never installed.
+ * the top of bounce-cache.c. The owner's fast path (take and give) is at
+ * the end of this header, inline; bounce-cache.c has the rest: creating,
+ * draining and freeing caches. Never installed.
  */
 #ifndef DMS_BOUNCE_CACHE_H
 #define DMS_BOUNCE_CACHE_H
@@ -117,23 +119,6 @@ void dms__caches_init(DmsCaches *cs, DmsPool *pool, DmsBudget *budget,
 /* The space is being freed: drop every cache (all drained before). */
 void dms__caches_clear(DmsCaches *cs);
 
-/*
- * In a read-side section, for the calling thread: lend from its cache a
- * pooled slot (lend->chunk, slot) for @want bytes, the budget for them, a
- * reference on @region (which the view holds throughout the section) and
- * one owner hold; sets lend->unref, nunref (a bank to drop after the
- * section) and idle. False, with lend->chunk untouched, if it has no
- * cache, caches are off, or it would need a lock.
- */
-bool dms__cache_take(DmsCaches *cs, DmsRegion *region, size_t want,
-                     DmsBounceLend *lend);
-/*
- * In a read-side section: keep the slot, budget, region reference and
- * owner hold of a mapping that unmap has taken in the calling thread's
- * cache. False if it cannot; the caller then returns them itself.
- */
-bool dms__cache_give(DmsCaches *cs, Buf *buf, size_t len, DmsRegion *region,
-                     CacheLater *later);
 /* Uncounts a map that dms__cache_take() counted and that then failed. */
 bool dms__cache_uncount(DmsCaches *cs);
 /*
@@ -179,6 +164,165 @@ static inline bool dms__caches_on(DmsCaches *cs)
     return atomic_load_explicit(&cs->off, memory_order_acquire) == 0 &&
            !dms__budget_waiting(cs->budget) &&
            dms__budget_limit(cs->budget) >= CACHE_MIN_LIMIT;
+}
+
+/*
+ * The owner's fast path: what a cached map and unmap do, in the caller's
+ * read-side section. Inline (and forced: each is big for gcc's taste),
+ * because as calls from bounce.c they cost a 64 B map+unmap of some 750
+ * instructions about 20 more (bench/bounce-micro.c, callgrind). The
+ * protocol they follow is at the top of bounce-cache.c, with everything
+ * that empties a cache.
+ */
+/*
+ * The calling thread's cache of @cs, or NULL. Others change the entries
+ * only under the cache lock and only for spaces being freed, so any
+ * caller with a live @cs may look.
+ */
+static inline BounceCache *dms__cache_mine(DmsCaches *cs)
+{
+    for (unsigned i = 0; i < THREAD_CACHES; i++) {
+        if (atomic_load_explicit(&dms__my_caches.entry[i].cs,
+                                 memory_order_relaxed) == cs)
+            return atomic_load_explicit(&dms__my_caches.entry[i].cache,
+                                        memory_order_relaxed);
+    }
+    return NULL;
+}
+
+/*
+ * In a read-side section, for the calling thread: lend from its cache a
+ * pooled slot (lend->chunk, slot) for @want bytes, the budget for them, a
+ * reference on @region (which the view holds throughout the section) and
+ * one owner hold; sets lend->unref, nunref (a bank to drop after the
+ * section) and idle. False, with lend->chunk untouched, if it has no
+ * cache, caches are off, or it would need a lock.
+ */
+static DMS_ALWAYS_INLINE bool dms__cache_take(DmsCaches *cs, DmsRegion *region,
+                                              size_t want, DmsBounceLend *lend)
+{
+    BounceCache *c;
+    unsigned shift, cls;
+    size_t idle;
+
+    if (want > CACHE_MAX_LEN || !dms__caches_on(cs))
+        return false;
+    DMS_SCHED_POINT();
+    c = dms__cache_mine(cs);
+    if (!c)
+        return false;
+    if (dms__budget_used(cs->budget) > dms__budget_limit(cs->budget))
+        return false; /* limit lowered below what is out: share exactly */
+    idle = atomic_load_explicit(&c->idle, memory_order_relaxed);
+    if (idle < want) {
+        bool wake = false;
+
+        /*
+         * No wake-up can be due: the take gives back only if the limit
+         * changed, and that change reclaims the caches after our section
+         * and wakes the waiters itself.
+         */
+        if (!dms__budget_take_spare(cs->budget, CACHE_BATCH, &wake))
+            return false;
+        idle += CACHE_BATCH;
+    }
+    shift = dms__pool_shift(want);
+    cls = shift - POOL_MIN_SHIFT;
+    if (c->nfree[cls] > 0) {
+        CacheSlot *s = &c->free[cls][--c->nfree[cls]];
+
+        lend->chunk = s->chunk;
+        lend->slot = s->slot;
+    } else {
+        Buf buf;
+
+        if (!dms__pool_claim(cs->pool, shift, &buf)) {
+            /* The pool must grow, which takes a lock: keep the budget. */
+            atomic_store_explicit(&c->idle, idle, memory_order_relaxed);
+            return false;
+        }
+        lend->chunk = buf.chunk;
+        lend->slot = buf.slot;
+    }
+
+    lend->unref = NULL;
+    lend->nunref = 0;
+    if (c->bank != region || c->bank_refs == 0) {
+        if (c->bank != region) {
+            /* Dropped after the section: it may run a destroy notify. */
+            lend->unref = c->bank;
+            lend->nunref = c->bank_refs;
+            c->bank = region;
+            c->bank_refs = 0;
+        }
+        /* The view holds @region throughout our section. */
+        dms__region_ref_n(region, CACHE_BANK_BATCH);
+        c->bank_refs = CACHE_BANK_BATCH;
+    }
+    c->bank_refs--;
+    if (c->bank_holds == 0) {
+        /* The caller's reference keeps the owner: adding is safe. */
+        atomic_fetch_add_explicit(cs->owner.holds, CACHE_BANK_BATCH,
+                                  memory_order_relaxed);
+        c->bank_holds = CACHE_BANK_BATCH;
+    }
+    c->bank_holds--;
+
+    idle -= want;
+    atomic_store_explicit(&c->idle, idle, memory_order_relaxed);
+    lend->idle = idle;
+    /* Counted here; dms__cache_uncount() uncounts a map whose fill fails. */
+    atomic_store_explicit(
+        &c->maps, atomic_load_explicit(&c->maps, memory_order_relaxed) + 1,
+        memory_order_relaxed);
+    return true;
+}
+
+/*
+ * In a read-side section: keep the slot, budget, region reference and
+ * owner hold of a mapping that unmap has taken in the calling thread's
+ * cache. False if it cannot; the caller then returns them itself.
+ */
+static DMS_ALWAYS_INLINE bool dms__cache_give(DmsCaches *cs, Buf *buf,
+                                              size_t len, DmsRegion *region,
+                                              CacheLater *later)
+{
+    BounceCache *c;
+    unsigned cls;
+    size_t idle;
+
+    if (!buf->chunk || buf->chunk->shift > CACHE_MAX_SHIFT ||
+        !dms__caches_on(cs) ||
+        atomic_load_explicit(cs->owner.refs, memory_order_relaxed) == 0)
+        return false;
+    DMS_SCHED_POINT();
+    c = dms__cache_mine(cs);
+    if (!c)
+        return false;
+    cls = buf->chunk->shift - POOL_MIN_SHIFT;
+    if (c->nfree[cls] < CACHE_DEPTH)
+        c->free[cls][c->nfree[cls]++] = (CacheSlot){buf->chunk, buf->slot};
+    else
+        dms__buf_put(buf);
+
+    idle = atomic_load_explicit(&c->idle, memory_order_relaxed) + len;
+    if (idle > CACHE_IDLE_MAX) {
+        later->give_back = idle - CACHE_BATCH;
+        idle = CACHE_BATCH;
+    }
+    atomic_store_explicit(&c->idle, idle, memory_order_relaxed);
+
+    if (c->bank == region && c->bank_refs < CACHE_BANK_MAX) {
+        c->bank_refs++;
+    } else {
+        later->unref = region;
+        later->nunref = 1;
+    }
+    if (c->bank_holds < CACHE_BANK_MAX)
+        c->bank_holds++;
+    else
+        later->drop_holds = 1;
+    return true;
 }
 
 #endif /* DMS_BOUNCE_CACHE_H */

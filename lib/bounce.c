@@ -83,9 +83,9 @@ static int take_all(DmsBounce *b, size_t want, size_t *grant,
 }
 
 /* Fills (to-device) or zeroes (from-device) a lent buffer, publishes it. */
-static int buf_start(DmsBounce *b, DmsRegion *region, uint64_t offset,
-                     Buf *buf, size_t grant, DmsDirection dir,
-                     const DmsAttrs *attrs)
+static DMS_ALWAYS_INLINE int buf_start(DmsBounce *b, DmsRegion *region,
+                                       uint64_t offset, Buf *buf, size_t grant,
+                                       DmsDirection dir, const DmsAttrs *attrs)
 {
     if (dir == DMS_DIR_TO_DEVICE) {
         /* One bulk read; the backend's error is the map's error. */
@@ -112,8 +112,8 @@ static int buf_start(DmsBounce *b, DmsRegion *region, uint64_t offset,
  * mapping that is not (or no longer) live: to the calling thread's cache
  * if it takes them, else to the shared budget and pool.
  */
-static inline void give_back(DmsBounce *b, Buf *buf, size_t len,
-                             DmsRegion *region, DmsBounceDone *done)
+static DMS_ALWAYS_INLINE void give_back(DmsBounce *b, Buf *buf, size_t len,
+                                        DmsRegion *region, DmsBounceDone *done)
 {
     CacheLater later = {0};
     bool kept;
@@ -243,7 +243,7 @@ int dms__bounce_unmap(DmsBounce *b, void *ptr, size_t len, DmsDirection dir,
                       size_t access_len, bool *found, DmsBounceDone *done)
 {
     DmsRegion *region;
-    Lent lent;
+    Lent *lent;
     Buf buf;
     int r = 0;
 
@@ -252,18 +252,18 @@ int dms__bounce_unmap(DmsBounce *b, void *ptr, size_t len, DmsDirection dir,
         return -EINVAL;
     }
     *found = true;
-    lent = *buf.lent;
-    region = lent.region;
     /* Ours until it goes back below, after which another map may own it. */
-    buf.lent->region = NULL;
+    lent = buf.lent;
+    region = lent->region;
     /*
      * Straight into the region the buffer was filled from, with the
      * map-time attributes: if the region was removed meanwhile, our
      * reference kept it, and its backend gets the data (or fails it).
      */
     if (dir == DMS_DIR_FROM_DEVICE && access_len > 0)
-        r = dms__region_write(region, lent.offset, ptr, access_len,
-                              lent.has_attrs ? &lent.attrs : NULL, NULL);
+        r = dms__region_write(region, lent->offset, ptr, access_len,
+                              lent->has_attrs ? &lent->attrs : NULL, NULL);
+    lent->region = NULL;
     give_back(b, &buf, len, region, done);
     return r;
 }

@@ -25,6 +25,18 @@
 #endif
 
 /*
+ * For the helpers of the bounce map+unmap fast path that are called from
+ * more than one place, where the compiler would rather call them: there,
+ * a call and its spills cost as much as the helper's work (about 40
+ * instructions of a 64 B map+unmap of some 700; bench/bounce-micro).
+ */
+#if defined(__GNUC__) || defined(__clang__)
+#define DMS_ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#define DMS_ALWAYS_INLINE inline
+#endif
+
+/*
  * Padding and alignment unit that keeps what one thread writes off the
  * lines that other threads read.
  */

@@ -201,20 +201,8 @@ void dms__buf_put(Buf *buf)
         g_free(buf->large);
 }
 
-void dms__buf_publish(DmsPool *b, Buf *buf, size_t len, DmsDirection dir)
+void dms__large_publish(DmsPool *b, Buf *buf, DmsDirection dir)
 {
-    if (buf->chunk) {
-        PoolSlot *s = &buf->chunk->slots[buf->slot];
-        unsigned old = atomic_load_explicit(&s->state, memory_order_relaxed);
-        unsigned state = ((old & ~(SLOT_GEN_ONE - 1)) + SLOT_GEN_ONE) |
-                         (dir == DMS_DIR_FROM_DEVICE ? SLOT_FROM_DEVICE : 0) |
-                         SLOT_LIVE;
-
-        atomic_store_explicit(&s->len, len, memory_order_relaxed);
-        /* Release: len and lent are seen by whoever sees it live. */
-        atomic_store_explicit(&s->state, state, memory_order_release);
-        return;
-    }
     buf->large->dir = dir;
     atomic_fetch_add_explicit(&b->nlarge, 1, memory_order_relaxed);
     g_mutex_lock(&b->large_lock);
@@ -258,8 +246,8 @@ static bool pool_take(DmsPool *b, void *ptr, size_t len, DmsDirection dir,
     return true;
 }
 
-static bool large_take(DmsPool *b, void *ptr, size_t len, DmsDirection dir,
-                       Buf *buf)
+G_GNUC_NO_INLINE static bool large_take(DmsPool *b, void *ptr, size_t len,
+                                        DmsDirection dir, Buf *buf)
 {
     LargeBuf *lb;
 

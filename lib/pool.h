@@ -113,8 +113,29 @@ static inline void dms__buf_of_slot(Buf *buf, PoolChunk *c, unsigned slot)
     buf->lent = &c->slots[slot].lent;
 }
 void dms__buf_put(Buf *buf);
-/* Makes @buf a live mapping of @len bytes in direction @dir. */
-void dms__buf_publish(DmsPool *pool, Buf *buf, size_t len, DmsDirection dir);
+/* dms__buf_publish() of a large buffer: a lock and a hash table. */
+void dms__large_publish(DmsPool *pool, Buf *buf, DmsDirection dir);
+/*
+ * Makes @buf a live mapping of @len bytes in direction @dir. Inline: a
+ * pooled buffer's is two stores, on every bounce map.
+ */
+static inline void dms__buf_publish(DmsPool *pool, Buf *buf, size_t len,
+                                    DmsDirection dir)
+{
+    if (buf->chunk) {
+        PoolSlot *s = &buf->chunk->slots[buf->slot];
+        unsigned old = atomic_load_explicit(&s->state, memory_order_relaxed);
+        unsigned state = ((old & ~(SLOT_GEN_ONE - 1)) + SLOT_GEN_ONE) |
+                         (dir == DMS_DIR_FROM_DEVICE ? SLOT_FROM_DEVICE : 0) |
+                         SLOT_LIVE;
+
+        atomic_store_explicit(&s->len, len, memory_order_relaxed);
+        /* Release: len and lent are seen by whoever sees it live. */
+        atomic_store_explicit(&s->state, state, memory_order_release);
+        return;
+    }
+    dms__large_publish(pool, buf, dir);
+}
 /*
  * Takes the live mapping at @ptr with this @len and @dir for unmapping
  * (exactly one of several racing callers wins); false if there is none.

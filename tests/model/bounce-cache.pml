@@ -120,7 +120,7 @@ active proctype Owner()
         atomic { in_section = CACHES_ON; from_cache = in_section };
         if
         :: from_cache ->
-            /* bounce-cache.c: dms__cache_take(): idle, or a batch */
+            /* bounce-cache.h: dms__cache_take(): idle, or a batch */
             in_cache = true;
             tmp = idle;
             if
