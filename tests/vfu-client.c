@@ -340,6 +340,50 @@ static void mark_dead(VfuClient *c)
     g_mutex_unlock(&c->lock);
 }
 
+/*
+ * Reads one message from @sock and closes any file descriptor it carries
+ * (the server's commands and replies to ours need none). A failed read
+ * leaves the client dead: false.
+ */
+static bool receive(VfuClient *c, int sock, Message *m)
+{
+    int r = read_message(sock, m);
+
+    if (m->fd >= 0)
+        close(m->fd);
+    m->fd = -1;
+    if (r < 0) {
+        g_free(m->payload);
+        mark_dead(c);
+        return false;
+    }
+    return true;
+}
+
+/* Files @m as the awaited reply (c->lock held); the reply takes its payload.
+ */
+static void file_reply(VfuClient *c, Message *m)
+{
+    c->have_reply = true;
+    c->reply_error = m->flags & F_ERROR ? m->error : 0;
+    c->reply = m->payload;
+    c->reply_len = m->len;
+    m->payload = NULL;
+}
+
+/* Serves the server's command @m and frees it; a failure kills the client. */
+static bool serve_command(VfuClient *c, int sock, Message *m)
+{
+    bool ok = serve(c, sock, m);
+
+    g_free(m->payload);
+    if (!ok) {
+        vfc_kill(c);
+        mark_dead(c);
+    }
+    return ok;
+}
+
 static gpointer reader_main(gpointer data)
 {
     VfuClient *c = data;
@@ -370,32 +414,19 @@ static gpointer reader_main(gpointer data)
 
             if (i == 1 || pfd[i].fd < 0 || !pfd[i].revents)
                 continue;
-            if (read_message(sock, &m) < 0) {
-                g_free(m.payload);
-                if (m.fd >= 0)
-                    close(m.fd);
-                mark_dead(c);
+            if (!receive(c, sock, &m))
                 return NULL;
+            if ((m.flags & F_TYPE_MASK) != F_REPLY) {
+                if (!serve_command(c, sock, &m))
+                    return NULL;
+                continue;
             }
-            if (m.fd >= 0)
-                close(m.fd);
-            if ((m.flags & F_TYPE_MASK) == F_REPLY) {
-                g_mutex_lock(&c->lock);
-                if (c->waiting && m.id == c->wait_id && !c->have_reply) {
-                    c->have_reply = true;
-                    c->reply_error = m.flags & F_ERROR ? m.error : 0;
-                    c->reply = m.payload;
-                    c->reply_len = m.len;
-                    m.payload = NULL;
-                    g_cond_broadcast(&c->cond);
-                }
-                g_mutex_unlock(&c->lock);
-            } else if (!serve(c, sock, &m)) {
-                g_free(m.payload);
-                vfc_kill(c);
-                mark_dead(c);
-                return NULL;
+            g_mutex_lock(&c->lock);
+            if (c->waiting && m.id == c->wait_id && !c->have_reply) {
+                file_reply(c, &m);
+                g_cond_broadcast(&c->cond);
             }
+            g_mutex_unlock(&c->lock);
             g_free(m.payload);
         }
     }
@@ -412,41 +443,23 @@ static int read_own_reply(VfuClient *c, uint16_t id)
 {
     for (;;) {
         Message m;
+        bool mine;
 
-        if (read_message(c->fd, &m) < 0) {
-            g_free(m.payload);
-            if (m.fd >= 0)
-                close(m.fd);
-            mark_dead(c);
+        if (!receive(c, c->fd, &m))
             return 0; /* the wait below sees the death */
-        }
-        if (m.fd >= 0)
-            close(m.fd);
-        if ((m.flags & F_TYPE_MASK) == F_REPLY) {
-            bool mine;
-
-            g_mutex_lock(&c->lock);
-            mine = m.id == id && !c->have_reply;
-            if (mine) {
-                c->have_reply = true;
-                c->reply_error = m.flags & F_ERROR ? m.error : 0;
-                c->reply = m.payload;
-                c->reply_len = m.len;
-                m.payload = NULL;
-            }
-            g_mutex_unlock(&c->lock);
-            g_free(m.payload);
-            if (mine)
+        if ((m.flags & F_TYPE_MASK) != F_REPLY) {
+            if (!serve_command(c, c->fd, &m))
                 return 0;
             continue;
         }
-        if (!serve(c, c->fd, &m)) {
-            g_free(m.payload);
-            vfc_kill(c);
-            mark_dead(c);
-            return 0;
-        }
+        g_mutex_lock(&c->lock);
+        mine = m.id == id && !c->have_reply;
+        if (mine)
+            file_reply(c, &m);
+        g_mutex_unlock(&c->lock);
         g_free(m.payload);
+        if (mine)
+            return 0;
     }
 }
 
