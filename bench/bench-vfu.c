@@ -31,13 +31,52 @@
 #define VFU_IOVA UINT64_C(0x100000000)
 #define VFU_MEM_SIZE ((size_t)1 << 20)
 
-typedef struct VfuBench {
+/*
+ * A libvfio-user PCI device on a socket in a temporary directory, served
+ * by a thread until @stop.
+ */
+typedef struct Server {
     char *dir, *path;
     vfu_ctx_t *ctx;
-    DmsVfu *vfu;
-    DmsSpace *space;
     GThread *loop;
     volatile gint stop;
+} Server;
+
+static void server_create(Server *s)
+{
+    s->path = vfc_socket_path_new(&s->dir);
+    if (s->path == NULL)
+        bench_fail("vfio-user: no temporary directory");
+    s->ctx =
+        vfu_create_ctx(VFU_TRANS_SOCK, s->path, LIBVFIO_USER_FLAG_ATTACH_NB,
+                       NULL, VFU_DEV_TYPE_PCI);
+    if (s->ctx == NULL)
+        bench_fail("vfio-user: vfu_create_ctx: %s", g_strerror(errno));
+    if (vfu_pci_init(s->ctx, VFU_PCI_TYPE_CONVENTIONAL, PCI_HEADER_TYPE_NORMAL,
+                     0) < 0)
+        bench_fail("vfio-user: vfu_pci_init: %s", g_strerror(errno));
+}
+
+/* Realizes the device and serves it from a thread running @loop(@data). */
+static void server_start(Server *s, const char *name, GThreadFunc loop,
+                         void *data)
+{
+    if (vfu_realize_ctx(s->ctx) < 0)
+        bench_fail("vfio-user: vfu_realize_ctx: %s", g_strerror(errno));
+    s->loop = g_thread_new(name, loop, data);
+}
+
+/* Stops the thread; the context is then the caller's to destroy. */
+static void server_stop(Server *s)
+{
+    g_atomic_int_set(&s->stop, 1);
+    g_thread_join(s->loop);
+}
+
+typedef struct VfuBench {
+    Server server;
+    DmsVfu *vfu;
+    DmsSpace *space;
     VfuClient *client;
     uint8_t *mem; /* the client's memory */
 } VfuBench;
@@ -46,7 +85,7 @@ static gpointer loop_main(gpointer data)
 {
     VfuBench *b = data;
 
-    while (!g_atomic_int_get(&b->stop)) {
+    while (!g_atomic_int_get(&b->server.stop)) {
         if (!dms_vfu_is_connected(b->vfu))
             dms_vfu_accept(b->vfu, 20);
         else
@@ -59,25 +98,13 @@ static void vfu_bench_setup(VfuBench *b)
 {
     VfcOptions opts = {.twin_socket = true, .max_transfer = VFU_MEM_SIZE};
 
-    b->dir = g_dir_make_tmp("dms-bench-vfu-XXXXXX", NULL);
-    if (b->dir == NULL)
-        bench_fail("vfio-user: no temporary directory");
-    b->path = g_build_filename(b->dir, "sock", NULL);
-    b->ctx =
-        vfu_create_ctx(VFU_TRANS_SOCK, b->path, LIBVFIO_USER_FLAG_ATTACH_NB,
-                       NULL, VFU_DEV_TYPE_PCI);
-    if (b->ctx == NULL)
-        bench_fail("vfio-user: vfu_create_ctx: %s", g_strerror(errno));
-    if (vfu_pci_init(b->ctx, VFU_PCI_TYPE_CONVENTIONAL, PCI_HEADER_TYPE_NORMAL,
-                     0) < 0)
-        bench_fail("vfio-user: vfu_pci_init: %s", g_strerror(errno));
-    bench_check(dms_vfu_attach(b->ctx, NULL, &b->vfu), "dms_vfu_attach");
+    server_create(&b->server);
+    bench_check(dms_vfu_attach(b->server.ctx, NULL, &b->vfu),
+                "dms_vfu_attach");
     b->space = dms_vfu_get_space(b->vfu);
-    if (vfu_realize_ctx(b->ctx) < 0)
-        bench_fail("vfio-user: vfu_realize_ctx: %s", g_strerror(errno));
-    b->loop = g_thread_new("bench-vfu-loop", loop_main, b);
+    server_start(&b->server, "bench-vfu-loop", loop_main, b);
 
-    bench_check(vfc_connect(b->path, &opts, &b->client), "vfc_connect");
+    bench_check(vfc_connect(b->server.path, &opts, &b->client), "vfc_connect");
     for (int i = 0; i < 100000 && !dms_vfu_is_connected(b->vfu); i++)
         g_usleep(100);
     b->mem = g_malloc0(VFU_MEM_SIZE);
@@ -90,13 +117,10 @@ static void vfu_bench_setup(VfuBench *b)
 static void vfu_bench_teardown(VfuBench *b)
 {
     vfc_free(b->client);
-    g_atomic_int_set(&b->stop, 1);
-    g_thread_join(b->loop);
-    b->vfu = dms_vfu_unref(b->vfu);
+    server_stop(&b->server);
+    b->vfu = dms_vfu_unref(b->vfu); /* and the context */
     g_free(b->mem);
-    g_rmdir(b->dir);
-    g_free(b->path);
-    g_free(b->dir);
+    vfc_socket_path_free(b->server.path, b->server.dir);
 }
 
 typedef struct VfuDmaOp {
@@ -130,7 +154,7 @@ static void through_module(void *opaque, uint64_t iters)
 static void sgl_direct(void *opaque, uint64_t iters)
 {
     VfuDmaOp *op = opaque;
-    vfu_ctx_t *ctx = op->b->ctx;
+    vfu_ctx_t *ctx = op->b->server.ctx;
 
     for (uint64_t i = 0; i < iters; i++) {
         int r;
@@ -195,12 +219,6 @@ static double count_and_verify(VfuBench *b, VfuDmaOp *op, uint8_t seed)
 #define REGION_SIZE 4096
 
 /* A libvfio-user server without the module: its callbacks do nothing. */
-typedef struct BareServer {
-    char *dir, *path;
-    vfu_ctx_t *ctx;
-    GThread *loop;
-    volatile gint stop;
-} BareServer;
 
 static void bare_dma_register(vfu_ctx_t *ctx, vfu_dma_info_t *info)
 {
@@ -215,7 +233,7 @@ static void bare_dma_unregister(vfu_ctx_t *ctx, vfu_dma_info_t *info)
 /* The same wait-then-serve loop as dms_vfu_accept/run, minus the module. */
 static gpointer bare_loop_main(gpointer data)
 {
-    BareServer *b = data;
+    Server *b = data;
     bool attached = false;
 
     while (!g_atomic_int_get(&b->stop)) {
@@ -233,38 +251,25 @@ static gpointer bare_loop_main(gpointer data)
     return NULL;
 }
 
-static void bare_setup(BareServer *b)
+static void bare_setup(Server *b)
 {
-    b->dir = g_dir_make_tmp("dms-bench-vfu-bare-XXXXXX", NULL);
-    if (b->dir == NULL)
-        bench_fail("vfio-user: no temporary directory");
-    b->path = g_build_filename(b->dir, "sock", NULL);
-    b->ctx =
-        vfu_create_ctx(VFU_TRANS_SOCK, b->path, LIBVFIO_USER_FLAG_ATTACH_NB,
-                       NULL, VFU_DEV_TYPE_PCI);
-    if (b->ctx == NULL ||
-        vfu_pci_init(b->ctx, VFU_PCI_TYPE_CONVENTIONAL, PCI_HEADER_TYPE_NORMAL,
-                     0) < 0 ||
+    server_create(b);
 #if DMS_VFU_DMA_HAS_MAX_REGIONS
-        vfu_setup_device_dma(b->ctx, LIBVFIO_USER_MAX_DMA_REGIONS,
-                             bare_dma_register, bare_dma_unregister) < 0 ||
+    if (vfu_setup_device_dma(b->ctx, LIBVFIO_USER_MAX_DMA_REGIONS,
+                             bare_dma_register, bare_dma_unregister) < 0)
 #else
-        vfu_setup_device_dma(b->ctx, bare_dma_register, bare_dma_unregister) <
-            0 ||
+    if (vfu_setup_device_dma(b->ctx, bare_dma_register, bare_dma_unregister) <
+        0)
 #endif
-        vfu_realize_ctx(b->ctx) < 0)
         bench_fail("vfio-user: bare server: %s", g_strerror(errno));
-    b->loop = g_thread_new("bench-vfu-bare", bare_loop_main, b);
+    server_start(b, "bench-vfu-bare", bare_loop_main, b);
 }
 
-static void bare_teardown(BareServer *b)
+static void bare_teardown(Server *b)
 {
-    g_atomic_int_set(&b->stop, 1);
-    g_thread_join(b->loop);
+    server_stop(b);
     vfu_destroy_ctx(b->ctx);
-    g_rmdir(b->dir);
-    g_free(b->path);
-    g_free(b->dir);
+    vfc_socket_path_free(b->path, b->dir);
 }
 
 typedef struct RegionsOp {
@@ -341,7 +346,7 @@ static void bench_regions(const BenchOptions *o, VfuBench *b)
 {
     unsigned n = o->quick ? REGIONS_QUICK : REGIONS_FULL;
     VfcOptions opts = {.twin_socket = true, .max_transfer = VFU_MEM_SIZE};
-    BareServer bare = {0};
+    Server bare = {0};
     RegionsOp module = {.client = b->client, .n = n};
     RegionsOp direct = {.n = n}, plain = {.n = n};
     DmsSpace *space = NULL;
