@@ -123,29 +123,14 @@ static void vfu_bench_teardown(VfuBench *b)
     vfc_socket_path_free(b->server.path, b->server.dir);
 }
 
+/* The direct baseline: the module's transfer, made with libvfio-user. */
 typedef struct VfuDmaOp {
     VfuBench *b;
     uint8_t *buf;
     size_t size;
     bool write;
-    dma_sg_t *sg; /* direct mode */
+    dma_sg_t *sg;
 } VfuDmaOp;
-
-static void through_module(void *opaque, uint64_t iters)
-{
-    VfuDmaOp *op = opaque;
-
-    for (uint64_t i = 0; i < iters; i++) {
-        int r = op->write ? dms_space_write(op->b->space, VFU_IOVA, op->buf,
-                                            op->size, NULL, NULL)
-                          : dms_space_read(op->b->space, VFU_IOVA, op->buf,
-                                           op->size, NULL, NULL);
-        if (r)
-            bench_fail("vfio-user: module %s failed: %s",
-                       op->write ? "write" : "read", g_strerror(-r));
-        bench_use(op->buf);
-    }
-}
 
 /*
  * The baseline: what a device without the module writes, under the same
@@ -182,7 +167,7 @@ static void sgl_direct(void *opaque, uint64_t iters)
 }
 
 /* One transfer, counted by the client and checked byte for byte. */
-static double count_and_verify(VfuBench *b, VfuDmaOp *op, uint8_t seed)
+static double count_and_verify(VfuBench *b, BenchRw *op, uint8_t seed)
 {
     VfcStats before, after;
 
@@ -201,7 +186,7 @@ static double count_and_verify(VfuBench *b, VfuDmaOp *op, uint8_t seed)
         memset(op->buf, 0, op->size);
     }
     vfc_get_stats(b->client, &before);
-    through_module(op, 1);
+    bench_read_write(op, 1);
     vfc_get_stats(b->client, &after);
     if (memcmp(op->buf, b->mem, op->size) != 0)
         bench_fail("vfio-user: %s of %zu bytes moved wrong data",
@@ -419,10 +404,15 @@ void bench_vfio_user(const BenchOptions *o)
     vfu_bench_setup(&b);
     for (size_t s = 0; s < G_N_ELEMENTS(sizes); s++) {
         for (int w = 0; w < 2; w++) {
-            VfuDmaOp module = {&b, buf, sizes[s], w, NULL};
+            BenchRw module = {.what = "vfio-user",
+                              .space = b.space,
+                              .addr = VFU_IOVA,
+                              .buf = buf,
+                              .size = sizes[s],
+                              .write = w};
             VfuDmaOp direct = {&b, buf, sizes[s], w, sg};
             BenchSpec specs[2] = {
-                {.fn = through_module, .ctx = &module},
+                {.fn = bench_read_write, .ctx = &module},
                 {.fn = sgl_direct, .ctx = &direct},
             };
             double ns[2];
