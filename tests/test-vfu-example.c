@@ -100,30 +100,40 @@ static VfuClient *connect_device(Fixture *f, bool twin)
     return c;
 }
 
+/* BAR0 registers, little-endian, @size bytes at @off. */
+static void wr(VfuClient *c, uint64_t off, uint64_t v, uint32_t size)
+{
+    uint8_t b[8];
+
+    for (uint32_t i = 0; i < size; i++)
+        b[i] = (uint8_t)(v >> (8 * i));
+    assert_int_equal(vfc_region_write(c, 0, off, b, size), 0);
+}
+
+static uint64_t rd(VfuClient *c, uint64_t off, uint32_t size)
+{
+    uint8_t b[8];
+    uint64_t v = 0;
+
+    assert_int_equal(vfc_region_read(c, 0, off, b, size), 0);
+    for (uint32_t i = 0; i < size; i++)
+        v |= (uint64_t)b[i] << (8 * i);
+    return v;
+}
+
 static uint32_t rd32(VfuClient *c, uint64_t off)
 {
-    uint8_t b[4];
-
-    assert_int_equal(vfc_region_read(c, 0, off, b, 4), 0);
-    return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 |
-           (uint32_t)b[3] << 24;
+    return (uint32_t)rd(c, off, 4);
 }
 
 static void wr32(VfuClient *c, uint64_t off, uint32_t v)
 {
-    uint8_t b[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16),
-                    (uint8_t)(v >> 24)};
-
-    assert_int_equal(vfc_region_write(c, 0, off, b, 4), 0);
+    wr(c, off, v, 4);
 }
 
 static void wr64(VfuClient *c, uint64_t off, uint64_t v)
 {
-    uint8_t b[8];
-
-    for (int i = 0; i < 8; i++)
-        b[i] = (uint8_t)(v >> (8 * i));
-    assert_int_equal(vfc_region_write(c, 0, off, b, 8), 0);
+    wr(c, off, v, 8);
 }
 
 /* SRC as two 32-bit halves (as a 32-bit driver writes it), DST whole. */
@@ -306,26 +316,6 @@ static void test_client_dies_mid_copy_next_client_served(void **state)
     g_free(msg);
     g_free(msg2);
     vfc_memfd_free(fd, ram, 4 * MiB);
-}
-
-static void wr(VfuClient *c, uint64_t off, uint64_t v, uint32_t size)
-{
-    uint8_t b[8];
-
-    for (uint32_t i = 0; i < size; i++)
-        b[i] = (uint8_t)(v >> (8 * i));
-    assert_int_equal(vfc_region_write(c, 0, off, b, size), 0);
-}
-
-static uint64_t rd(VfuClient *c, uint64_t off, uint32_t size)
-{
-    uint8_t b[8];
-    uint64_t v = 0;
-
-    assert_int_equal(vfc_region_read(c, 0, off, b, size), 0);
-    for (uint32_t i = 0; i < size; i++)
-        v |= (uint64_t)b[i] << (8 * i);
-    return v;
 }
 
 /*
