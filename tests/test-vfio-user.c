@@ -25,7 +25,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 #include <vfio-user/libvfio-user.h>
 
@@ -669,13 +668,9 @@ static void test_disconnect_mid_transfer_then_next_client(void **state)
 /* A connection to @path that sends nothing, as a stalled peer's. */
 static int connect_silent(const char *path)
 {
-    struct sockaddr_un addr = {.sun_family = AF_UNIX};
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int fd = vfc_connect_silent(path);
 
     assert_true(fd >= 0);
-    assert_true(strlen(path) < sizeof(addr.sun_path));
-    strcpy(addr.sun_path, path);
-    assert_int_equal(connect(fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
     return fd;
 }
 

@@ -504,9 +504,27 @@ int vfc_request(VfuClient *c, unsigned cmd, const void *payload, size_t len,
     return r;
 }
 
-int vfc_connect(const char *path, const VfcOptions *opts, VfuClient **ret)
+int vfc_connect_silent(const char *path)
 {
     struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    int fd, r;
+
+    if (strlen(path) >= sizeof(addr.sun_path))
+        return -ENAMETOOLONG;
+    strcpy(addr.sun_path, path);
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
+        r = -errno;
+        close(fd);
+        return r;
+    }
+    return fd;
+}
+
+int vfc_connect(const char *path, const VfcOptions *opts, VfuClient **ret)
+{
     VfuClient *c;
     GString *json;
     Message m;
@@ -523,10 +541,10 @@ int vfc_connect(const char *path, const VfcOptions *opts, VfuClient **ret)
     g_mutex_init(&c->send_lock);
     g_cond_init(&c->cond);
     c->wake[0] = c->wake[1] = -1;
-    c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    g_strlcpy(addr.sun_path, path, sizeof(addr.sun_path));
-    if (c->fd < 0 || connect(c->fd, (struct sockaddr *)&addr, sizeof(addr))) {
-        r = -errno;
+    c->fd = vfc_connect_silent(path);
+    if (c->fd < 0) {
+        r = c->fd;
+        c->fd = -1;
         goto fail;
     }
 
