@@ -32,30 +32,6 @@
 #define PIECE_TRIPS_FULL 2048
 #define PIECE_TRIPS_QUICK 512
 
-typedef struct MsgDma {
-    DmsSpace *space;
-    uint64_t base;
-    uint8_t *buf;
-    size_t size;
-    bool write;
-} MsgDma;
-
-static void msg_dma(void *opaque, uint64_t iters)
-{
-    MsgDma *m = opaque;
-
-    for (uint64_t i = 0; i < iters; i++) {
-        int r = m->write ? dms_space_write(m->space, m->base, m->buf, m->size,
-                                           NULL, NULL)
-                         : dms_space_read(m->space, m->base, m->buf, m->size,
-                                          NULL, NULL);
-        if (r)
-            bench_fail("message: %s of %zu bytes failed: %s",
-                       m->write ? "write" : "read", m->size, g_strerror(-r));
-        bench_use(m->buf);
-    }
-}
-
 typedef struct MsgSetup {
     BenchRemote *remote;
     DmsSpace *space;
@@ -92,7 +68,7 @@ static void msg_teardown(MsgSetup *s)
  * Makes one transfer of @m with fresh data and checks every byte against
  * the server's memory. Returns the messages it took.
  */
-static double count_and_verify(BenchRemote *remote, MsgDma *m, uint8_t seed)
+static double count_and_verify(BenchRemote *remote, BenchRw *m, uint8_t seed)
 {
     uint8_t *mem = bench_remote_memory(remote);
     uint64_t before;
@@ -104,10 +80,10 @@ static double count_and_verify(BenchRemote *remote, MsgDma *m, uint8_t seed)
         memset(m->buf, 0, m->size);
     }
     before = bench_remote_messages(remote);
-    msg_dma(m, 1);
+    bench_read_write(m, 1);
     /*
      * The server wrote its memory before it replied, and the reply was
-     * received before msg_dma() returned: the bytes are there to check.
+     * received before the transfer returned: the bytes are there to check.
      */
     if (memcmp(m->buf, mem, m->size) != 0)
         bench_fail("message: %s of %zu bytes moved wrong data",
@@ -122,12 +98,12 @@ static void msg_size(const BenchOptions *o, MsgSetup *s, size_t size,
 {
     uint64_t trips_per_op = (size + PIECE_SIZE - 1) / PIECE_SIZE;
     uint64_t cap = o->quick ? PIECE_TRIPS_QUICK : PIECE_TRIPS_FULL;
-    MsgDma whole = {s->space, WHOLE_BASE, buf, size, write};
-    MsgDma piece = {s->space, PIECE_BASE, buf, size, write};
+    BenchRw whole = {"message", s->space, WHOLE_BASE, buf, size, write};
+    BenchRw piece = {"message", s->space, PIECE_BASE, buf, size, write};
     BenchSpec specs[2] = {
-        {.fn = msg_dma, .ctx = &whole},
+        {.fn = bench_read_write, .ctx = &whole},
         {
-            .fn = msg_dma,
+            .fn = bench_read_write,
             .ctx = &piece,
             .max_iters = MAX(1, cap / trips_per_op),
             /* One transfer over the cap: a few samples, or one. */
@@ -189,9 +165,9 @@ void bench_message(const BenchOptions *o)
 void bench_message_threads(const BenchOptions *o)
 {
     MsgSetup s[2];
-    MsgDma dma[2];
-    BenchParallel one = {.fn = msg_dma, .threads = 1};
-    BenchParallel two = {.fn = msg_dma, .threads = 2};
+    BenchRw dma[2];
+    BenchParallel one = {.fn = bench_read_write, .threads = 1};
+    BenchParallel two = {.fn = bench_read_write, .threads = 2};
     LayoutPiece pieces[3] = {{.kind = LAYOUT_END}};
     DmsSpace *space;
     double ns[2];
@@ -209,8 +185,11 @@ void bench_message_threads(const BenchOptions *o)
     for (int t = 0; t < 2; t++)
         dms_region_unref(pieces[t].region);
     for (int t = 0; t < 2; t++) {
-        dma[t] =
-            (MsgDma){space, WHOLE_BASE * (t + 1), g_malloc(4096), 4096, false};
+        dma[t] = (BenchRw){.what = "threads",
+                           .space = space,
+                           .addr = WHOLE_BASE * (t + 1),
+                           .buf = g_malloc(4096),
+                           .size = 4096};
         if (count_and_verify(s[t].remote, &dma[t], 0) != 1)
             bench_fail("threads: a 4 KiB read took more than one message");
         two.ctx[t] = &dma[t];

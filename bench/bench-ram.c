@@ -136,39 +136,36 @@ void bench_lookup(const BenchOptions *o)
 
 #define RAM_BASE UINT64_C(0x80000000)
 
-typedef struct RamCopy {
-    DmsSpace *space;
-    uint8_t *host; /* what the region shows */
-    uint8_t *buf;  /* the device model's buffer */
-    size_t size;
-    bool write; /* buf to memory; else memory to buf */
-} RamCopy;
-
-static void ram_copy(void *opaque, uint64_t iters)
+void bench_read_write(void *rw, uint64_t iters)
 {
-    RamCopy *c = opaque;
+    BenchRw *t = rw;
 
     for (uint64_t i = 0; i < iters; i++) {
-        int r = c->write ? dms_space_write(c->space, RAM_BASE, c->buf, c->size,
+        int r = t->write ? dms_space_write(t->space, t->addr, t->buf, t->size,
                                            NULL, NULL)
-                         : dms_space_read(c->space, RAM_BASE, c->buf, c->size,
+                         : dms_space_read(t->space, t->addr, t->buf, t->size,
                                           NULL, NULL);
         if (r)
-            bench_fail("ram: dms_space_%s() failed",
-                       c->write ? "write" : "read");
-        bench_use(c->write ? c->host : c->buf);
+            bench_fail("%s: dms_space_%s() of %zu bytes failed: %s", t->what,
+                       t->write ? "write" : "read", t->size, g_strerror(-r));
+        bench_use(t->buf);
     }
 }
+
+typedef struct RamCopy {
+    BenchRw rw;    /* buf to memory, or memory to buf */
+    uint8_t *host; /* what the region shows */
+} RamCopy;
 
 /* The baseline: the same copy as a device model's memcpy. */
 static void memcpy_copy(void *opaque, uint64_t iters)
 {
     RamCopy *c = opaque;
-    uint8_t *dst = c->write ? c->host : c->buf;
-    const uint8_t *src = c->write ? c->buf : c->host;
+    uint8_t *dst = c->rw.write ? c->host : c->rw.buf;
+    const uint8_t *src = c->rw.write ? c->rw.buf : c->host;
 
     for (uint64_t i = 0; i < iters; i++) {
-        bench_copy(dst, src, c->size);
+        bench_copy(dst, src, c->rw.size);
         bench_use(dst);
     }
 }
@@ -208,13 +205,13 @@ void bench_ram(const BenchOptions *o)
 {
     const size_t max = 65536;
     RamCopy c = {
+        .rw = {.what = "ram", .addr = RAM_BASE, .buf = page_alloc(max)},
         .host = page_alloc(max),
-        .buf = page_alloc(max),
     };
 
     memset(c.host, 0x5a, max);
-    memset(c.buf, 0xa5, max);
-    c.space = ram_space(c.host, max);
+    memset(c.rw.buf, 0xa5, max);
+    c.rw.space = ram_space(c.host, max);
 
     for (size_t i = 0; i < G_N_ELEMENTS(ram_sizes); i++) {
         /* The target applies from 4 KiB, where copying dominates. */
@@ -222,17 +219,17 @@ void bench_ram(const BenchOptions *o)
 
         for (int write = 0; write < 2; write++) {
             BenchSpec specs[2] = {
-                {.fn = ram_copy, .ctx = &c},
+                {.fn = bench_read_write, .ctx = &c.rw},
                 {.fn = memcpy_copy, .ctx = &c},
             };
             double ns[2];
 
-            c.size = ram_sizes[i];
-            c.write = write;
+            c.rw.size = ram_sizes[i];
+            c.rw.write = write;
             bench_run(o, specs, 2, ns);
             bench_report(o, &(BenchResult){
                                 .bench = write ? "ram-write" : "ram-read",
-                                .size = c.size,
+                                .size = c.rw.size,
                                 .ns_per_op = ns[0],
                                 .msgs_per_op = -1,
                                 .baseline_ns = ns[1],
@@ -241,9 +238,9 @@ void bench_ram(const BenchOptions *o)
                             });
         }
     }
-    dms_space_unref(c.space);
+    dms_space_unref(c.rw.space);
     free(c.host);
-    free(c.buf);
+    free(c.rw.buf);
 }
 
 /* ---- direct map ---- */

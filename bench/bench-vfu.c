@@ -31,13 +31,52 @@
 #define VFU_IOVA UINT64_C(0x100000000)
 #define VFU_MEM_SIZE ((size_t)1 << 20)
 
-typedef struct VfuBench {
+/*
+ * A libvfio-user PCI device on a socket in a temporary directory, served
+ * by a thread until @stop.
+ */
+typedef struct Server {
     char *dir, *path;
     vfu_ctx_t *ctx;
-    DmsVfu *vfu;
-    DmsSpace *space;
     GThread *loop;
     volatile gint stop;
+} Server;
+
+static void server_create(Server *s)
+{
+    s->path = vfc_socket_path_new(&s->dir);
+    if (s->path == NULL)
+        bench_fail("vfio-user: no temporary directory");
+    s->ctx =
+        vfu_create_ctx(VFU_TRANS_SOCK, s->path, LIBVFIO_USER_FLAG_ATTACH_NB,
+                       NULL, VFU_DEV_TYPE_PCI);
+    if (s->ctx == NULL)
+        bench_fail("vfio-user: vfu_create_ctx: %s", g_strerror(errno));
+    if (vfu_pci_init(s->ctx, VFU_PCI_TYPE_CONVENTIONAL, PCI_HEADER_TYPE_NORMAL,
+                     0) < 0)
+        bench_fail("vfio-user: vfu_pci_init: %s", g_strerror(errno));
+}
+
+/* Realizes the device and serves it from a thread running @loop(@data). */
+static void server_start(Server *s, const char *name, GThreadFunc loop,
+                         void *data)
+{
+    if (vfu_realize_ctx(s->ctx) < 0)
+        bench_fail("vfio-user: vfu_realize_ctx: %s", g_strerror(errno));
+    s->loop = g_thread_new(name, loop, data);
+}
+
+/* Stops the thread; the context is then the caller's to destroy. */
+static void server_stop(Server *s)
+{
+    g_atomic_int_set(&s->stop, 1);
+    g_thread_join(s->loop);
+}
+
+typedef struct VfuBench {
+    Server server;
+    DmsVfu *vfu;
+    DmsSpace *space;
     VfuClient *client;
     uint8_t *mem; /* the client's memory */
 } VfuBench;
@@ -46,7 +85,7 @@ static gpointer loop_main(gpointer data)
 {
     VfuBench *b = data;
 
-    while (!g_atomic_int_get(&b->stop)) {
+    while (!g_atomic_int_get(&b->server.stop)) {
         if (!dms_vfu_is_connected(b->vfu))
             dms_vfu_accept(b->vfu, 20);
         else
@@ -59,25 +98,13 @@ static void vfu_bench_setup(VfuBench *b)
 {
     VfcOptions opts = {.twin_socket = true, .max_transfer = VFU_MEM_SIZE};
 
-    b->dir = g_dir_make_tmp("dms-bench-vfu-XXXXXX", NULL);
-    if (b->dir == NULL)
-        bench_fail("vfio-user: no temporary directory");
-    b->path = g_build_filename(b->dir, "sock", NULL);
-    b->ctx =
-        vfu_create_ctx(VFU_TRANS_SOCK, b->path, LIBVFIO_USER_FLAG_ATTACH_NB,
-                       NULL, VFU_DEV_TYPE_PCI);
-    if (b->ctx == NULL)
-        bench_fail("vfio-user: vfu_create_ctx: %s", g_strerror(errno));
-    if (vfu_pci_init(b->ctx, VFU_PCI_TYPE_CONVENTIONAL, PCI_HEADER_TYPE_NORMAL,
-                     0) < 0)
-        bench_fail("vfio-user: vfu_pci_init: %s", g_strerror(errno));
-    bench_check(dms_vfu_attach(b->ctx, NULL, &b->vfu), "dms_vfu_attach");
+    server_create(&b->server);
+    bench_check(dms_vfu_attach(b->server.ctx, NULL, &b->vfu),
+                "dms_vfu_attach");
     b->space = dms_vfu_get_space(b->vfu);
-    if (vfu_realize_ctx(b->ctx) < 0)
-        bench_fail("vfio-user: vfu_realize_ctx: %s", g_strerror(errno));
-    b->loop = g_thread_new("bench-vfu-loop", loop_main, b);
+    server_start(&b->server, "bench-vfu-loop", loop_main, b);
 
-    bench_check(vfc_connect(b->path, &opts, &b->client), "vfc_connect");
+    bench_check(vfc_connect(b->server.path, &opts, &b->client), "vfc_connect");
     for (int i = 0; i < 100000 && !dms_vfu_is_connected(b->vfu); i++)
         g_usleep(100);
     b->mem = g_malloc0(VFU_MEM_SIZE);
@@ -90,38 +117,20 @@ static void vfu_bench_setup(VfuBench *b)
 static void vfu_bench_teardown(VfuBench *b)
 {
     vfc_free(b->client);
-    g_atomic_int_set(&b->stop, 1);
-    g_thread_join(b->loop);
-    b->vfu = dms_vfu_unref(b->vfu);
+    server_stop(&b->server);
+    b->vfu = dms_vfu_unref(b->vfu); /* and the context */
     g_free(b->mem);
-    g_rmdir(b->dir);
-    g_free(b->path);
-    g_free(b->dir);
+    vfc_socket_path_free(b->server.path, b->server.dir);
 }
 
+/* The direct baseline: the module's transfer, made with libvfio-user. */
 typedef struct VfuDmaOp {
     VfuBench *b;
     uint8_t *buf;
     size_t size;
     bool write;
-    dma_sg_t *sg; /* direct mode */
+    dma_sg_t *sg;
 } VfuDmaOp;
-
-static void through_module(void *opaque, uint64_t iters)
-{
-    VfuDmaOp *op = opaque;
-
-    for (uint64_t i = 0; i < iters; i++) {
-        int r = op->write ? dms_space_write(op->b->space, VFU_IOVA, op->buf,
-                                            op->size, NULL, NULL)
-                          : dms_space_read(op->b->space, VFU_IOVA, op->buf,
-                                           op->size, NULL, NULL);
-        if (r)
-            bench_fail("vfio-user: module %s failed: %s",
-                       op->write ? "write" : "read", g_strerror(-r));
-        bench_use(op->buf);
-    }
-}
 
 /*
  * The baseline: what a device without the module writes, under the same
@@ -130,7 +139,7 @@ static void through_module(void *opaque, uint64_t iters)
 static void sgl_direct(void *opaque, uint64_t iters)
 {
     VfuDmaOp *op = opaque;
-    vfu_ctx_t *ctx = op->b->ctx;
+    vfu_ctx_t *ctx = op->b->server.ctx;
 
     for (uint64_t i = 0; i < iters; i++) {
         int r;
@@ -158,7 +167,7 @@ static void sgl_direct(void *opaque, uint64_t iters)
 }
 
 /* One transfer, counted by the client and checked byte for byte. */
-static double count_and_verify(VfuBench *b, VfuDmaOp *op, uint8_t seed)
+static double count_and_verify(VfuBench *b, BenchRw *op, uint8_t seed)
 {
     VfcStats before, after;
 
@@ -177,7 +186,7 @@ static double count_and_verify(VfuBench *b, VfuDmaOp *op, uint8_t seed)
         memset(op->buf, 0, op->size);
     }
     vfc_get_stats(b->client, &before);
-    through_module(op, 1);
+    bench_read_write(op, 1);
     vfc_get_stats(b->client, &after);
     if (memcmp(op->buf, b->mem, op->size) != 0)
         bench_fail("vfio-user: %s of %zu bytes moved wrong data",
@@ -195,12 +204,6 @@ static double count_and_verify(VfuBench *b, VfuDmaOp *op, uint8_t seed)
 #define REGION_SIZE 4096
 
 /* A libvfio-user server without the module: its callbacks do nothing. */
-typedef struct BareServer {
-    char *dir, *path;
-    vfu_ctx_t *ctx;
-    GThread *loop;
-    volatile gint stop;
-} BareServer;
 
 static void bare_dma_register(vfu_ctx_t *ctx, vfu_dma_info_t *info)
 {
@@ -215,7 +218,7 @@ static void bare_dma_unregister(vfu_ctx_t *ctx, vfu_dma_info_t *info)
 /* The same wait-then-serve loop as dms_vfu_accept/run, minus the module. */
 static gpointer bare_loop_main(gpointer data)
 {
-    BareServer *b = data;
+    Server *b = data;
     bool attached = false;
 
     while (!g_atomic_int_get(&b->stop)) {
@@ -233,38 +236,25 @@ static gpointer bare_loop_main(gpointer data)
     return NULL;
 }
 
-static void bare_setup(BareServer *b)
+static void bare_setup(Server *b)
 {
-    b->dir = g_dir_make_tmp("dms-bench-vfu-bare-XXXXXX", NULL);
-    if (b->dir == NULL)
-        bench_fail("vfio-user: no temporary directory");
-    b->path = g_build_filename(b->dir, "sock", NULL);
-    b->ctx =
-        vfu_create_ctx(VFU_TRANS_SOCK, b->path, LIBVFIO_USER_FLAG_ATTACH_NB,
-                       NULL, VFU_DEV_TYPE_PCI);
-    if (b->ctx == NULL ||
-        vfu_pci_init(b->ctx, VFU_PCI_TYPE_CONVENTIONAL, PCI_HEADER_TYPE_NORMAL,
-                     0) < 0 ||
+    server_create(b);
 #if DMS_VFU_DMA_HAS_MAX_REGIONS
-        vfu_setup_device_dma(b->ctx, LIBVFIO_USER_MAX_DMA_REGIONS,
-                             bare_dma_register, bare_dma_unregister) < 0 ||
+    if (vfu_setup_device_dma(b->ctx, LIBVFIO_USER_MAX_DMA_REGIONS,
+                             bare_dma_register, bare_dma_unregister) < 0)
 #else
-        vfu_setup_device_dma(b->ctx, bare_dma_register, bare_dma_unregister) <
-            0 ||
+    if (vfu_setup_device_dma(b->ctx, bare_dma_register, bare_dma_unregister) <
+        0)
 #endif
-        vfu_realize_ctx(b->ctx) < 0)
         bench_fail("vfio-user: bare server: %s", g_strerror(errno));
-    b->loop = g_thread_new("bench-vfu-bare", bare_loop_main, b);
+    server_start(b, "bench-vfu-bare", bare_loop_main, b);
 }
 
-static void bare_teardown(BareServer *b)
+static void bare_teardown(Server *b)
 {
-    g_atomic_int_set(&b->stop, 1);
-    g_thread_join(b->loop);
+    server_stop(b);
     vfu_destroy_ctx(b->ctx);
-    g_rmdir(b->dir);
-    g_free(b->path);
-    g_free(b->dir);
+    vfc_socket_path_free(b->path, b->dir);
 }
 
 typedef struct RegionsOp {
@@ -341,7 +331,7 @@ static void bench_regions(const BenchOptions *o, VfuBench *b)
 {
     unsigned n = o->quick ? REGIONS_QUICK : REGIONS_FULL;
     VfcOptions opts = {.twin_socket = true, .max_transfer = VFU_MEM_SIZE};
-    BareServer bare = {0};
+    Server bare = {0};
     RegionsOp module = {.client = b->client, .n = n};
     RegionsOp direct = {.n = n}, plain = {.n = n};
     DmsSpace *space = NULL;
@@ -414,10 +404,15 @@ void bench_vfio_user(const BenchOptions *o)
     vfu_bench_setup(&b);
     for (size_t s = 0; s < G_N_ELEMENTS(sizes); s++) {
         for (int w = 0; w < 2; w++) {
-            VfuDmaOp module = {&b, buf, sizes[s], w, NULL};
+            BenchRw module = {.what = "vfio-user",
+                              .space = b.space,
+                              .addr = VFU_IOVA,
+                              .buf = buf,
+                              .size = sizes[s],
+                              .write = w};
             VfuDmaOp direct = {&b, buf, sizes[s], w, sg};
             BenchSpec specs[2] = {
-                {.fn = through_module, .ctx = &module},
+                {.fn = bench_read_write, .ctx = &module},
                 {.fn = sgl_direct, .ctx = &direct},
             };
             double ns[2];

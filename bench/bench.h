@@ -228,6 +228,23 @@ typedef struct BenchMap {
 /* A BenchFn over a BenchMap; fails the benchmark on a failed or short map. */
 void bench_map_unmap(void *map, uint64_t iters);
 
+/*
+ * A dms_space_read() of @size bytes at @addr of @space into @buf, or with
+ * @write a dms_space_write() of @buf there: one transfer of a device model
+ * that copies. @what names the figure in a failure.
+ */
+typedef struct BenchRw {
+    const char *what;
+    DmsSpace *space;
+    uint64_t addr;
+    uint8_t *buf;
+    size_t size;
+    bool write;
+} BenchRw;
+
+/* A BenchFn over a BenchRw; fails the benchmark on a failed transfer. */
+void bench_read_write(void *rw, uint64_t iters);
+
 /* The groups of figures; each is independent of the others. */
 void bench_lookup(const BenchOptions *o);
 void bench_ram(const BenchOptions *o);

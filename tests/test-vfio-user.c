@@ -25,7 +25,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 #include <vfio-user/libvfio-user.h>
 
@@ -175,19 +174,32 @@ static const vfu_migration_callbacks_t migr_callbacks = {
     .write_data = migr_write,
 };
 
+/*
+ * A PCI device's context, non-blocking, on a socket in a new temporary
+ * directory: its path in @path, the directory in @dir (for
+ * vfc_socket_path_free()).
+ */
+static vfu_ctx_t *pci_ctx_new(char **path, char **dir, void *pvt)
+{
+    vfu_ctx_t *ctx;
+
+    *path = vfc_socket_path_new(dir);
+    assert_non_null(*path);
+    ctx = vfu_create_ctx(VFU_TRANS_SOCK, *path, LIBVFIO_USER_FLAG_ATTACH_NB,
+                         pvt, VFU_DEV_TYPE_PCI);
+    assert_non_null(ctx);
+    vfu_setup_log(ctx, quiet_log, LOG_DEBUG);
+    assert_int_equal(vfu_pci_init(ctx, VFU_PCI_TYPE_CONVENTIONAL,
+                                  PCI_HEADER_TYPE_NORMAL, 0),
+                     0);
+    return ctx;
+}
+
 static int server_setup(void **state)
 {
     Server *s = g_new0(Server, 1);
 
-    s->path = vfc_socket_path_new(&s->dir);
-    assert_non_null(s->path);
-    s->ctx = vfu_create_ctx(VFU_TRANS_SOCK, s->path,
-                            LIBVFIO_USER_FLAG_ATTACH_NB, s, VFU_DEV_TYPE_PCI);
-    assert_non_null(s->ctx);
-    vfu_setup_log(s->ctx, quiet_log, LOG_DEBUG);
-    assert_int_equal(vfu_pci_init(s->ctx, VFU_PCI_TYPE_CONVENTIONAL,
-                                  PCI_HEADER_TYPE_NORMAL, 0),
-                     0);
+    s->ctx = pci_ctx_new(&s->path, &s->dir, s);
     assert_int_equal(
         vfu_setup_device_migration_callbacks(s->ctx, &migr_callbacks), 0);
     assert_int_equal(dms_vfu_attach(s->ctx, NULL, &s->vfu), 0);
@@ -656,13 +668,9 @@ static void test_disconnect_mid_transfer_then_next_client(void **state)
 /* A connection to @path that sends nothing, as a stalled peer's. */
 static int connect_silent(const char *path)
 {
-    struct sockaddr_un addr = {.sun_family = AF_UNIX};
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int fd = vfc_connect_silent(path);
 
     assert_true(fd >= 0);
-    assert_true(strlen(path) < sizeof(addr.sun_path));
-    strcpy(addr.sun_path, path);
-    assert_int_equal(connect(fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
     return fd;
 }
 
@@ -711,11 +719,8 @@ static gpointer accept_main(gpointer data)
  */
 static void test_silent_client_times_out_negotiation(void **state)
 {
-    char *dir;
-    char *path = vfc_socket_path_new(&dir);
-    vfu_ctx_t *ctx =
-        vfu_create_ctx(VFU_TRANS_SOCK, path, LIBVFIO_USER_FLAG_ATTACH_NB, NULL,
-                       VFU_DEV_TYPE_PCI);
+    char *path, *dir;
+    vfu_ctx_t *ctx = pci_ctx_new(&path, &dir, NULL);
     DmsVfu *vfu = NULL;
     Acceptor a = {0};
     VfuClient *c = NULL;
@@ -724,11 +729,6 @@ static void test_silent_client_times_out_negotiation(void **state)
     char byte;
     int silent;
 
-    assert_non_null(ctx);
-    vfu_setup_log(ctx, quiet_log, LOG_DEBUG);
-    assert_int_equal(vfu_pci_init(ctx, VFU_PCI_TYPE_CONVENTIONAL,
-                                  PCI_HEADER_TYPE_NORMAL, 0),
-                     0);
     assert_int_equal(dms_vfu_attach(ctx, NULL, &vfu), 0);
     assert_int_equal(vfu_realize_ctx(ctx), 0);
     assert_int_equal(dms_vfu_set_negotiation_timeout(vfu, 200), 0);
@@ -849,48 +849,46 @@ static void test_hostile_map_overlapping(void **state)
     g_free(mem);
 }
 
-static void test_hostile_map_fd_shorter_than_region(void **state)
+/*
+ * Maps @size bytes of client memory at @iova backed by a memfd of
+ * @fd_size bytes from @fd_offset, a mapping libvfio-user cannot make
+ * whole: the space serves the region by messages, from the client's
+ * shadow copy, the @len bytes at @iova + @at included.
+ */
+static void map_served_by_messages(Server *s, uint64_t iova, uint64_t size,
+                                   uint64_t fd_size, uint64_t fd_offset,
+                                   uint64_t at, size_t len, unsigned seed)
 {
-    Server *s = *state;
     VfuClient *c = connect_client(s, false, 0);
-    uint8_t *ram, *shadow = g_malloc0(64 * KiB), buf[4096];
-    int fd = vfc_memfd(4096, (void **)&ram);
+    uint8_t *ram, *shadow = g_malloc0(size), *buf = g_malloc(len);
+    int fd = vfc_memfd(fd_size, (void **)&ram);
 
-    /* The fd has 4 KiB, the region claims 64 KiB: served by messages. */
-    fill(shadow, 64 * KiB, 4);
-    vfc_add_memory(c, 0x600000, 64 * KiB, shadow, true);
-    assert_int_equal(vfc_dma_map(c, 0x600000, 64 * KiB, VFC_MAP_RW, fd, 0), 0);
+    fill(shadow, size, seed);
+    vfc_add_memory(c, iova, size, shadow, true);
+    assert_int_equal(vfc_dma_map(c, iova, size, VFC_MAP_RW, fd, fd_offset), 0);
     assert_int_equal(stats(s).regions, 1);
     assert_int_equal(stats(s).ram_regions + stats(s).direct_regions, 0);
-    assert_int_equal(
-        dms_space_read(s->space, 0x600000 + 60 * KiB, buf, 4096, NULL, NULL),
-        0);
-    assert_memory_equal(buf, shadow + 60 * KiB, 4096);
+    assert_int_equal(dms_space_read(s->space, iova + at, buf, len, NULL, NULL),
+                     0);
+    assert_memory_equal(buf, shadow + at, len);
     vfc_free(c);
+    g_free(buf);
     g_free(shadow);
-    vfc_memfd_free(fd, ram, 4096);
+    vfc_memfd_free(fd, ram, fd_size);
+}
+
+static void test_hostile_map_fd_shorter_than_region(void **state)
+{
+    /* The fd has 4 KiB, the region claims 64 KiB: served by messages. */
+    map_served_by_messages(*state, 0x600000, 64 * KiB, 4096, 0, 60 * KiB, 4096,
+                           4);
 }
 
 static void test_hostile_map_odd_file_offset(void **state)
 {
-    Server *s = *state;
-    VfuClient *c = connect_client(s, false, 0);
-    uint8_t *ram, *shadow = g_malloc0(8192), buf[64];
-    int fd = vfc_memfd(64 * KiB, (void **)&ram);
-
-    fill(shadow, 8192, 6);
-    vfc_add_memory(c, 0x700000, 8192, shadow, true);
-    assert_int_equal(vfc_dma_map(c, 0x700000, 8192, VFC_MAP_RW, fd, 1), 0);
-    assert_int_equal(stats(s).regions, 1);
-    assert_int_equal(stats(s).ram_regions + stats(s).direct_regions, 0);
     /* The last bytes lie past libvfio-user's mapping: messages. */
-    assert_int_equal(
-        dms_space_read(s->space, 0x700000 + 8192 - 64, buf, 64, NULL, NULL),
-        0);
-    assert_memory_equal(buf, shadow + 8192 - 64, 64);
-    vfc_free(c);
-    g_free(shadow);
-    vfc_memfd_free(fd, ram, 64 * KiB);
+    map_served_by_messages(*state, 0x700000, 8192, 64 * KiB, 1, 8192 - 64, 64,
+                           6);
 }
 
 static void test_hostile_map_write_without_read(void **state)
@@ -1035,19 +1033,12 @@ static void count_notify(void *data)
  */
 static void test_refcount_last_unref_tears_down(void **state)
 {
-    char *dir;
-    char *path = vfc_socket_path_new(&dir);
-    vfu_ctx_t *ctx =
-        vfu_create_ctx(VFU_TRANS_SOCK, path, LIBVFIO_USER_FLAG_ATTACH_NB, NULL,
-                       VFU_DEV_TYPE_PCI);
+    char *path, *dir;
+    vfu_ctx_t *ctx = pci_ctx_new(&path, &dir, NULL);
     DmsVfu *vfu = NULL;
     DmsRegion *bar = NULL;
     atomic_int notified = 0;
 
-    assert_non_null(ctx);
-    assert_int_equal(vfu_pci_init(ctx, VFU_PCI_TYPE_CONVENTIONAL,
-                                  PCI_HEADER_TYPE_NORMAL, 0),
-                     0);
     assert_int_equal(dms_vfu_attach(ctx, NULL, &vfu), 0);
     /* Never accessed: the opaque is only the notify's. */
     assert_int_equal(dms_region_new_message("bar", 4096, &bar_ops, &notified,

@@ -24,7 +24,6 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -79,6 +78,32 @@ static int stop_device(void **state)
 }
 
 /*
+ * @size bytes of client memory for the device, twice: @msg to be given
+ * without a file descriptor (reached by messages), the memfd @fd shared
+ * at @ram (mapped).
+ */
+typedef struct Memory {
+    uint8_t *msg, *ram;
+    int fd;
+    uint64_t size;
+} Memory;
+
+static Memory memory_new(uint64_t size)
+{
+    Memory m = {.msg = g_malloc0(size), .size = size};
+
+    m.fd = vfc_memfd(size, (void **)&m.ram);
+    assert_true(m.fd >= 0);
+    return m;
+}
+
+static void memory_free(Memory *m)
+{
+    g_free(m->msg);
+    vfc_memfd_free(m->fd, m->ram, m->size);
+}
+
+/*
  * Gives the device @size bytes of client memory twice: @msg at @msg_iova,
  * without a file descriptor (reached by messages), and the memfd @fd at
  * @ram_iova (mapped).
@@ -100,30 +125,40 @@ static VfuClient *connect_device(Fixture *f, bool twin)
     return c;
 }
 
+/* BAR0 registers, little-endian, @size bytes at @off. */
+static void wr(VfuClient *c, uint64_t off, uint64_t v, uint32_t size)
+{
+    uint8_t b[8];
+
+    for (uint32_t i = 0; i < size; i++)
+        b[i] = (uint8_t)(v >> (8 * i));
+    assert_int_equal(vfc_region_write(c, 0, off, b, size), 0);
+}
+
+static uint64_t rd(VfuClient *c, uint64_t off, uint32_t size)
+{
+    uint8_t b[8];
+    uint64_t v = 0;
+
+    assert_int_equal(vfc_region_read(c, 0, off, b, size), 0);
+    for (uint32_t i = 0; i < size; i++)
+        v |= (uint64_t)b[i] << (8 * i);
+    return v;
+}
+
 static uint32_t rd32(VfuClient *c, uint64_t off)
 {
-    uint8_t b[4];
-
-    assert_int_equal(vfc_region_read(c, 0, off, b, 4), 0);
-    return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 |
-           (uint32_t)b[3] << 24;
+    return (uint32_t)rd(c, off, 4);
 }
 
 static void wr32(VfuClient *c, uint64_t off, uint32_t v)
 {
-    uint8_t b[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16),
-                    (uint8_t)(v >> 24)};
-
-    assert_int_equal(vfc_region_write(c, 0, off, b, 4), 0);
+    wr(c, off, v, 4);
 }
 
 static void wr64(VfuClient *c, uint64_t off, uint64_t v)
 {
-    uint8_t b[8];
-
-    for (int i = 0; i < 8; i++)
-        b[i] = (uint8_t)(v >> (8 * i));
-    assert_int_equal(vfc_region_write(c, 0, off, b, 8), 0);
+    wr(c, off, v, 8);
 }
 
 /* SRC as two 32-bit halves (as a 32-bit driver writes it), DST whole. */
@@ -179,47 +214,44 @@ static void test_copy_over_fd_and_fdless_memory(void **state)
 {
     Fixture *f = *state;
     VfuClient *c = connect_device(f, false);
-    uint8_t *ram, *msg = g_malloc0(2 * MiB);
-    int fd = vfc_memfd(2 * MiB, (void **)&ram);
+    Memory m = memory_new(2 * MiB);
     const uint64_t ram_iova = 0x10000000, msg_iova = 0x200000000ull;
 
-    fill(ram, 2 * MiB, 1);
-    fill(msg, 2 * MiB, 2);
-    map_memory(c, msg_iova, msg, ram_iova, fd, 2 * MiB);
+    fill(m.ram, 2 * MiB, 1);
+    fill(m.msg, 2 * MiB, 2);
+    map_memory(c, msg_iova, m.msg, ram_iova, m.fd, 2 * MiB);
 
     /* fd -> fd */
     assert_int_equal(copy(c, ram_iova + 3, ram_iova + MiB, 4101), 0);
-    assert_memory_equal(ram + MiB, ram + 3, 4101);
+    assert_memory_equal(m.ram + MiB, m.ram + 3, 4101);
     /* fd-less -> fd */
     assert_int_equal(copy(c, msg_iova + 100, ram_iova + 8192, 65536), 0);
-    assert_memory_equal(ram + 8192, msg + 100, 65536);
+    assert_memory_equal(m.ram + 8192, m.msg + 100, 65536);
     /* fd -> fd-less */
     assert_int_equal(copy(c, ram_iova, msg_iova + MiB + 1, 300000), 0);
-    assert_memory_equal(msg + MiB + 1, ram, 300000);
+    assert_memory_equal(m.msg + MiB + 1, m.ram, 300000);
     /* fd-less -> fd-less */
     assert_int_equal(copy(c, msg_iova, msg_iova + 1536 * KiB, 4096), 0);
-    assert_memory_equal(msg + 1536 * KiB, msg, 4096);
+    assert_memory_equal(m.msg + 1536 * KiB, m.msg, 4096);
     assert_int_equal(rd32(c, REG_COUNT), 4);
     /* Zero bytes: nothing to move, a successful copy. */
     assert_int_equal(copy(c, ram_iova, ram_iova, 0), 0);
     assert_int_equal(rd32(c, REG_COUNT), 5);
     vfc_free(c);
-    g_free(msg);
-    vfc_memfd_free(fd, ram, 2 * MiB);
+    memory_free(&m);
 }
 
 static void test_copy_16_mib(void **state)
 {
     Fixture *f = *state;
     VfuClient *c = connect_device(f, true);
-    uint8_t *ram, *msg = g_malloc(16 * MiB);
-    int fd = vfc_memfd(16 * MiB, (void **)&ram);
+    Memory m = memory_new(16 * MiB);
     VfcStats cs;
 
-    fill(msg, 16 * MiB, 3);
-    map_memory(c, 0x40000000, msg, 0x80000000, fd, 16 * MiB);
+    fill(m.msg, 16 * MiB, 3);
+    map_memory(c, 0x40000000, m.msg, 0x80000000, m.fd, 16 * MiB);
     assert_int_equal(copy(c, 0x40000000, 0x80000000, 16 * MiB), 0);
-    assert_memory_equal(ram, msg, 16 * MiB);
+    assert_memory_equal(m.ram, m.msg, 16 * MiB);
     vfc_get_stats(c, &cs);
     assert_int_equal(cs.dma_reads, 16); /* whole runs of 1 MiB */
     assert_int_equal(cs.largest, MiB);
@@ -228,23 +260,22 @@ static void test_copy_16_mib(void **state)
     assert_int_not_equal(copy(c, 0x40000000, 0x80000000, 16 * MiB + 1), 0);
     assert_int_equal(rd32(c, REG_COUNT), 1);
     vfc_free(c);
-    g_free(msg);
-    vfc_memfd_free(fd, ram, 16 * MiB);
+    memory_free(&m);
 }
 
 static void test_copy_not_wholly_backed_moves_nothing(void **state)
 {
     Fixture *f = *state;
     VfuClient *c = connect_device(f, false);
-    uint8_t *ram, *msg = g_malloc0(MiB), *before = g_malloc(MiB);
-    int fd = vfc_memfd(MiB, (void **)&ram);
+    Memory m = memory_new(MiB);
+    uint8_t *before = g_malloc(MiB);
     const uint64_t a = 0x1000000, b = 0x3000000;
     VfcStats cs;
 
-    fill(ram, MiB, 4);
-    fill(msg, MiB, 5);
-    map_memory(c, b, msg, a, fd, MiB);
-    memcpy(before, msg, MiB);
+    fill(m.ram, MiB, 4);
+    fill(m.msg, MiB, 5);
+    map_memory(c, b, m.msg, a, m.fd, MiB);
+    memcpy(before, m.msg, MiB);
 
     /* Source runs past its region into nothing. */
     assert_int_equal(copy(c, a + MiB - 100, b, 4096), EFAULT);
@@ -254,20 +285,19 @@ static void test_copy_not_wholly_backed_moves_nothing(void **state)
     assert_int_equal(copy(c, 0x7000000000ull, a, 16), EFAULT);
     /* Wrapping past 2^64. */
     assert_int_not_equal(copy(c, UINT64_MAX - 8, b, 64), 0);
-    assert_memory_equal(msg, before, MiB);
+    assert_memory_equal(m.msg, before, MiB);
     vfc_get_stats(c, &cs);
     assert_int_equal(cs.dma_writes, 0);
     assert_int_equal(rd32(c, REG_COUNT), 0);
 
     /* And the device goes on serving. */
     assert_int_equal(copy(c, a, b, 4096), 0);
-    assert_memory_equal(msg, ram, 4096);
+    assert_memory_equal(m.msg, m.ram, 4096);
     assert_int_equal(rd32(c, REG_COUNT), 1);
     assert_int_equal(rd32(c, REG_STATUS), 0);
     vfc_free(c);
-    g_free(msg);
     g_free(before);
-    vfc_memfd_free(fd, ram, MiB);
+    memory_free(&m);
 }
 
 static bool die_on_first_dma(VfuClient *c, unsigned cmd, uint64_t addr,
@@ -280,10 +310,10 @@ static void test_client_dies_mid_copy_next_client_served(void **state)
 {
     Fixture *f = *state;
     VfuClient *c = connect_device(f, false);
-    uint8_t *msg = g_malloc0(4 * MiB), *ram, *msg2 = g_malloc0(4 * MiB);
-    int fd = vfc_memfd(4 * MiB, (void **)&ram);
+    Memory m = memory_new(4 * MiB);
+    uint8_t *msg2 = g_malloc0(4 * MiB);
 
-    map_memory(c, 0x1000000, msg, 0x2000000, fd, 4 * MiB);
+    map_memory(c, 0x1000000, m.msg, 0x2000000, m.fd, 4 * MiB);
     vfc_set_dma_hook(c, die_on_first_dma, NULL);
     wr64(c, REG_SRC, 0x1000000);
     wr64(c, REG_DST, 0x2000000);
@@ -298,34 +328,13 @@ static void test_client_dies_mid_copy_next_client_served(void **state)
     c = connect_device(f, true);
     assert_int_equal(rd32(c, REG_COUNT), 0);
     fill(msg2, 4 * MiB, 6);
-    map_memory(c, 0x1000000, msg2, 0x2000000, fd, 4 * MiB);
+    map_memory(c, 0x1000000, msg2, 0x2000000, m.fd, 4 * MiB);
     assert_int_equal(copy(c, 0x1000000, 0x2000000, 4 * MiB), 0);
-    assert_memory_equal(ram, msg2, 4 * MiB);
+    assert_memory_equal(m.ram, msg2, 4 * MiB);
     assert_int_equal(rd32(c, REG_COUNT), 1);
     vfc_free(c);
-    g_free(msg);
     g_free(msg2);
-    vfc_memfd_free(fd, ram, 4 * MiB);
-}
-
-static void wr(VfuClient *c, uint64_t off, uint64_t v, uint32_t size)
-{
-    uint8_t b[8];
-
-    for (uint32_t i = 0; i < size; i++)
-        b[i] = (uint8_t)(v >> (8 * i));
-    assert_int_equal(vfc_region_write(c, 0, off, b, size), 0);
-}
-
-static uint64_t rd(VfuClient *c, uint64_t off, uint32_t size)
-{
-    uint8_t b[8];
-    uint64_t v = 0;
-
-    assert_int_equal(vfc_region_read(c, 0, off, b, size), 0);
-    for (uint32_t i = 0; i < size; i++)
-        v |= (uint64_t)b[i] << (8 * i);
-    return v;
+    memory_free(&m);
 }
 
 /*
@@ -416,20 +425,20 @@ static void test_copy_overlapping_ranges(void **state)
 {
     Fixture *f = *state;
     VfuClient *c = connect_device(f, false);
-    uint8_t *ram, *msg = g_malloc(MiB), *want = g_malloc(MiB);
-    int fd = vfc_memfd(MiB, (void **)&ram);
+    Memory m = memory_new(MiB);
+    uint8_t *want = g_malloc(MiB);
     const uint64_t ram_iova = 0x10000000, msg_iova = 0x20000000;
     struct {
         uint8_t *host;
         uint64_t iova;
-    } mem[2] = {{ram, ram_iova}, {msg, msg_iova}};
+    } mem[2] = {{m.ram, ram_iova}, {m.msg, msg_iova}};
 
-    map_memory(c, msg_iova, msg, ram_iova, fd, MiB);
-    for (int m = 0; m < 2; m++) {
-        uint8_t *h = mem[m].host;
-        uint64_t a = mem[m].iova;
+    map_memory(c, msg_iova, m.msg, ram_iova, m.fd, MiB);
+    for (int k = 0; k < 2; k++) {
+        uint8_t *h = mem[k].host;
+        uint64_t a = mem[k].iova;
 
-        fill(h, MiB, 9 + m);
+        fill(h, MiB, 9 + k);
         memcpy(want, h, MiB);
         memmove(want + 1000, want, 300000); /* DST above SRC */
         assert_int_equal(copy(c, a, a + 1000, 300000), 0);
@@ -442,9 +451,8 @@ static void test_copy_overlapping_ranges(void **state)
     }
     assert_int_equal(rd32(c, REG_COUNT), 6);
     vfc_free(c);
-    g_free(msg);
     g_free(want);
-    vfc_memfd_free(fd, ram, MiB);
+    memory_free(&m);
 }
 
 /* 16 MiB between fd-less memories: whole-run messages of at most 1 MiB. */
@@ -489,16 +497,11 @@ static void test_copy_16_mib_fdless_both_sides(void **state)
 static void test_silent_client_then_next_served(void **state)
 {
     Fixture *f = *state;
-    struct sockaddr_un addr = {.sun_family = AF_UNIX};
-    int silent = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int silent = vfc_connect_silent(f->sock);
     VfuClient *c;
     char byte;
 
     assert_true(silent >= 0);
-    assert_true(strlen(f->sock) < sizeof(addr.sun_path));
-    strcpy(addr.sun_path, f->sock);
-    assert_int_equal(connect(silent, (struct sockaddr *)&addr, sizeof(addr)),
-                     0);
     /* Blocks until the device drops it: the end of the stream. */
     assert_int_equal(recv(silent, &byte, 1, 0), 0);
     close(silent);

@@ -340,6 +340,50 @@ static void mark_dead(VfuClient *c)
     g_mutex_unlock(&c->lock);
 }
 
+/*
+ * Reads one message from @sock and closes any file descriptor it carries
+ * (the server's commands and replies to ours need none). A failed read
+ * leaves the client dead: false.
+ */
+static bool receive(VfuClient *c, int sock, Message *m)
+{
+    int r = read_message(sock, m);
+
+    if (m->fd >= 0)
+        close(m->fd);
+    m->fd = -1;
+    if (r < 0) {
+        g_free(m->payload);
+        mark_dead(c);
+        return false;
+    }
+    return true;
+}
+
+/* Files @m as the awaited reply (c->lock held); the reply takes its payload.
+ */
+static void file_reply(VfuClient *c, Message *m)
+{
+    c->have_reply = true;
+    c->reply_error = m->flags & F_ERROR ? m->error : 0;
+    c->reply = m->payload;
+    c->reply_len = m->len;
+    m->payload = NULL;
+}
+
+/* Serves the server's command @m and frees it; a failure kills the client. */
+static bool serve_command(VfuClient *c, int sock, Message *m)
+{
+    bool ok = serve(c, sock, m);
+
+    g_free(m->payload);
+    if (!ok) {
+        vfc_kill(c);
+        mark_dead(c);
+    }
+    return ok;
+}
+
 static gpointer reader_main(gpointer data)
 {
     VfuClient *c = data;
@@ -370,32 +414,19 @@ static gpointer reader_main(gpointer data)
 
             if (i == 1 || pfd[i].fd < 0 || !pfd[i].revents)
                 continue;
-            if (read_message(sock, &m) < 0) {
-                g_free(m.payload);
-                if (m.fd >= 0)
-                    close(m.fd);
-                mark_dead(c);
+            if (!receive(c, sock, &m))
                 return NULL;
+            if ((m.flags & F_TYPE_MASK) != F_REPLY) {
+                if (!serve_command(c, sock, &m))
+                    return NULL;
+                continue;
             }
-            if (m.fd >= 0)
-                close(m.fd);
-            if ((m.flags & F_TYPE_MASK) == F_REPLY) {
-                g_mutex_lock(&c->lock);
-                if (c->waiting && m.id == c->wait_id && !c->have_reply) {
-                    c->have_reply = true;
-                    c->reply_error = m.flags & F_ERROR ? m.error : 0;
-                    c->reply = m.payload;
-                    c->reply_len = m.len;
-                    m.payload = NULL;
-                    g_cond_broadcast(&c->cond);
-                }
-                g_mutex_unlock(&c->lock);
-            } else if (!serve(c, sock, &m)) {
-                g_free(m.payload);
-                vfc_kill(c);
-                mark_dead(c);
-                return NULL;
+            g_mutex_lock(&c->lock);
+            if (c->waiting && m.id == c->wait_id && !c->have_reply) {
+                file_reply(c, &m);
+                g_cond_broadcast(&c->cond);
             }
+            g_mutex_unlock(&c->lock);
             g_free(m.payload);
         }
     }
@@ -412,41 +443,23 @@ static int read_own_reply(VfuClient *c, uint16_t id)
 {
     for (;;) {
         Message m;
+        bool mine;
 
-        if (read_message(c->fd, &m) < 0) {
-            g_free(m.payload);
-            if (m.fd >= 0)
-                close(m.fd);
-            mark_dead(c);
+        if (!receive(c, c->fd, &m))
             return 0; /* the wait below sees the death */
-        }
-        if (m.fd >= 0)
-            close(m.fd);
-        if ((m.flags & F_TYPE_MASK) == F_REPLY) {
-            bool mine;
-
-            g_mutex_lock(&c->lock);
-            mine = m.id == id && !c->have_reply;
-            if (mine) {
-                c->have_reply = true;
-                c->reply_error = m.flags & F_ERROR ? m.error : 0;
-                c->reply = m.payload;
-                c->reply_len = m.len;
-                m.payload = NULL;
-            }
-            g_mutex_unlock(&c->lock);
-            g_free(m.payload);
-            if (mine)
+        if ((m.flags & F_TYPE_MASK) != F_REPLY) {
+            if (!serve_command(c, c->fd, &m))
                 return 0;
             continue;
         }
-        if (!serve(c, c->fd, &m)) {
-            g_free(m.payload);
-            vfc_kill(c);
-            mark_dead(c);
-            return 0;
-        }
+        g_mutex_lock(&c->lock);
+        mine = m.id == id && !c->have_reply;
+        if (mine)
+            file_reply(c, &m);
+        g_mutex_unlock(&c->lock);
         g_free(m.payload);
+        if (mine)
+            return 0;
     }
 }
 
@@ -491,9 +504,27 @@ int vfc_request(VfuClient *c, unsigned cmd, const void *payload, size_t len,
     return r;
 }
 
-int vfc_connect(const char *path, const VfcOptions *opts, VfuClient **ret)
+int vfc_connect_silent(const char *path)
 {
     struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    int fd, r;
+
+    if (strlen(path) >= sizeof(addr.sun_path))
+        return -ENAMETOOLONG;
+    strcpy(addr.sun_path, path);
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
+        r = -errno;
+        close(fd);
+        return r;
+    }
+    return fd;
+}
+
+int vfc_connect(const char *path, const VfcOptions *opts, VfuClient **ret)
+{
     VfuClient *c;
     GString *json;
     Message m;
@@ -510,10 +541,10 @@ int vfc_connect(const char *path, const VfcOptions *opts, VfuClient **ret)
     g_mutex_init(&c->send_lock);
     g_cond_init(&c->cond);
     c->wake[0] = c->wake[1] = -1;
-    c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    g_strlcpy(addr.sun_path, path, sizeof(addr.sun_path));
-    if (c->fd < 0 || connect(c->fd, (struct sockaddr *)&addr, sizeof(addr))) {
-        r = -errno;
+    c->fd = vfc_connect_silent(path);
+    if (c->fd < 0) {
+        r = c->fd;
+        c->fd = -1;
         goto fail;
     }
 

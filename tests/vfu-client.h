@@ -55,6 +55,12 @@ typedef bool (*VfcDmaHook)(VfuClient *c, unsigned cmd, uint64_t addr,
 
 /* Connects to the socket at @path and negotiates. 0 or -errno. */
 int vfc_connect(const char *path, const VfcOptions *opts, VfuClient **ret);
+/*
+ * A stream socket connected to @path that has sent nothing: where
+ * vfc_connect() starts, and alone a client that never negotiates. The
+ * socket, or -errno.
+ */
+int vfc_connect_silent(const char *path);
 /* Closes the connection (if still open), stops the reader, frees. */
 void vfc_free(VfuClient *c);
 /* Closes the sockets at once, as a crashing client would. */
