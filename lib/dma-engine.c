@@ -29,6 +29,7 @@
  * and comes back when that I/O reports, whatever the other requests do.
  */
 #include "dms-private.h"
+#include "refcount.h"
 
 /* Linux's IOV_MAX: a batch must fit one preadv()/pwritev(). */
 #define DEFAULT_MAX_IOV 1024u
@@ -99,14 +100,13 @@ static void run(DmsDmaRequest *req);
 DmsDmaRequest *dms_dma_request_ref(DmsDmaRequest *req)
 {
     if (req)
-        atomic_fetch_add_explicit(&req->refcount, 1, memory_order_relaxed);
+        dms__ref_get(&req->refcount);
     return req;
 }
 
 DmsDmaRequest *dms_dma_request_unref(DmsDmaRequest *req)
 {
-    if (req && atomic_fetch_sub_explicit(&req->refcount, 1,
-                                         memory_order_acq_rel) == 1) {
+    if (req && dms__ref_put(&req->refcount)) {
         /*
          * The last reference can only go after the completion (the request
          * holds one on itself until then), so no mapping is left here.

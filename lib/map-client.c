@@ -28,6 +28,7 @@
  * reference until the callback returns or the source is destroyed.
  */
 #include "bounce.h"
+#include "refcount.h"
 #include "trace.h"
 
 typedef enum ClientState {
@@ -100,13 +101,13 @@ static DMS_THREAD_LOCAL char thread_marker;
 
 static DmsMapClients *clients_ref(DmsMapClients *cs)
 {
-    atomic_fetch_add_explicit(&cs->refcount, 1, memory_order_relaxed);
+    dms__ref_get(&cs->refcount);
     return cs;
 }
 
 static void clients_unref(DmsMapClients *cs)
 {
-    if (atomic_fetch_sub_explicit(&cs->refcount, 1, memory_order_acq_rel) != 1)
+    if (!dms__ref_put(&cs->refcount))
         return;
     g_mutex_clear(&cs->lock);
     g_cond_clear(&cs->finished);
@@ -143,14 +144,13 @@ int dms__map_clients_new(DmsSpace *space, DmsBounce *bounce,
 DmsMapClient *dms_map_client_ref(DmsMapClient *client)
 {
     if (client)
-        atomic_fetch_add_explicit(&client->refcount, 1, memory_order_relaxed);
+        dms__ref_get(&client->refcount);
     return client;
 }
 
 DmsMapClient *dms_map_client_unref(DmsMapClient *client)
 {
-    if (client && atomic_fetch_sub_explicit(&client->refcount, 1,
-                                            memory_order_acq_rel) == 1) {
+    if (client && dms__ref_put(&client->refcount)) {
         if (client->ctx)
             g_main_context_unref(client->ctx);
         clients_unref(client->owner);

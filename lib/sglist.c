@@ -11,6 +11,7 @@
  * fits 64 bits, so nothing downstream has to think about overflow.
  */
 #include "dms-private.h"
+#include "refcount.h"
 
 #include <sys/uio.h>
 
@@ -86,14 +87,13 @@ int dms_sglist_new(DmsSpace *space, size_t hint, DmsSgList **ret)
 DmsSgList *dms_sglist_ref(DmsSgList *sg)
 {
     if (sg)
-        atomic_fetch_add_explicit(&sg->refcount, 1, memory_order_relaxed);
+        dms__ref_get(&sg->refcount);
     return sg;
 }
 
 DmsSgList *dms_sglist_unref(DmsSgList *sg)
 {
-    if (sg && atomic_fetch_sub_explicit(&sg->refcount, 1,
-                                        memory_order_acq_rel) == 1) {
+    if (sg && dms__ref_put(&sg->refcount)) {
         dms_space_unref(sg->space);
         g_free(sg->entries);
         g_free(sg);
