@@ -233,6 +233,15 @@ static inline const DmsFlatRange *dms__flatview_next(const DmsFlatView *fv,
 int dms__flatview_render_reference(DmsRegion *root, GArray **ret);
 /* Every range of @fv in order, without references. */
 GArray *dms__flatview_ranges(const DmsFlatView *fv);
+/*
+ * Checks the B+tree of @fv: keys sorted, unused keys UINT64_MAX, an inner
+ * key equal to its child's first key, heights consistent, no empty node
+ * but an empty root leaf, no inner root with one child, counts within the
+ * fanout, ranges disjoint and in order, each a piece of its leaf region.
+ * Returns NULL if all hold, else a description to g_free(). For tests and
+ * fuzzing: it walks every node.
+ */
+char *dms__view_check(const DmsFlatView *fv);
 /* Frees a view no reader can reach any more, with all its nodes. */
 void dms__flatview_free(DmsFlatView *fv);
 

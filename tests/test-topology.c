@@ -53,6 +53,10 @@ static const DmsFlatView *view_of(DmsSpace *s)
 static void assert_view_is_reference(DmsSpace *s)
 {
     GArray *ref, *cur = dms__flatview_ranges(view_of(s));
+    char *why = dms__view_check(view_of(s));
+
+    if (why)
+        fail_msg("view tree: %s", why);
 
     dms__topology_lock();
     assert_int_equal(dms__flatview_render_reference(s->root, &ref), 0);
