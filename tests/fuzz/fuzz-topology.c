@@ -7,16 +7,24 @@
  * create RAM, message, container and alias regions; place them (nested,
  * overlapping, at any priority, up to the top of the 2^64 space), remove
  * and resize them; open and commit batches; create and drop spaces over
- * any region. After each step outside a batch, every space is checked:
+ * any region. A "bank" container takes up to BANK_SLOTS small RAM
+ * regions, added or removed one at a time in runs (ascending, descending,
+ * random or strided order), so that views get two and three levels deep
+ * and every node split, borrow and merge of the B+tree is reached (the
+ * other objects are too few to fill one leaf). After each step outside a
+ * batch, every space is checked:
  *
  *  - its view (lib/flatview.c's persistent B+tree, built incrementally by
- *    lib/topology.c) equals dms__flatview_render_reference() of its root,
+ *    lib/topology.c) is a sound tree (dms__view_check(), also after each
+ *    single change of a bank run) and equals
+ *    dms__flatview_render_reference() of its root,
  *    range by range, and lookups at every range's ends and in the gaps
  *    find what the reference says;
  *  - its change listener got exactly one call if the view changed and
- *    none if not, whose removals and additions, applied to the ranges the
- *    listener saw before, give the new view, with no range both removed
- *    and added (so the call is exactly the difference of the two views).
+ *    none if not (after a bank run: at most one per change), whose
+ *    removals and additions, applied to the ranges the listener saw
+ *    before, give the new view, with no range both removed and added (so
+ *    each call is exactly the difference of two views).
  *
  * At the end every leaf's destroy notify must have run exactly once,
  * once dms_update_barrier() says old views are reclaimed.
@@ -33,6 +41,17 @@ enum {
     MAX_SPACES = 3,
     UNIT = 16, /* sizes and offsets are multiples: overlaps are likely */
     MAX_DEPTH = 3,
+    /*
+     * Regions of the bank: over 16 * 16 ranges make a view three levels
+     * deep (two below the root), and runs in strided order leave many
+     * part-filled nodes, which takes some views a level deeper. A power
+     * of two, so that every odd stride visits every slot.
+     */
+    BANK_SLOTS = 1024,
+    /* Op bytes from here on are bank runs; below, the other operations,
+     * as they were before the bank (the committed corpus keeps its
+     * meaning). */
+    BANK_OP_BYTES = 240,
 };
 
 typedef enum Op {
@@ -48,8 +67,19 @@ typedef enum Op {
     OP_COMMIT,
     OP_NEW_SPACE,
     OP_DROP_SPACE,
-    OP_COUNT
+    OP_COUNT, /* the operations below come from bytes >= BANK_OP_BYTES */
+    OP_BANK_ADD = OP_COUNT,
+    OP_BANK_REMOVE,
 } Op;
+
+/* The order in which a bank run visits its slots. */
+typedef enum BankOrder {
+    BANK_ASCENDING,
+    BANK_DESCENDING,
+    BANK_RANDOM,
+    BANK_STRIDED,
+    BANK_ORDERS
+} BankOrder;
 
 typedef struct Space {
     DmsSpace *space;
@@ -60,6 +90,19 @@ typedef struct Space {
     unsigned calls; /* listener calls since the last check */
 } Space;
 
+/*
+ * The bank: a container (also one of Fuzz.obj, if there was room, so
+ * that other operations may nest, alias or resize it) with slots for
+ * small RAM regions, slot i at offset i * 2 * UNIT. Even slots are one
+ * unit long, odd ones two, so that some neighbours touch.
+ */
+typedef struct Bank {
+    DmsRegion *box;
+    DmsRegion *slot[BANK_SLOTS]; /* created on first use; we hold one ref */
+    bool placed[BANK_SLOTS];
+    int notified[BANK_SLOTS];
+} Bank;
+
 typedef struct Fuzz {
     DmsRegion *obj[MAX_OBJS];
     bool leaf[MAX_OBJS];
@@ -67,6 +110,7 @@ typedef struct Fuzz {
     unsigned nobj;
     Space spaces[MAX_SPACES];
     unsigned depth;
+    Bank bank;
 } Fuzz;
 
 static uint8_t host_mem[64 * UNIT];
@@ -213,12 +257,29 @@ static void check_lookup(const DmsFlatView *fv, const GArray *ref)
                    "lookup in an empty view");
 }
 
-static void check_space(Space *sp)
+static void check_tree(const Space *sp)
+{
+    char *why = dms__view_check(
+        atomic_load_explicit(&sp->space->view, memory_order_acquire));
+
+    FUZZ_CHECK(!why, "view tree: %s", why);
+}
+
+/*
+ * The view of @sp against the reference; @changes is how many changes
+ * the step made (more than one for a bank run), each of which may have
+ * called the listener once.
+ */
+static void check_space(Space *sp, unsigned changes)
 {
     GArray *ref = reference(sp->root);
     const DmsFlatView *fv =
         atomic_load_explicit(&sp->space->view, memory_order_acquire);
-    GArray *cur = dms__flatview_ranges(fv);
+    GArray *cur;
+    bool changed;
+
+    check_tree(sp);
+    cur = dms__flatview_ranges(fv);
 
     for (guint i = 0; i < cur->len && i < ref->len; i++) {
         const DmsFlatRange *a = &g_array_index(cur, DmsFlatRange, i);
@@ -232,8 +293,14 @@ static void check_space(Space *sp)
     FUZZ_CHECK(cur->len == ref->len, "view has %u ranges, reference %u",
                cur->len, ref->len);
     check_lookup(fv, ref);
-    FUZZ_CHECK(sp->calls == (same_list(sp->before, ref) ? 0u : 1u),
-               "listener called %u times for one change", sp->calls);
+    changed = !same_list(sp->before, ref);
+    if (changes <= 1)
+        FUZZ_CHECK(sp->calls == (changed ? 1u : 0u),
+                   "listener called %u times for one change", sp->calls);
+    else
+        FUZZ_CHECK(sp->calls <= changes && (sp->calls > 0 || !changed),
+                   "listener called %u times for %u changes", sp->calls,
+                   changes);
     FUZZ_CHECK(same_list(sp->seen, ref),
                "listener's ranges (%u) differ from the view (%u)",
                sp->seen->len, ref->len);
@@ -243,29 +310,20 @@ static void check_space(Space *sp)
     g_array_free(cur, TRUE);
 }
 
-static void check_all(Fuzz *f)
+static void check_all(Fuzz *f, unsigned changes)
 {
     if (f->depth)
         return;
     for (unsigned i = 0; i < MAX_SPACES; i++) {
         if (f->spaces[i].space)
-            check_space(&f->spaces[i]);
+            check_space(&f->spaces[i], changes);
     }
 }
 
-static void new_space(Fuzz *f, FuzzInput *in)
+static void space_over(DmsRegion *root, Space *sp)
 {
-    DmsRegion *root = pick(f, in);
-    Space *sp = NULL;
     int r;
 
-    for (unsigned i = 0; i < MAX_SPACES && !sp; i++) {
-        if (!f->spaces[i].space)
-            sp = &f->spaces[i];
-    }
-    /* The listener's replay comes at once: not inside a batch. */
-    if (!root || !sp || f->depth)
-        return;
     r = dms_space_new(root, "fuzz", &sp->space);
     FUZZ_CHECK(r == 0, "space_new: %d", r);
     sp->root = root;
@@ -279,6 +337,26 @@ static void new_space(Fuzz *f, FuzzInput *in)
     sp->calls = 0;
     g_array_free(sp->before, TRUE);
     sp->before = reference(root);
+}
+
+static Space *free_space(Fuzz *f)
+{
+    for (unsigned i = 0; i < MAX_SPACES; i++) {
+        if (!f->spaces[i].space)
+            return &f->spaces[i];
+    }
+    return NULL;
+}
+
+static void new_space(Fuzz *f, FuzzInput *in)
+{
+    DmsRegion *root = pick(f, in);
+    Space *sp = free_space(f);
+
+    /* The listener's replay comes at once: not inside a batch. */
+    if (!root || !sp || f->depth)
+        return;
+    space_over(root, sp);
 }
 
 static void drop_space(Space *sp)
@@ -301,10 +379,124 @@ static void add_obj(Fuzz *f, DmsRegion *r, bool leaf)
     f->obj[f->nobj++] = r;
 }
 
+/*
+ * The bank, created by its first run: a container of all 2^64 bytes, one
+ * of the objects if there is room, and the root of a space of its own if
+ * one is free (outside a batch), so that its runs show at once.
+ */
+static Bank *bank_get(Fuzz *f)
+{
+    Bank *b = &f->bank;
+    Space *sp;
+    int r;
+
+    if (b->box)
+        return b;
+    r = dms_region_new_container("bank", DMS_SIZE_ALL, &b->box);
+    FUZZ_CHECK(r == 0, "new_container: %d", r);
+    if (f->nobj < MAX_OBJS)
+        add_obj(f, dms_region_ref(b->box), false);
+    sp = free_space(f);
+    if (sp && !f->depth)
+        space_over(b->box, sp);
+    return b;
+}
+
+/* Adds or removes the region of one slot; true if that changed the bank. */
+static bool bank_toggle(Bank *b, unsigned slot, bool add)
+{
+    int r;
+
+    if (b->placed[slot] == add)
+        return false;
+    if (add) {
+        if (!b->slot[slot]) {
+            r = dms_region_new_ram("slot", host_mem, (1 + slot % 2) * UNIT, 0,
+                                   &b->notified[slot], leaf_notify,
+                                   &b->slot[slot]);
+            FUZZ_CHECK(r == 0, "new_ram: %d", r);
+        }
+        /* Other objects placed in the bank may overlap the slot. */
+        r = dms_region_add_subregion(b->box, (uint64_t)slot * 2 * UNIT,
+                                     b->slot[slot], 0, DMS_SUBREGION_OVERLAP);
+        FUZZ_CHECK(r == 0, "bank add of slot %u: %d", slot, r);
+    } else {
+        r = dms_region_remove_subregion(b->box, b->slot[slot]);
+        FUZZ_CHECK(r == 0, "bank remove of slot %u: %d", slot, r);
+    }
+    b->placed[slot] = add;
+    return true;
+}
+
+/*
+ * A run of single changes to the bank: @count slots from @from on (mod
+ * BANK_SLOTS) in ascending, descending (from @from down), random or
+ * strided order, each added (or removed) alone. Every view is checked
+ * for soundness after each change, and against the reference after the
+ * run. Returns how many changes there were.
+ */
+static unsigned bank_run(Fuzz *f, FuzzInput *in, bool add)
+{
+    unsigned from = fuzz_u16(in) % BANK_SLOTS;
+    unsigned count = fuzz_u16(in) % BANK_SLOTS + 1;
+    BankOrder order = (BankOrder)(fuzz_u8(in) % BANK_ORDERS);
+    uint8_t arg = fuzz_u8(in);
+    unsigned stride = 2u * arg + 1, changes = 0;
+    unsigned *slots = g_new(unsigned, count);
+    uint32_t rnd = arg + 1u;
+    Bank *b = bank_get(f);
+
+    for (unsigned i = 0; i < count; i++) {
+        switch (order) {
+        case BANK_ASCENDING:
+        case BANK_RANDOM:
+            slots[i] = (from + i) % BANK_SLOTS;
+            break;
+        case BANK_DESCENDING:
+            slots[i] = (from + BANK_SLOTS - i) % BANK_SLOTS;
+            break;
+        case BANK_STRIDED:
+        case BANK_ORDERS:
+            slots[i] = (from + i * stride) % BANK_SLOTS;
+            break;
+        }
+    }
+    if (order == BANK_RANDOM) {
+        /* Fisher-Yates with a xorshift seeded by the argument. */
+        for (unsigned i = count; i > 1; i--) {
+            unsigned j, t;
+
+            rnd ^= rnd << 13;
+            rnd ^= rnd >> 17;
+            rnd ^= rnd << 5;
+            j = rnd % i;
+            t = slots[i - 1];
+            slots[i - 1] = slots[j];
+            slots[j] = t;
+        }
+    }
+    for (unsigned i = 0; i < count; i++) {
+        if (!bank_toggle(b, slots[i], add))
+            continue;
+        changes++;
+        /* Inside a batch the views wait for the commit: their ranges may
+         * be those of regions resized since. */
+        for (unsigned s = 0; s < MAX_SPACES && !f->depth; s++) {
+            if (f->spaces[s].space)
+                check_tree(&f->spaces[s]);
+        }
+    }
+    g_free(slots);
+    return changes;
+}
+
 static void step(Fuzz *f, FuzzInput *in)
 {
-    Op op = (Op)(fuzz_u8(in) % OP_COUNT);
+    uint8_t code = fuzz_u8(in);
+    Op op = code < BANK_OP_BYTES ? (Op)(code % OP_COUNT)
+                                 : (Op)(OP_BANK_ADD + code % 2);
     DmsRegion *r = NULL, *c, *s;
+    unsigned changes = 1;
     int ret;
 
     switch (op) {
@@ -396,10 +588,12 @@ static void step(Fuzz *f, FuzzInput *in)
     case OP_DROP_SPACE:
         drop_space(&f->spaces[fuzz_u8(in) % MAX_SPACES]);
         break;
-    case OP_COUNT:
+    case OP_BANK_ADD:
+    case OP_BANK_REMOVE:
+        changes = bank_run(f, in, op == OP_BANK_ADD);
         break;
     }
-    check_all(f);
+    check_all(f, changes);
 }
 
 static GLogWriterOutput quiet_writer(GLogLevelFlags level,
@@ -431,16 +625,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         dms_update_commit();
         f.depth--;
     }
-    check_all(&f);
+    check_all(&f, 1);
     for (unsigned i = 0; i < MAX_SPACES; i++)
         drop_space(&f.spaces[i]);
     for (unsigned i = 0; i < f.nobj; i++)
         dms_region_unref(f.obj[i]);
+    dms_region_unref(f.bank.box);
+    for (unsigned i = 0; i < BANK_SLOTS; i++)
+        dms_region_unref(f.bank.slot[i]);
     FUZZ_CHECK(dms_update_barrier() == 0, "barrier");
     for (unsigned i = 0; i < f.nobj; i++) {
         if (f.leaf[i])
             FUZZ_CHECK(f.notified[i] == 1, "leaf %u notified %d times", i,
                        f.notified[i]);
     }
+    for (unsigned i = 0; i < BANK_SLOTS; i++)
+        FUZZ_CHECK(f.bank.notified[i] == (f.bank.slot[i] != NULL),
+                   "bank slot %u notified %d times", i, f.bank.notified[i]);
     return 0;
 }
