@@ -238,10 +238,11 @@ GArray *dms__flatview_ranges(const DmsFlatView *fv);
  * key equal to its child's first key, heights consistent, no empty node
  * but an empty root leaf, no inner root with one child, counts within the
  * fanout, ranges disjoint and in order, each a piece of its leaf region.
- * Returns NULL if all hold, else a description to g_free(). For tests and
- * fuzzing: it walks every node.
+ * Only the nodes on the paths to addresses [first, last] are visited
+ * (all of them for 0, UINT64_MAX). Returns NULL if all hold, else a
+ * description to g_free(). For tests and fuzzing; topology lock held.
  */
-char *dms__view_check(const DmsFlatView *fv);
+char *dms__view_check(const DmsFlatView *fv, uint64_t first, uint64_t last);
 /* Frees a view no reader can reach any more, with all its nodes. */
 void dms__flatview_free(DmsFlatView *fv);
 

@@ -842,8 +842,9 @@ const DmsFlatRange *dms__flatview_lookup_top(const DmsFlatView *fv)
 /* ---- structural check (tests and fuzzing) ---- */
 
 typedef struct ViewCheck {
-    bool any;      /* a range was seen */
-    uint64_t last; /* the last byte of the previous range */
+    uint64_t first, last; /* the addresses to check */
+    bool any;             /* a range was seen */
+    uint64_t prev_last;   /* the last byte of the previous range */
 } ViewCheck;
 
 /* NULL if the subtree at @n is sound, else what is wrong with it. */
@@ -891,14 +892,18 @@ static char *check_node(const DmsViewNode *n, bool is_root, unsigned depth,
                 return g_strdup_printf("range at 0x%" PRIx64 ": host "
                                        "pointer",
                                        e->start);
-            if (vc->any && e->start <= vc->last)
+            if (vc->any && e->start <= vc->prev_last)
                 return g_strdup_printf("range at 0x%" PRIx64 " overlaps or "
                                        "precedes the range before it",
                                        e->start);
             vc->any = true;
-            vc->last = e->last;
+            vc->prev_last = e->last;
             continue;
         }
+        /* Only the children whose keys may hold the addresses asked. */
+        if (n->keys[i] > vc->last ||
+            (i + 1u < n->n && n->keys[i + 1] <= vc->first))
+            continue;
         if (!n->child[i] || n->child[i]->height + 1u != n->height)
             return g_strdup_printf(
                 "depth %u: child %u has height %u under "
@@ -916,9 +921,9 @@ static char *check_node(const DmsViewNode *n, bool is_root, unsigned depth,
     return NULL;
 }
 
-char *dms__view_check(const DmsFlatView *fv)
+char *dms__view_check(const DmsFlatView *fv, uint64_t first, uint64_t last)
 {
-    ViewCheck vc = {0};
+    ViewCheck vc = {.first = first, .last = last};
 
     return check_node(fv, true, 0, &vc);
 }

@@ -53,7 +53,7 @@ static const DmsFlatView *view_of(DmsSpace *s)
 static void assert_view_is_reference(DmsSpace *s)
 {
     GArray *ref, *cur = dms__flatview_ranges(view_of(s));
-    char *why = dms__view_check(view_of(s));
+    char *why = dms__view_check(view_of(s), 0, UINT64_MAX);
 
     if (why)
         fail_msg("view tree: %s", why);

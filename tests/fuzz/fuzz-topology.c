@@ -7,16 +7,19 @@
  * create RAM, message, container and alias regions; place them (nested,
  * overlapping, at any priority, up to the top of the 2^64 space), remove
  * and resize them; open and commit batches; create and drop spaces over
- * any region. A "bank" container takes up to BANK_SLOTS small RAM
- * regions, added or removed one at a time in runs (ascending, descending,
- * random or strided order), so that views get two and three levels deep
- * and every node split, borrow and merge of the B+tree is reached (the
- * other objects are too few to fill one leaf). After each step outside a
- * batch, every space is checked:
+ * any region. Op bytes from BANK_OP_BYTES on work a "bank": a container
+ * of up to BANK_SLOTS small RAM regions with a space of its own, filled
+ * to a given count as a guest's memory map grows and shrinks at its end,
+ * or changed in runs (ascending, descending, random or strided order),
+ * always one region at a time, so that views get two levels below the
+ * root and every node split, append split, borrow and merge of the B+tree
+ * is reached (the other objects are too few to fill one leaf). At the end
+ * the bank is emptied from the top. After each step outside a batch,
+ * every space is checked:
  *
  *  - its view (lib/flatview.c's persistent B+tree, built incrementally by
- *    lib/topology.c) is a sound tree (dms__view_check(), also after each
- *    single change of a bank run) and equals
+ *    lib/topology.c) is a sound tree (dms__view_check(); in a bank run
+ *    also the path to each region changed, after each change) and equals
  *    dms__flatview_render_reference() of its root,
  *    range by range, and lookups at every range's ends and in the gaps
  *    find what the reference says;
@@ -38,16 +41,16 @@
 
 enum {
     MAX_OBJS = 24,
-    MAX_SPACES = 3,
+    MAX_SPACES = 3, /* the program's; the bank has one more */
+    BANK_SPACE = MAX_SPACES,
     UNIT = 16, /* sizes and offsets are multiples: overlaps are likely */
     MAX_DEPTH = 3,
     /*
      * Regions of the bank: over 16 * 16 ranges make a view three levels
-     * deep (two below the root), and runs in strided order leave many
-     * part-filled nodes, which takes some views a level deeper. A power
-     * of two, so that every odd stride visits every slot.
+     * deep (two below the root). A power of two, so that every odd stride
+     * visits every slot.
      */
-    BANK_SLOTS = 1024,
+    BANK_SLOTS = 512,
     /* Op bytes from here on are bank runs; below, the other operations,
      * as they were before the bank (the committed corpus keeps its
      * meaning). */
@@ -70,6 +73,7 @@ typedef enum Op {
     OP_COUNT, /* the operations below come from bytes >= BANK_OP_BYTES */
     OP_BANK_ADD = OP_COUNT,
     OP_BANK_REMOVE,
+    OP_BANK_SET, /* the bank to its first n slots, as a guest's map grows */
 } Op;
 
 /* The order in which a bank run visits its slots. */
@@ -108,7 +112,7 @@ typedef struct Fuzz {
     bool leaf[MAX_OBJS];
     int notified[MAX_OBJS];
     unsigned nobj;
-    Space spaces[MAX_SPACES];
+    Space spaces[MAX_SPACES + 1];
     unsigned depth;
     Bank bank;
 } Fuzz;
@@ -152,6 +156,22 @@ static bool same_range(const DmsFlatRange *a, const DmsFlatRange *b)
            a->offset == b->offset && a->region == b->region;
 }
 
+/* The first of @seen (sorted, disjoint) starting at or after @addr. */
+static guint seen_index(const GArray *seen, uint64_t addr)
+{
+    guint lo = 0, hi = seen->len;
+
+    while (lo < hi) {
+        guint mid = lo + (hi - lo) / 2;
+
+        if (g_array_index(seen, DmsFlatRange, mid).start < addr)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
 static void listen_cb(void *opaque, const DmsViewRange *removed,
                       size_t n_removed, const DmsViewRange *added,
                       size_t n_added)
@@ -160,17 +180,15 @@ static void listen_cb(void *opaque, const DmsViewRange *removed,
 
     sp->calls++;
     for (size_t i = 0; i < n_removed; i++) {
-        guint j;
+        guint j = seen_index(sp->seen, removed[i].addr);
+        const DmsFlatRange *s = j < sp->seen->len
+                                    ? &g_array_index(sp->seen, DmsFlatRange, j)
+                                    : NULL;
 
-        for (j = 0; j < sp->seen->len; j++) {
-            const DmsFlatRange *s = &g_array_index(sp->seen, DmsFlatRange, j);
-            if (s->start == removed[i].addr &&
-                s->last == removed[i].addr + (removed[i].size - 1) &&
-                s->region == removed[i].region &&
-                s->offset == removed[i].offset)
-                break;
-        }
-        FUZZ_CHECK(j < sp->seen->len,
+        FUZZ_CHECK(s && s->start == removed[i].addr &&
+                       s->last == removed[i].addr + (removed[i].size - 1) &&
+                       s->region == removed[i].region &&
+                       s->offset == removed[i].offset,
                    "listener: removed range at 0x%" PRIx64 " was not there",
                    removed[i].addr);
         g_array_remove_index(sp->seen, j);
@@ -190,11 +208,8 @@ static void listen_cb(void *opaque, const DmsViewRange *removed,
             .offset = added[i].offset,
             .region = added[i].region,
         };
-        guint j = 0;
+        guint j = seen_index(sp->seen, fr.start);
 
-        while (j < sp->seen->len &&
-               g_array_index(sp->seen, DmsFlatRange, j).start < fr.start)
-            j++;
         FUZZ_CHECK(
             j == sp->seen->len ||
                 g_array_index(sp->seen, DmsFlatRange, j).start > fr.last,
@@ -257,10 +272,12 @@ static void check_lookup(const DmsFlatView *fv, const GArray *ref)
                    "lookup in an empty view");
 }
 
-static void check_tree(const Space *sp)
+/* The nodes of @sp's view on the paths to [first, last] are sound. */
+static void check_tree(const Space *sp, uint64_t first, uint64_t last)
 {
     char *why = dms__view_check(
-        atomic_load_explicit(&sp->space->view, memory_order_acquire));
+        atomic_load_explicit(&sp->space->view, memory_order_acquire), first,
+        last);
 
     FUZZ_CHECK(!why, "view tree: %s", why);
 }
@@ -278,7 +295,7 @@ static void check_space(Space *sp, unsigned changes)
     GArray *cur;
     bool changed;
 
-    check_tree(sp);
+    check_tree(sp, 0, UINT64_MAX);
     cur = dms__flatview_ranges(fv);
 
     for (guint i = 0; i < cur->len && i < ref->len; i++) {
@@ -314,7 +331,7 @@ static void check_all(Fuzz *f, unsigned changes)
 {
     if (f->depth)
         return;
-    for (unsigned i = 0; i < MAX_SPACES; i++) {
+    for (unsigned i = 0; i <= BANK_SPACE; i++) {
         if (f->spaces[i].space)
             check_space(&f->spaces[i], changes);
     }
@@ -381,24 +398,23 @@ static void add_obj(Fuzz *f, DmsRegion *r, bool leaf)
 
 /*
  * The bank, created by its first run: a container of all 2^64 bytes, one
- * of the objects if there is room, and the root of a space of its own if
- * one is free (outside a batch), so that its runs show at once.
+ * of the objects if there is room, and the root of a space of its own
+ * (created outside a batch, at the first run there), so that its runs
+ * show at once.
  */
 static Bank *bank_get(Fuzz *f)
 {
     Bank *b = &f->bank;
-    Space *sp;
     int r;
 
-    if (b->box)
-        return b;
-    r = dms_region_new_container("bank", DMS_SIZE_ALL, &b->box);
-    FUZZ_CHECK(r == 0, "new_container: %d", r);
-    if (f->nobj < MAX_OBJS)
-        add_obj(f, dms_region_ref(b->box), false);
-    sp = free_space(f);
-    if (sp && !f->depth)
-        space_over(b->box, sp);
+    if (!b->box) {
+        r = dms_region_new_container("bank", DMS_SIZE_ALL, &b->box);
+        FUZZ_CHECK(r == 0, "new_container: %d", r);
+        if (f->nobj < MAX_OBJS)
+            add_obj(f, dms_region_ref(b->box), false);
+    }
+    if (!f->spaces[BANK_SPACE].space && !f->depth)
+        space_over(b->box, &f->spaces[BANK_SPACE]);
     return b;
 }
 
@@ -429,6 +445,51 @@ static bool bank_toggle(Bank *b, unsigned slot, bool add)
 }
 
 /*
+ * Adds (or removes) the regions of @slots one at a time, in that order;
+ * returns how many changes that made.
+ */
+static unsigned bank_apply(Fuzz *f, const unsigned *slots, unsigned count,
+                           bool add)
+{
+    Bank *b = &f->bank;
+    unsigned changes = 0;
+
+    for (unsigned i = 0; i < count; i++) {
+        if (!bank_toggle(b, slots[i], add))
+            continue;
+        changes++;
+        /*
+         * The paths to the slot in the spaces over the bank itself (the
+         * whole trees are checked after the run: checking them after each
+         * change would cost the square of the bank's size). Inside a batch
+         * the views wait for the commit.
+         */
+        for (unsigned s = 0; s <= BANK_SPACE && !f->depth; s++) {
+            if (f->spaces[s].space && f->spaces[s].root == b->box)
+                check_tree(&f->spaces[s], (uint64_t)slots[i] * 2 * UNIT,
+                           (uint64_t)slots[i] * 2 * UNIT + 2 * UNIT - 1);
+        }
+    }
+    return changes;
+}
+
+/*
+ * The length of a run: any, or half the time one of the sizes where
+ * nodes split or empty, give or take one: a leaf's worth (16) or a
+ * level's (256), once or twice. The other lengths rarely reach them.
+ */
+static unsigned bank_count(FuzzInput *in)
+{
+    uint16_t c = fuzz_u16(in);
+    unsigned node =
+        c & 1 ? DMS_VIEW_FANOUT * DMS_VIEW_FANOUT : DMS_VIEW_FANOUT;
+
+    if (c & 0x8000)
+        return (c & 0x7fff) % BANK_SLOTS + 1;
+    return MIN(node * (1 + (c >> 1 & 1)) + (c >> 2 & 3) - 1, BANK_SLOTS);
+}
+
+/*
  * A run of single changes to the bank: @count slots from @from on (mod
  * BANK_SLOTS) in ascending, descending (from @from down), random or
  * strided order, each added (or removed) alone. Every view is checked
@@ -438,13 +499,14 @@ static bool bank_toggle(Bank *b, unsigned slot, bool add)
 static unsigned bank_run(Fuzz *f, FuzzInput *in, bool add)
 {
     unsigned from = fuzz_u16(in) % BANK_SLOTS;
-    unsigned count = fuzz_u16(in) % BANK_SLOTS + 1;
+    unsigned count = bank_count(in);
     BankOrder order = (BankOrder)(fuzz_u8(in) % BANK_ORDERS);
     uint8_t arg = fuzz_u8(in);
-    unsigned stride = 2u * arg + 1, changes = 0;
+    unsigned stride = 2u * arg + 1, changes;
     unsigned *slots = g_new(unsigned, count);
     uint32_t rnd = arg + 1u;
-    Bank *b = bank_get(f);
+
+    bank_get(f);
 
     for (unsigned i = 0; i < count; i++) {
         switch (order) {
@@ -475,26 +537,63 @@ static unsigned bank_run(Fuzz *f, FuzzInput *in, bool add)
             slots[j] = t;
         }
     }
-    for (unsigned i = 0; i < count; i++) {
-        if (!bank_toggle(b, slots[i], add))
-            continue;
-        changes++;
-        /* Inside a batch the views wait for the commit: their ranges may
-         * be those of regions resized since. */
-        for (unsigned s = 0; s < MAX_SPACES && !f->depth; s++) {
-            if (f->spaces[s].space)
-                check_tree(&f->spaces[s]);
-        }
-    }
+    changes = bank_apply(f, slots, count, add);
     g_free(slots);
     return changes;
+}
+
+/*
+ * Fills the bank to its first @n slots and empties the rest: adds
+ * ascending, then removes descending from the top, one at a time, as a
+ * guest's memory map grows and shrinks at its end. Appending to full
+ * nodes leaves nodes with one child, and removing from the end empties
+ * them: the shape of the bug of a23b35c.
+ */
+static unsigned bank_set(Fuzz *f, FuzzInput *in)
+{
+    unsigned n = bank_count(in), changes = 0, slots[BANK_SLOTS];
+    unsigned count = 0;
+
+    bank_get(f);
+    for (unsigned i = 0; i < n; i++)
+        slots[count++] = i;
+    changes += bank_apply(f, slots, count, true);
+    count = 0;
+    for (unsigned i = BANK_SLOTS; i-- > n;)
+        slots[count++] = i;
+    changes += bank_apply(f, slots, count, false);
+    return changes;
+}
+
+/*
+ * At the end, the bank is emptied from the top, one region at a time, as
+ * a guest's memory map is torn down: what appending left behind (nodes
+ * with one child) empties first.
+ */
+static void bank_empty(Fuzz *f)
+{
+    unsigned slots[BANK_SLOTS], count = 0;
+
+    if (!f->bank.box)
+        return;
+    for (unsigned i = BANK_SLOTS; i-- > 0;)
+        slots[count++] = i;
+    check_all(f, bank_apply(f, slots, count, false));
+}
+
+/* Op bytes from BANK_OP_BYTES on: half of them set the bank's size. */
+static Op bank_op(uint8_t code)
+{
+    static const Op ops[] = {OP_BANK_ADD, OP_BANK_REMOVE, OP_BANK_SET,
+                             OP_BANK_SET};
+
+    return ops[code % G_N_ELEMENTS(ops)];
 }
 
 static void step(Fuzz *f, FuzzInput *in)
 {
     uint8_t code = fuzz_u8(in);
-    Op op = code < BANK_OP_BYTES ? (Op)(code % OP_COUNT)
-                                 : (Op)(OP_BANK_ADD + code % 2);
+    Op op = code < BANK_OP_BYTES ? (Op)(code % OP_COUNT) : bank_op(code);
     DmsRegion *r = NULL, *c, *s;
     unsigned changes = 1;
     int ret;
@@ -592,6 +691,9 @@ static void step(Fuzz *f, FuzzInput *in)
     case OP_BANK_REMOVE:
         changes = bank_run(f, in, op == OP_BANK_ADD);
         break;
+    case OP_BANK_SET:
+        changes = bank_set(f, in);
+        break;
     }
     check_all(f, changes);
 }
@@ -626,7 +728,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         f.depth--;
     }
     check_all(&f, 1);
-    for (unsigned i = 0; i < MAX_SPACES; i++)
+    bank_empty(&f);
+    for (unsigned i = 0; i <= BANK_SPACE; i++)
         drop_space(&f.spaces[i]);
     for (unsigned i = 0; i < f.nobj; i++)
         dms_region_unref(f.obj[i]);
