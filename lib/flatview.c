@@ -786,7 +786,8 @@ DmsViewNode *dms__view_build(DmsViewTxn *t, const GArray *ranges)
                     break;
                 g_ptr_array_add(up, n);
             }
-            put(n, n->n, c->keys[0], &c);
+            n->keys[n->n] = c->keys[0];
+            n->child[n->n++] = c;
         }
         g_ptr_array_free(level, TRUE);
         level = up;
