@@ -131,7 +131,8 @@ static inline void dms__rcu_read_unlock(void)
  * no chain of loads waiting on the previous section's store, and the
  * caller needs no call. Only when dms__rcu_flat_ready(): the thread is
  * registered, outside any section, and membarrier() stands in for the
- * reader's fence; otherwise use dms__rcu_read_lock().
+ * reader's fence; otherwise use dms__rcu_read_lock(). Not from a signal
+ * handler that may interrupt a flat section: its own would end that one.
  */
 static inline bool dms__rcu_flat_ready(void)
 {
