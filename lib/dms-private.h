@@ -121,90 +121,107 @@ typedef struct DmsFlatRange {
  */
 #define DMS_VIEW_FANOUT 16
 
+/*
+ * A node is cache-line shaped for the lookup: keys in lines 0-1, an inner
+ * node's child pointers in lines 2-3, a leaf's ranges from line 2 on, and
+ * what only writers read after them. A lookup touches the key lines and
+ * one child pointer or range per level; it fetches an inner node's four
+ * lines at once (dms__flatview_lookup()).
+ */
 typedef struct DmsViewNode {
-    /*
-     * keys[i]: start of ent[i], or of the first range under child[i];
-     * UINT64_MAX in unused slots. First, and cache-line aligned: a lookup
-     * reads these two lines and one pointer or range per level.
-     */
+    /* keys[i]: start of ent[i], or of the first range under child[i];
+     * UINT64_MAX in unused slots. */
     _Alignas(64) uint64_t keys[DMS_VIEW_FANOUT];
-    uint16_t n;     /* used slots */
-    uint8_t height; /* 0: a leaf */
-    uint64_t gen;   /* writer generation that may still write it */
     union {
         struct DmsViewNode *child[DMS_VIEW_FANOUT];
         DmsFlatRange ent[DMS_VIEW_FANOUT];
     };
+    uint16_t n;     /* used slots */
+    uint8_t height; /* 0: a leaf */
+    uint64_t gen;   /* writer generation that may still write it */
 } DmsViewNode;
 
 typedef DmsViewNode DmsFlatView;
+
+/*
+ * The slot of the last of the 16 @keys <= @addr, given keys[0] <= addr
+ * (else 0), as unused slots hold UINT64_MAX. Two rounds of independent
+ * compares: keys 4, 8 and 12 pick the group of four, then its keys 1-3
+ * the slot. About twenty instructions with no branch the address could
+ * mispredict, and two dependent loads (both in the node's two key lines),
+ * where a binary search has four and a count of all sixteen keys a chain
+ * of sixteen additions (measured in doc/benchmarks.md). The one search
+ * of the lookup and of the writers (dms__view_slot()).
+ */
+_Static_assert(DMS_VIEW_FANOUT == 16, "dms__view_search() assumes 16 keys");
+
+static inline unsigned dms__view_search(const uint64_t *keys, uint64_t addr)
+{
+    unsigned group = (unsigned)(keys[4] <= addr) +
+                     (unsigned)(keys[8] <= addr) +
+                     (unsigned)(keys[12] <= addr);
+    const uint64_t *g = keys + 4 * group;
+
+    return 4 * group + (unsigned)(g[1] <= addr) + (unsigned)(g[2] <= addr) +
+           (unsigned)(g[3] <= addr);
+}
 
 /* Slot of the last key <= addr among the n of @keys, or -1. */
 static inline int dms__view_slot(const uint64_t *keys, unsigned n,
                                  uint64_t addr)
 {
-    unsigned c = 0;
+    unsigned s;
 
-    /*
-     * Unused slots hold UINT64_MAX: counting over all of them is a fixed
-     * loop of compares without a branch the address could mispredict,
-     * and the clamp to @n fixes the one case it counts wrong.
-     */
-    for (unsigned i = 0; i < DMS_VIEW_FANOUT; i++)
-        c += keys[i] <= addr;
-    if (c > n)
-        c = n;
-    return (int)c - 1;
+    if (n == 0 || keys[0] > addr)
+        return -1;
+    s = dms__view_search(keys, addr);
+    /* At addr UINT64_MAX the unused slots count too. */
+    return (int)(s < n ? s : n - 1);
 }
-
-/* All 16 key loads in flight at once; one compare-and-add each. */
-#if defined(__clang__)
-#define DMS_UNROLL _Pragma("clang loop unroll(full)")
-#elif defined(__GNUC__)
-#define DMS_UNROLL _Pragma("GCC unroll 16")
-#else
-#define DMS_UNROLL
-#endif
 
 /* dms__flatview_lookup() of the last address, where unused slots count. */
 const DmsFlatRange *dms__flatview_lookup_top(const DmsFlatView *fv);
 
 /*
- * The range holding @addr, or NULL. Inline: it is most of the cost of a
- * small access, and every access does one.
+ * The range holding @addr, which is below UINT64_MAX, or NULL. Inline: it
+ * is most of the cost of a small access, and every access does one.
  */
-static inline const DmsFlatRange *dms__flatview_lookup(const DmsFlatView *fv,
-                                                       uint64_t addr)
+static inline const DmsFlatRange *dms__flatview_find(const DmsFlatView *fv,
+                                                     uint64_t addr)
 {
     const DmsViewNode *node = fv;
     const DmsFlatRange *fr;
-    unsigned c;
 
-    if (__builtin_expect(addr == UINT64_MAX, 0))
-        return dms__flatview_lookup_top(fv);
+    /* Below the first range; also the empty view, whose keys are all
+     * UINT64_MAX. */
+    if (addr < fv->keys[0])
+        return NULL;
     /*
-     * Unused slots hold UINT64_MAX, above any other address: counting the
-     * keys <= addr over all slots needs neither the node's count nor a
-     * branch the address could mispredict, and only the root's height is
-     * read, so each level touches its keys and one pointer.
+     * Below the root every node holds addr >= keys[0]: its parent's key
+     * for it is its first key, and the parent chose it by that key. Only
+     * the root's height is read, so each level reads its keys and one
+     * pointer; the child's key and pointer lines are fetched together, so
+     * that a level costs one cache miss, not two in a row.
      */
     for (unsigned h = fv->height; h > 0; h--) {
-        c = 0;
-        DMS_UNROLL
-        for (unsigned i = 0; i < DMS_VIEW_FANOUT; i++)
-            c += node->keys[i] <= addr;
-        if (c == 0)
-            return NULL;
-        node = node->child[c - 1];
+        node = node->child[dms__view_search(node->keys, addr)];
+        __builtin_prefetch(&node->keys[0]);
+        if (h > 1) {
+            __builtin_prefetch(&node->child[0]);
+            __builtin_prefetch(&node->child[8]);
+        }
     }
-    c = 0;
-    DMS_UNROLL
-    for (unsigned i = 0; i < DMS_VIEW_FANOUT; i++)
-        c += node->keys[i] <= addr;
-    if (c == 0)
-        return NULL;
-    fr = &node->ent[c - 1];
+    fr = &node->ent[dms__view_search(node->keys, addr)];
     return addr <= fr->last ? fr : NULL;
+}
+
+/* The range holding @addr, or NULL. */
+static inline const DmsFlatRange *dms__flatview_lookup(const DmsFlatView *fv,
+                                                       uint64_t addr)
+{
+    if (__builtin_expect(addr == UINT64_MAX, 0))
+        return dms__flatview_lookup_top(fv);
+    return dms__flatview_find(fv, addr);
 }
 
 /*
@@ -233,6 +250,16 @@ static inline const DmsFlatRange *dms__flatview_next(const DmsFlatView *fv,
 int dms__flatview_render_reference(DmsRegion *root, GArray **ret);
 /* Every range of @fv in order, without references. */
 GArray *dms__flatview_ranges(const DmsFlatView *fv);
+/*
+ * Checks the B+tree of @fv: keys sorted, unused keys UINT64_MAX, an inner
+ * key equal to its child's first key, heights consistent, no empty node
+ * but an empty root leaf, no inner root with one child, counts within the
+ * fanout, ranges disjoint and in order, each a piece of its leaf region.
+ * Only the nodes on the paths to addresses [first, last] are visited
+ * (all of them for 0, UINT64_MAX). Returns NULL if all hold, else a
+ * description to g_free(). For tests and fuzzing; topology lock held.
+ */
+char *dms__view_check(const DmsFlatView *fv, uint64_t first, uint64_t last);
 /* Frees a view no reader can reach any more, with all its nodes. */
 void dms__flatview_free(DmsFlatView *fv);
 

@@ -25,6 +25,7 @@
  */
 #include "dms-private.h"
 
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -785,7 +786,8 @@ DmsViewNode *dms__view_build(DmsViewTxn *t, const GArray *ranges)
                     break;
                 g_ptr_array_add(up, n);
             }
-            put(n, n->n, c->keys[0], &c);
+            n->keys[n->n] = c->keys[0];
+            n->child[n->n++] = c;
         }
         g_ptr_array_free(level, TRUE);
         level = up;
@@ -836,4 +838,93 @@ const DmsFlatRange *dms__flatview_lookup_top(const DmsFlatView *fv)
     const DmsFlatRange *fr = find_le(fv, UINT64_MAX);
 
     return fr && fr->last == UINT64_MAX ? fr : NULL;
+}
+
+/* ---- structural check (tests and fuzzing) ---- */
+
+typedef struct ViewCheck {
+    uint64_t first, last; /* the addresses to check */
+    bool any;             /* a range was seen */
+    uint64_t prev_last;   /* the last byte of the previous range */
+} ViewCheck;
+
+/* NULL if the subtree at @n is sound, else what is wrong with it. */
+static char *check_node(const DmsViewNode *n, bool is_root, unsigned depth,
+                        ViewCheck *vc)
+{
+    if (n->n > FANOUT)
+        return g_strdup_printf("depth %u: %u items, fanout %u", depth, n->n,
+                               FANOUT);
+    if (n->n == 0 && !(is_root && n->height == 0))
+        return g_strdup_printf("depth %u: an empty %s", depth,
+                               n->height ? "inner node" : "leaf");
+    if (is_root && n->height > 0 && n->n < 2)
+        return g_strdup_printf("an inner root with one child");
+    for (unsigned i = 0; i < FANOUT; i++) {
+        if (i >= n->n && n->keys[i] != UINT64_MAX)
+            return g_strdup_printf("depth %u: unused key %u is 0x%" PRIx64,
+                                   depth, i, n->keys[i]);
+        if (i > 0 && i < n->n && n->keys[i - 1] >= n->keys[i])
+            return g_strdup_printf("depth %u: keys %u and %u out of order",
+                                   depth, i - 1, i);
+    }
+    for (unsigned i = 0; i < n->n; i++) {
+        char *why;
+
+        if (n->height == 0) {
+            const DmsFlatRange *e = &n->ent[i];
+
+            if (n->keys[i] != e->start)
+                return g_strdup_printf("depth %u: key %u is not its start",
+                                       depth, i);
+            if (e->last < e->start || !e->region ||
+                !dms__region_is_leaf(e->region) ||
+                e->offset > e->region->last ||
+                e->last - e->start > e->region->last - e->offset)
+                return g_strdup_printf(
+                    "range [0x%" PRIx64 ", 0x%" PRIx64 "] at 0x%" PRIx64
+                    " is not a piece of leaf region %s (0x%" PRIx64 " bytes)",
+                    e->start, e->last, e->offset,
+                    e->region ? e->region->name : "(none)",
+                    e->region ? e->region->last + 1 : 0);
+            if (e->host != (e->region->kind == DMS_KIND_RAM
+                                ? e->region->host + e->offset
+                                : NULL))
+                return g_strdup_printf("range at 0x%" PRIx64 ": host "
+                                       "pointer",
+                                       e->start);
+            if (vc->any && e->start <= vc->prev_last)
+                return g_strdup_printf("range at 0x%" PRIx64 " overlaps or "
+                                       "precedes the range before it",
+                                       e->start);
+            vc->any = true;
+            vc->prev_last = e->last;
+            continue;
+        }
+        /* Only the children whose keys may hold the addresses asked. */
+        if (n->keys[i] > vc->last ||
+            (i + 1u < n->n && n->keys[i + 1] <= vc->first))
+            continue;
+        if (!n->child[i] || n->child[i]->height + 1u != n->height)
+            return g_strdup_printf(
+                "depth %u: child %u has height %u under "
+                "height %u",
+                depth, i, n->child[i] ? n->child[i]->height : 0u, n->height);
+        why = check_node(n->child[i], false, depth + 1, vc);
+        if (why)
+            return why;
+        /* After the child's own check: an empty child is reported as one. */
+        if (n->keys[i] != n->child[i]->keys[0])
+            return g_strdup_printf("depth %u: key %u is 0x%" PRIx64
+                                   ", its child's first 0x%" PRIx64,
+                                   depth, i, n->keys[i], n->child[i]->keys[0]);
+    }
+    return NULL;
+}
+
+char *dms__view_check(const DmsFlatView *fv, uint64_t first, uint64_t last)
+{
+    ViewCheck vc = {.first = first, .last = last};
+
+    return check_node(fv, true, 0, &vc);
 }

@@ -124,4 +124,37 @@ static inline void dms__rcu_read_unlock(void)
     atomic_store_explicit(&dms__rcu_reader.ctr, 0, memory_order_release);
 }
 
+/*
+ * A flat read-side section, for a lookup that calls nothing inside it (no
+ * nested section, no user code): entered and left with one store each,
+ * without the nesting count, so back-to-back sections on one thread form
+ * no chain of loads waiting on the previous section's store, and the
+ * caller needs no call. Only when dms__rcu_flat_ready(): the thread is
+ * registered, outside any section, and membarrier() stands in for the
+ * reader's fence; otherwise use dms__rcu_read_lock(). Not from a signal
+ * handler that may interrupt a flat section: its own would end that one.
+ */
+static inline bool dms__rcu_flat_ready(void)
+{
+    return dms__rcu_reader.registered && dms__rcu_reader.nesting == 0 &&
+           dms__rcu_membarrier;
+}
+
+static inline void dms__rcu_flat_enter(void)
+{
+    /* As in dms__rcu_read_lock(), with membarrier(). */
+    atomic_store_explicit(
+        &dms__rcu_reader.ctr,
+        atomic_load_explicit(&dms__rcu_gp, memory_order_acquire),
+        memory_order_relaxed);
+    atomic_signal_fence(memory_order_seq_cst);
+    DMS_SCHED_POINT();
+}
+
+static inline void dms__rcu_flat_leave(void)
+{
+    DMS_SCHED_POINT();
+    atomic_store_explicit(&dms__rcu_reader.ctr, 0, memory_order_release);
+}
+
 #endif /* DMS_RCU_H */

@@ -53,6 +53,10 @@ static const DmsFlatView *view_of(DmsSpace *s)
 static void assert_view_is_reference(DmsSpace *s)
 {
     GArray *ref, *cur = dms__flatview_ranges(view_of(s));
+    char *why = dms__view_check(view_of(s), 0, UINT64_MAX);
+
+    if (why)
+        fail_msg("view tree: %s", why);
 
     dms__topology_lock();
     assert_int_equal(dms__flatview_render_reference(s->root, &ref), 0);
@@ -186,6 +190,42 @@ static void test_emptied_only_child_leaves_the_tree(void **state)
     for (unsigned i = 0; i < N; i++)
         dms_region_unref(regions[i]);
     dms_region_unref(beyond);
+    dms_space_unref(s);
+    dms_region_unref(root);
+}
+
+/*
+ * dms_space_check()'s common case runs in a flat read-side section
+ * (lib/rcu.h), which has no nesting count: inside a caller's section it
+ * must leave that section as it was, and outside one leave the thread
+ * quiescent. Without the nesting check in dms__rcu_flat_ready() the
+ * inner check would end the outer section.
+ */
+static void test_check_keeps_an_enclosing_read_section(void **state)
+{
+    DmsRegion *root = container("root"), *r = ram("r", PAGE, NULL);
+    DmsSpace *s;
+    unsigned long ctr;
+
+    (void)state;
+    assert_int_equal(dms_space_new(root, "s", &s), 0);
+    assert_int_equal(dms_region_add_subregion(root, 0x1000, r, 0, 0), 0);
+    assert_int_equal(dms_space_check(s, 0x1000, 8, DMS_DIR_TO_DEVICE, NULL),
+                     0);
+    assert_int_equal(atomic_load(&dms__rcu_reader.ctr), 0);
+
+    dms__rcu_read_lock();
+    ctr = atomic_load(&dms__rcu_reader.ctr);
+    assert_int_not_equal(ctr, 0);
+    assert_int_equal(dms_space_check(s, 0x1000, 8, DMS_DIR_TO_DEVICE, NULL),
+                     0);
+    assert_int_equal(dms_space_check(s, 0x4000, 8, DMS_DIR_TO_DEVICE, NULL),
+                     -EFAULT);
+    assert_int_equal(atomic_load(&dms__rcu_reader.ctr), ctr);
+    dms__rcu_read_unlock();
+    assert_int_equal(atomic_load(&dms__rcu_reader.ctr), 0);
+
+    dms_region_unref(r);
     dms_space_unref(s);
     dms_region_unref(root);
 }
@@ -650,6 +690,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_one_change_copies_one_path),
         cmocka_unit_test(test_emptied_only_child_leaves_the_tree),
+        cmocka_unit_test(test_check_keeps_an_enclosing_read_section),
         cmocka_unit_test(test_change_reaches_only_spaces_that_show_it),
         cmocka_unit_test(test_incremental_matches_reference_under_priorities),
         cmocka_unit_test(test_alias_resize_past_2_64_is_refused),
