@@ -63,7 +63,7 @@ void bench_lookup_bsearch(void *lookup, uint64_t iters)
             else
                 hi = mid - 1;
         }
-        found += addr - l->starts[lo] < l->region_size;
+        found += addr >= l->starts[lo] && addr <= l->lasts[lo];
     }
     bench_keep(found);
 }
@@ -85,12 +85,14 @@ static void lookup_one(const BenchOptions *o, unsigned nr, double target_ns,
                 "dms_region_new_container");
     bench_check(dms_space_new(root, "lookup", &l.space), "dms_space_new");
     l.starts = g_new(uint64_t, nr);
+    l.lasts = g_new(uint64_t, nr);
     /* One batch: the space renders its view once, at the commit. */
     dms_update_begin();
     for (unsigned i = 0; i < nr; i++) {
         DmsRegion *ram;
 
         l.starts[i] = LOOKUP_BASE + (uint64_t)i * LOOKUP_STRIDE;
+        l.lasts[i] = l.starts[i] + LOOKUP_REGION_SIZE - 1;
         /* Every region shows the same 4 KiB: lookups never touch it. */
         bench_check(dms_region_new_ram(NULL, host, LOOKUP_REGION_SIZE, 0, NULL,
                                        NULL, &ram),
@@ -117,6 +119,7 @@ static void lookup_one(const BenchOptions *o, unsigned nr, double target_ns,
 
     g_free(l.addrs);
     g_free(l.starts);
+    g_free(l.lasts);
     dms_space_unref(l.space);
     dms_region_unref(root);
     g_rand_free(rand);

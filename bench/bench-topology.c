@@ -314,7 +314,7 @@ static void lookup_bsearch_branchless(void *opaque, uint64_t iters)
             at = at[half] <= addr ? at + half : at;
             len -= half;
         }
-        found += addr - *at < l->base.region_size;
+        found += addr >= *at && addr <= l->base.lasts[at - l->base.starts];
     }
     bench_keep(found);
 }
@@ -334,9 +334,11 @@ static void lookups(const BenchOptions *o, Topo *t, GRand *rand)
     double ns[4];
 
     l.base.starts = g_new(uint64_t, t->n);
+    l.base.lasts = g_new(uint64_t, t->n);
     l.ranges = g_new(TableRange, t->n);
     for (unsigned i = 0; i < t->n; i++) {
         l.base.starts[i] = BASE + (uint64_t)i * STRIDE;
+        l.base.lasts[i] = l.base.starts[i] + REGION_SIZE - 1;
         l.ranges[i] =
             (TableRange){l.base.starts[i], l.base.starts[i] + REGION_SIZE - 1,
                          0, t->placed[i], host};
@@ -377,6 +379,7 @@ static void lookups(const BenchOptions *o, Topo *t, GRand *rand)
     }
     g_free(l.base.addrs);
     g_free(l.base.starts);
+    g_free(l.base.lasts);
     g_free(l.ranges);
 }
 

@@ -197,7 +197,13 @@ static inline void bench_keep(uint64_t v)
 typedef struct BenchLookup {
     const char *what; /* the group, for a failure */
     DmsSpace *space;
-    uint64_t *starts;
+    /*
+     * The baselines' table, sorted: the search runs over starts alone and
+     * reads the found region's last address after, as a table must
+     * where regions differ in size (a search that assumed one size could
+     * skip the table altogether and divide).
+     */
+    uint64_t *starts, *lasts;
     unsigned nr;
     uint64_t region_size;
     uint64_t *addrs;
@@ -207,7 +213,7 @@ typedef struct BenchLookup {
 void bench_lookup_addrs(BenchLookup *l, GRand *rand, unsigned span);
 /* A BenchFn over a BenchLookup: dms_space_check() of each address. */
 void bench_lookup_check(void *lookup, uint64_t iters);
-/* The baseline: binary search over @starts, then a bounds check. */
+/* The baseline: binary search over @starts, then a check of @lasts. */
 void bench_lookup_bsearch(void *lookup, uint64_t iters);
 
 /*
