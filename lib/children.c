@@ -52,6 +52,13 @@ struct DmsChildNode {
     };
 };
 
+/*
+ * Under 1 KiB with malloc's header: glibc serves larger requests from its
+ * sorted bins, and each one first consolidates every small free chunk
+ * (the render frees many), which cost more than the insertion itself.
+ */
+G_STATIC_ASSERT(sizeof(DmsChildNode) + 2 * sizeof(size_t) < 1024);
+
 static Key key_of(const DmsRegion *r)
 {
     return (Key){.offset = r->offset, .seq = r->seq, .priority = r->priority};
@@ -120,6 +127,24 @@ static void node_free(DmsChildNode *n)
     g_free(n);
 }
 
+/*
+ * Spares kept beyond what an insertion needs: merges give nodes back and
+ * splits take them, so churn at one size goes through malloc rarely.
+ */
+#define SPARE_MAX 16
+
+/* Node @n left the tree: a spare, or freed. */
+static void node_give(DmsChildren *c, DmsChildNode *n)
+{
+    if (c->nspare >= SPARE_MAX) {
+        node_free(n);
+        return;
+    }
+    n->next = c->spare;
+    c->spare = n;
+    c->nspare++;
+}
+
 /* Moves @count slots of @src from @si to @dst at @di (dst has room). */
 static void move_slots(DmsChildNode *dst, unsigned di, DmsChildNode *src,
                        unsigned si, unsigned count)
@@ -173,11 +198,11 @@ static void unlink_leaf(DmsChildNode *n)
 }
 
 /* Node @n leaves the tree. */
-static void discard(DmsChildNode *n)
+static void discard(DmsChildren *c, DmsChildNode *n)
 {
     if (n->height == 0)
         unlink_leaf(n);
-    node_free(n);
+    node_give(c, n);
 }
 
 /* ---- insertion ---- */
@@ -346,7 +371,7 @@ int dms__children_insert(DmsChildren *c, DmsRegion *sub)
 /* ---- removal ---- */
 
 /* Child @i of @n has fewer than MIN_FILL slots: borrow or merge. */
-static void fix_underflow(DmsChildNode *n, unsigned i)
+static void fix_underflow(DmsChildren *c, DmsChildNode *n, unsigned i)
 {
     unsigned l = i > 0 ? i - 1 : i;
     DmsChildNode *left, *right;
@@ -358,7 +383,7 @@ static void fix_underflow(DmsChildNode *n, unsigned i)
          * in turn, is removed by its parent or by dms__children_remove().
          */
         if (n->child[i]->n == 0) {
-            discard(n->child[i]);
+            discard(c, n->child[i]);
             take(n, i);
         }
         return;
@@ -368,10 +393,10 @@ static void fix_underflow(DmsChildNode *n, unsigned i)
     if (left->n + right->n <= FANOUT) {
         move_slots(left, left->n, right, 0, right->n);
         take(n, l + 1);
-        discard(right);
+        discard(c, right);
         if (left->n == 0) {
             take(n, l);
-            discard(left);
+            discard(c, left);
             return;
         }
     } else if (left->n < right->n) {
@@ -386,7 +411,8 @@ static void fix_underflow(DmsChildNode *n, unsigned i)
     n->key[l] = left->key[0];
 }
 
-static bool remove_rec(DmsChildNode *n, const Key *k, const DmsRegion *sub)
+static bool remove_rec(DmsChildren *c, DmsChildNode *n, const Key *k,
+                       const DmsRegion *sub)
 {
     unsigned i = child_for(n, k);
 
@@ -396,12 +422,12 @@ static bool remove_rec(DmsChildNode *n, const Key *k, const DmsRegion *sub)
         take(n, i);
         return true;
     }
-    if (!remove_rec(n->child[i], k, sub))
+    if (!remove_rec(c, n->child[i], k, sub))
         return false;
     if (n->child[i]->n > 0)
         n->key[i] = n->child[i]->key[0];
     if (n->child[i]->n < MIN_FILL)
-        fix_underflow(n, i);
+        fix_underflow(c, n, i);
     return true;
 }
 
@@ -411,17 +437,17 @@ bool dms__children_remove(DmsChildren *c, const DmsRegion *sub)
     guint index;
     DmsPriorityGroup *g;
 
-    if (!c->root || !remove_rec(c->root, &k, sub))
+    if (!c->root || !remove_rec(c, c->root, &k, sub))
         return false;
     /* A root with one child gives way to it; an empty one goes. */
     while (c->root->height > 0 && c->root->n == 1) {
         DmsChildNode *only = c->root->child[0];
 
-        node_free(c->root);
+        node_give(c, c->root);
         c->root = only;
     }
     if (c->root->n == 0) {
-        discard(c->root);
+        discard(c, c->root);
         c->root = NULL;
     }
     c->count--;
@@ -461,10 +487,8 @@ bool dms__children_lower_bound(const DmsChildren *c, int priority,
     cur->leaf = NULL;
     if (!n)
         return false;
-    while (n->height) {
-        __builtin_prefetch(n->child[child_for(n, &k)]);
+    while (n->height)
         n = n->child[child_for(n, &k)];
-    }
     /* Every key <= k is below k here (seq 0 is never used): the first
      * key above k is the lower bound, perhaps in the next leaf. */
     pos = count_le(n, &k);

@@ -99,7 +99,7 @@ static inline bool dms__region_is_leaf(const DmsRegion *r)
  * index"). Rendering a span looks at each priority's subregions starting
  * in [first - max_last, last] only. Topology lock held throughout.
  */
-#define DMS_CHILD_FANOUT 32
+#define DMS_CHILD_FANOUT 30
 
 typedef struct DmsChildNode DmsChildNode;
 
