@@ -200,6 +200,8 @@ static void unlink_leaf(DmsChildNode *n)
 /* Node @n leaves the tree. */
 static void discard(DmsChildren *c, DmsChildNode *n)
 {
+    if (c->finger == n)
+        c->finger = NULL;
     if (n->height == 0)
         unlink_leaf(n);
     node_give(c, n);
@@ -281,6 +283,7 @@ void dms__children_clear(DmsChildren *c)
     if (c->root)
         free_subtree(c->root);
     c->root = NULL;
+    c->finger = NULL;
     while (c->spare) {
         DmsChildNode *next = c->spare->next;
 
@@ -326,7 +329,7 @@ DmsPriorityGroup *dms__children_group(const DmsChildren *c, int priority,
 int dms__children_insert(DmsChildren *c, DmsRegion *sub)
 {
     unsigned need = c->root ? c->root->height + 2u : 1u;
-    DmsChildNode *split;
+    DmsChildNode *split, *f;
     DmsPriorityGroup *g;
     Key k = key_of(sub);
     guint index;
@@ -351,9 +354,18 @@ int dms__children_insert(DmsChildren *c, DmsRegion *sub)
     g->count++;
     g->max_last = MAX(g->max_last, sub->last);
 
+    f = c->finger;
     if (!c->root) {
         c->root = node_take(c, 0);
         put(c->root, 0, &k, sub);
+    } else if (f && f->n > 0 && f->n < FANOUT && key_le(&f->key[0], &k) &&
+               (!f->next || !key_le(&f->next->key[0], &k))) {
+        /*
+         * @k goes into the finger's leaf, after its first key (keys are
+         * unique): no split and no first key changes, so nothing above
+         * the leaf does either.
+         */
+        put(f, count_le(f, &k), &k, sub);
     } else {
         insert_rec(c, c->root, &k, sub, &split);
         if (split) {
@@ -476,19 +488,25 @@ static bool cursor_load(DmsChildCursor *cur)
     return true;
 }
 
-bool dms__children_lower_bound(const DmsChildren *c, int priority,
-                               uint64_t offset, DmsChildCursor *cur)
+bool dms__children_lower_bound(DmsChildren *c, int priority, uint64_t offset,
+                               DmsChildCursor *cur)
 {
     /* Insertion orders start at 1: seq 0 is below every subregion. */
     Key k = {.offset = offset, .seq = 0, .priority = priority};
-    const DmsChildNode *n = c->root;
+    DmsChildNode *n = c->finger;
     unsigned pos;
 
     cur->leaf = NULL;
-    if (!n)
-        return false;
-    while (n->height)
-        n = n->child[child_for(n, &k)];
+    /* The finger's keys straddle @k: the first key above it is there. */
+    if (!n || n->n == 0 || !key_le(&n->key[0], &k) ||
+        key_le(&n->key[n->n - 1], &k)) {
+        n = c->root;
+        if (!n)
+            return false;
+        while (n->height)
+            n = n->child[child_for(n, &k)];
+        c->finger = n;
+    }
     /* Every key <= k is below k here (seq 0 is never used): the first
      * key above k is the lower bound, perhaps in the next leaf. */
     pos = count_le(n, &k);

@@ -104,7 +104,13 @@ static inline bool dms__region_is_leaf(const DmsRegion *r)
 typedef struct DmsChildNode DmsChildNode;
 
 typedef struct DmsChildren {
-    DmsChildNode *root;  /* NULL when empty */
+    DmsChildNode *root; /* NULL when empty */
+    /*
+     * A leaf of the tree where the last lower bound ended, or NULL: an
+     * add searches the same place three times (overlap check, insertion,
+     * render), and only the first needs to come down from the root.
+     */
+    DmsChildNode *finger;
     DmsChildNode *spare; /* nodes for the next insertion, linked by next */
     unsigned nspare;
     size_t count;
@@ -145,8 +151,8 @@ DmsPriorityGroup *dms__children_group(const DmsChildren *c, int priority,
  * index order, or to the first one if ..._first(); ..._next() to the one
  * after. They return false when there is none.
  */
-bool dms__children_lower_bound(const DmsChildren *c, int priority,
-                               uint64_t offset, DmsChildCursor *cur);
+bool dms__children_lower_bound(DmsChildren *c, int priority, uint64_t offset,
+                               DmsChildCursor *cur);
 bool dms__children_first(const DmsChildren *c, DmsChildCursor *cur);
 bool dms__children_next(DmsChildCursor *cur);
 /* Checks every invariant of the tree (tests): 0 or -EINVAL. */

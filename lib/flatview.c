@@ -119,7 +119,7 @@ static void subregions_meeting(const Render *rd, DmsRegion *c, uint64_t first,
                                uint64_t last)
 {
     GPtrArray *subs = rd->subs;
-    const DmsChildren *children = c->children;
+    DmsChildren *children = c->children;
     DmsChildCursor cur;
 
     if (rd->reference) {

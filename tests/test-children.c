@@ -84,7 +84,7 @@ static void assert_same(const DmsChildren *c, Model *m)
     assert_int_equal(i, m->in->len);
 }
 
-static void assert_lower_bound(const DmsChildren *c, Model *m, int priority,
+static void assert_lower_bound(DmsChildren *c, Model *m, int priority,
                                uint64_t offset)
 {
     guint want = model_lower_bound(m, priority, offset);
@@ -210,6 +210,57 @@ static void test_children_lower_bound_finds_first_at_or_after(void **state)
     g_rand_free(rand);
 }
 
+/*
+ * Insertions right after a lower bound at their own place (what an add
+ * does) take the finger's shortcut; at a leaf's first slot, in a full
+ * leaf or past its last key they must not, and the order must hold.
+ */
+static void test_children_insert_at_the_finger_keeps_order(void **state)
+{
+    DmsChildren *c;
+    Model m = {g_ptr_array_new_with_free_func(g_free)};
+    DmsChildCursor cur;
+    uint64_t seq = 0;
+    (void)state;
+
+    assert_int_equal(dms__children_new(&c), 0);
+    /* Every 16th slot first, then the holes from the top down and from
+     * the bottom up, each after a lower bound at its place. */
+    for (unsigned i = 0; i < 4096; i += 16) {
+        DmsRegion *r = fake(0, i, ++seq, 0);
+
+        assert_int_equal(dms__children_insert(c, r), 0);
+        g_ptr_array_add(m.in, r);
+    }
+    for (unsigned pass = 0; pass < 2; pass++) {
+        for (unsigned j = 0; j < 4096; j++) {
+            unsigned i = pass ? j : 4095 - j;
+            DmsRegion *r;
+
+            if (i % 16 == 0 || (i % 2) != pass)
+                continue;
+            r = fake(0, i, ++seq, 0);
+            dms__children_lower_bound(c, 0, i, &cur);
+            assert_int_equal(dms__children_insert(c, r), 0);
+            g_ptr_array_add(m.in, r);
+            if (j % 64 == 0)
+                assert_int_equal(dms__children_check(c), 0);
+        }
+    }
+    /* Equal offsets: a later seq goes after the earlier ones. */
+    for (unsigned i = 0; i < 200; i++) {
+        DmsRegion *r = fake(0, 2048, ++seq, 0);
+
+        dms__children_lower_bound(c, 0, 2048, &cur);
+        assert_int_equal(dms__children_insert(c, r), 0);
+        g_ptr_array_add(m.in, r);
+    }
+    assert_same(c, &m);
+    for (uint64_t off = 0; off < 4100; off += 3)
+        assert_lower_bound(c, &m, 0, off);
+    free_all(c, &m);
+}
+
 static void test_children_remove_missing_is_refused(void **state)
 {
     DmsChildren *c;
@@ -307,6 +358,13 @@ static void test_children_random_changes_match_model(void **state)
                      ++seq, (uint64_t)g_rand_int_range(rand, 0, 1 << 16));
 
             g_ptr_array_add(all, r);
+            /* As dms_region_add_subregion() does, mostly: the overlap
+             * check's lower bound leaves the finger where @r goes. */
+            if (g_rand_int_range(rand, 0, 4) > 0) {
+                DmsChildCursor cur;
+
+                dms__children_lower_bound(c, p, r->offset, &cur);
+            }
             assert_int_equal(dms__children_insert(c, r), 0);
             g_ptr_array_add(m.in, r);
             max_last[p] = count[p]++ ? MAX(max_last[p], r->last) : r->last;
@@ -351,6 +409,7 @@ int main(void)
         cmocka_unit_test(test_children_walk_in_key_order),
         cmocka_unit_test(test_children_ascending_and_descending_fill),
         cmocka_unit_test(test_children_lower_bound_finds_first_at_or_after),
+        cmocka_unit_test(test_children_insert_at_the_finger_keeps_order),
         cmocka_unit_test(test_children_remove_missing_is_refused),
         cmocka_unit_test(test_children_groups_count_and_bound_max_last),
         cmocka_unit_test(test_children_random_changes_match_model),
