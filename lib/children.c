@@ -24,9 +24,9 @@
 #include "dms-private.h"
 
 /*
- * Keys (24 bytes) and items of a node: 32 of each fill 1 KiB, and a
- * binary search reads 5 keys. Chosen by measurement (bench/, the
- * topology group, random adds at 10^6): see doc/design.md.
+ * Keys (24 bytes) and items of a node: 30 of each and the header fill 984
+ * bytes, and a binary search reads 5 keys. Chosen by measurement against
+ * 16 and 60 (doc/design.md, "The children index").
  */
 #define FANOUT DMS_CHILD_FANOUT
 /* Below this a node borrows from or merges with a sibling. */
