@@ -432,6 +432,9 @@ static bool remove_rec(DmsChildren *c, DmsChildNode *n, const Key *k,
         if (n->n == 0 || n->region[i] != sub)
             return false;
         take(n, i);
+        /* The render of the span looks here next (a merge that frees
+         * this leaf clears the finger). */
+        c->finger = n;
         return true;
     }
     if (!remove_rec(c, n->child[i], k, sub))

@@ -106,9 +106,9 @@ typedef struct DmsChildNode DmsChildNode;
 typedef struct DmsChildren {
     DmsChildNode *root; /* NULL when empty */
     /*
-     * A leaf of the tree where the last lower bound ended, or NULL: an
-     * add searches the same place three times (overlap check, insertion,
-     * render), and only the first needs to come down from the root.
+     * A leaf of the tree where the last lower bound or removal ended, or
+     * NULL: an add searches one place three times (overlap check,
+     * insertion, render), a removal twice; only the first comes down.
      */
     DmsChildNode *finger;
     DmsChildNode *spare; /* nodes for the next insertion, linked by next */

@@ -63,6 +63,24 @@ static guint model_lower_bound(const Model *m, int priority, uint64_t offset)
 }
 
 /* The index walks exactly the model's regions in the model's order. */
+/* The first region at or after (priority, offset) of unsorted @m. */
+static DmsRegion *model_lower_bound_scan(const Model *m, int priority,
+                                         uint64_t offset)
+{
+    DmsRegion probe = {.priority = priority, .offset = offset, .seq = 0};
+    const DmsRegion *probe_ptr = &probe;
+    DmsRegion *best = NULL;
+
+    for (guint i = 0; i < m->in->len; i++) {
+        DmsRegion *r = g_ptr_array_index(m->in, i);
+
+        if (compare_key(&r, &probe_ptr) > 0 &&
+            (!best || compare_key(&r, &best) < 0))
+            best = r;
+    }
+    return best;
+}
+
 static void assert_same(const DmsChildren *c, Model *m)
 {
     DmsChildCursor cur;
@@ -375,6 +393,24 @@ static void test_children_random_changes_match_model(void **state)
             assert_true(dms__children_remove(c, r));
             g_ptr_array_remove_index_fast(m.in, i);
             count[r->priority]--;
+            /* As the render of the removed span does: a lower bound
+             * where the removal left the finger. */
+            if (step % 5 == 0) {
+                DmsChildCursor cur;
+                DmsRegion *want = model_lower_bound_scan(
+                    &m, r->priority, r->offset > 64 ? r->offset - 64 : 0);
+
+                if (want) {
+                    assert_true(dms__children_lower_bound(
+                        c, r->priority, r->offset > 64 ? r->offset - 64 : 0,
+                        &cur));
+                    assert_ptr_equal(cur.region, want);
+                } else {
+                    assert_false(dms__children_lower_bound(
+                        c, r->priority, r->offset > 64 ? r->offset - 64 : 0,
+                        &cur));
+                }
+            }
         }
         if (step % 997 == 0 || m.in->len < 40) {
             assert_same(c, &m);
