@@ -9,7 +9,7 @@
  * 20 levels, each a cache miss on the tree node and one on the region it
  * keys through). Here a level is one node: a binary search over keys held
  * in the node itself, so the regions are not touched until found, and
- * four levels cover a million subregions.
+ * four full levels hold 810,000 subregions.
  *
  * Leaves are linked both ways so that walking in order from a lower
  * bound is a step, and a leaf can leave the list wherever it is. Only
