@@ -68,15 +68,11 @@ struct DmsRegion {
             DmsDirtyLog *_Atomic dirty; /* set once, freed with the region */
         };
         DmsRegionMessage *msg; /* DMS_KIND_MESSAGE: immutable */
-        struct { /* DMS_KIND_CONTAINER, under the topology lock */
-            /*
-             * The subregions (owning references), keyed by (priority,
-             * offset, seq). Rendering a span looks at each priority's
-             * subregions starting in [first - max_last, last] only.
-             */
-            GTree *children;
-            GArray *prios; /* of DmsPriorityGroup, ascending */
-        };
+        /*
+         * DMS_KIND_CONTAINER, under the topology lock: the subregions
+         * (owning references), indexed by (priority, offset, seq).
+         */
+        struct DmsChildren *children;
         struct {               /* DMS_KIND_ALIAS */
             DmsRegion *target; /* reference held */
             uint64_t alias_offset;
@@ -97,9 +93,70 @@ static inline bool dms__region_is_leaf(const DmsRegion *r)
     return r->kind == DMS_KIND_RAM || r->kind == DMS_KIND_MESSAGE;
 }
 
-/* region.c: children order, used by flatview.c too. */
-gint dms__region_compare_place(gconstpointer a, gconstpointer b,
-                               gpointer unused);
+/*
+ * children.c: a container's subregions, a B+tree keyed by (priority,
+ * offset, seq) with the keys in its nodes (doc/design.md, "The children
+ * index"). Rendering a span looks at each priority's subregions starting
+ * in [first - max_last, last] only. Topology lock held throughout.
+ */
+#define DMS_CHILD_FANOUT 30
+
+typedef struct DmsChildNode DmsChildNode;
+
+typedef struct DmsChildren {
+    DmsChildNode *root; /* NULL when empty */
+    /*
+     * A leaf of the tree where the last lower bound or removal ended, or
+     * NULL: an add searches one place three times (overlap check,
+     * insertion, render), a removal twice; only the first comes down.
+     */
+    DmsChildNode *finger;
+    DmsChildNode *spare; /* nodes for the next insertion, linked by next */
+    unsigned nspare;
+    size_t count;
+    GArray *prios; /* of DmsPriorityGroup, ascending, count > 0 each */
+} DmsChildren;
+
+/* A place in the index, and what is there (read from the node, so that
+ * a walk touches no region it does not use). */
+typedef struct DmsChildCursor {
+    const DmsChildNode *leaf;
+    unsigned slot;
+    DmsRegion *region;
+    int priority;
+    uint64_t offset;
+} DmsChildCursor;
+
+int dms__children_new(DmsChildren **ret);
+/* Frees the index; the regions in it are the caller's to drop. */
+void dms__children_free(DmsChildren *c);
+/* Empties the index (as dms__children_free(), keeping @c). */
+void dms__children_clear(DmsChildren *c);
+/*
+ * Adds @sub under its priority, offset and seq (unique: seq > 0 and never
+ * reused) and counts it in its priority group. Takes no reference.
+ * Returns 0 or -ENOMEM, with the index unchanged.
+ */
+int dms__children_insert(DmsChildren *c, DmsRegion *sub);
+/*
+ * Removes @sub, which must still have the key it was inserted with.
+ * Never allocates. False if it is not in the index.
+ */
+bool dms__children_remove(DmsChildren *c, const DmsRegion *sub);
+/* The group of @priority, or NULL; *@index: where it is or would go. */
+DmsPriorityGroup *dms__children_group(const DmsChildren *c, int priority,
+                                      guint *index);
+/*
+ * Moves @cur to the first subregion at or after (@priority, @offset) in
+ * index order, or to the first one if ..._first(); ..._next() to the one
+ * after. They return false when there is none.
+ */
+bool dms__children_lower_bound(DmsChildren *c, int priority, uint64_t offset,
+                               DmsChildCursor *cur);
+bool dms__children_first(const DmsChildren *c, DmsChildCursor *cur);
+bool dms__children_next(DmsChildCursor *cur);
+/* Checks every invariant of the tree (tests): 0 or -EINVAL. */
+int dms__children_check(const DmsChildren *c);
 
 /*
  * One piece of a flattened view: addresses [start, last] show bytes

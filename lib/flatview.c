@@ -110,13 +110,6 @@ static gint compare_render_order(gconstpointer a, gconstpointer b)
     return x->seq > y->seq ? -1 : x->seq < y->seq;
 }
 
-static gboolean gather_all(gpointer key, gpointer value, gpointer data)
-{
-    (void)value;
-    g_ptr_array_add(data, key);
-    return FALSE;
-}
-
 /*
  * The subregions of container @c that meet its bytes [first, last], in
  * rendering order. The reference render takes every subregion and sorts;
@@ -127,32 +120,32 @@ static void subregions_meeting(const Render *rd, DmsRegion *c, uint64_t first,
                                uint64_t last)
 {
     GPtrArray *subs = rd->subs;
+    DmsChildren *children = c->children;
+    DmsChildCursor cur;
 
     if (rd->reference) {
         guint from = subs->len;
 
-        g_tree_foreach(c->children, gather_all, subs);
+        for (bool more = dms__children_first(children, &cur); more;
+             more = dms__children_next(&cur))
+            g_ptr_array_add(subs, cur.region);
         qsort(subs->pdata + from, subs->len - from, sizeof(gpointer),
               compare_render_order);
         return;
     }
-    for (guint g = c->prios->len; g-- > 0;) {
+    for (guint g = children->prios->len; g-- > 0;) {
         const DmsPriorityGroup *pg =
-            &g_array_index(c->prios, DmsPriorityGroup, g);
-        DmsRegion probe = {
-            .priority = pg->priority,
-            .offset = first > pg->max_last ? first - pg->max_last : 0,
-        };
+            &g_array_index(children->prios, DmsPriorityGroup, g);
         guint from = subs->len;
-        GTreeNode *node = g_tree_lower_bound(c->children, &probe);
 
-        for (; node; node = g_tree_node_next(node)) {
-            DmsRegion *s = g_tree_node_key(node);
-
-            if (s->priority != pg->priority || s->offset > last)
+        for (bool more = dms__children_lower_bound(
+                 children, pg->priority,
+                 first > pg->max_last ? first - pg->max_last : 0, &cur);
+             more; more = dms__children_next(&cur)) {
+            if (cur.priority != pg->priority || cur.offset > last)
                 break;
-            if (s->offset + s->last >= first)
-                g_ptr_array_add(subs, s);
+            if (cur.offset + cur.region->last >= first)
+                g_ptr_array_add(subs, cur.region);
         }
         /* Within one priority, the newest first. */
         if (subs->len - from > 1)

@@ -115,19 +115,6 @@ int dms_region_new_message(const char *name, uint64_t size,
     return 0;
 }
 
-gint dms__region_compare_place(gconstpointer a, gconstpointer b,
-                               gpointer unused)
-{
-    const DmsRegion *x = a, *y = b;
-
-    (void)unused;
-    if (x->priority != y->priority)
-        return x->priority < y->priority ? -1 : 1;
-    if (x->offset != y->offset)
-        return x->offset < y->offset ? -1 : 1;
-    return x->seq < y->seq ? -1 : x->seq > y->seq;
-}
-
 int dms_region_new_container(const char *name, uint64_t size, DmsRegion **ret)
 {
     DmsRegion *r;
@@ -137,8 +124,10 @@ int dms_region_new_container(const char *name, uint64_t size, DmsRegion **ret)
     r = region_alloc(DMS_KIND_CONTAINER, name, size_to_last(size));
     if (!r)
         return -ENOMEM;
-    r->children = g_tree_new_full(dms__region_compare_place, NULL, NULL, NULL);
-    r->prios = g_array_new(FALSE, FALSE, sizeof(DmsPriorityGroup));
+    if (dms__children_new(&r->children) < 0) {
+        g_free(r);
+        return -ENOMEM;
+    }
     *ret = r;
     return 0;
 }
@@ -189,26 +178,21 @@ DmsRegion *dms_region_ref(DmsRegion *region)
     return region;
 }
 
-static gboolean gather_child(gpointer key, gpointer value, gpointer data)
-{
-    (void)value;
-    g_ptr_array_add(data, key);
-    return FALSE;
-}
-
 static void region_free(DmsRegion *r)
 {
     if (r->kind == DMS_KIND_CONTAINER) {
         GPtrArray *children = g_ptr_array_new();
+        DmsChildCursor cur;
 
         /* Detach under the lock: others may be walking the children's
          * parent pointers to check for cycles. */
         dms__topology_lock();
-        g_tree_foreach(r->children, gather_child, children);
-        for (guint i = 0; i < children->len; i++)
-            ((DmsRegion *)g_ptr_array_index(children, i))->parent = NULL;
-        g_tree_destroy(r->children);
-        g_array_free(r->prios, TRUE);
+        for (bool more = dms__children_first(r->children, &cur); more;
+             more = dms__children_next(&cur)) {
+            cur.region->parent = NULL;
+            g_ptr_array_add(children, cur.region);
+        }
+        dms__children_free(r->children);
         dms__topology_unlock();
         for (guint i = 0; i < children->len; i++)
             dms_region_unref(g_ptr_array_index(children, i));
@@ -271,27 +255,6 @@ static bool reached_by(const DmsRegion *from, const DmsRegion *needle)
     return false;
 }
 
-static DmsPriorityGroup *group_of(DmsRegion *c, int priority, guint *index)
-{
-    guint lo = 0, hi = c->prios->len;
-
-    while (lo < hi) {
-        guint mid = lo + (hi - lo) / 2;
-        DmsPriorityGroup *g = &g_array_index(c->prios, DmsPriorityGroup, mid);
-
-        if (g->priority == priority) {
-            *index = mid;
-            return g;
-        }
-        if (g->priority < priority)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    *index = lo;
-    return NULL;
-}
-
 /*
  * Does [first, last] overlap a subregion of @priority? Only slots starting
  * in [first - max_last, last] can; the children tree finds the first of
@@ -301,22 +264,18 @@ static bool overlaps_equal_priority(DmsRegion *c, uint64_t first,
                                     uint64_t last, int priority)
 {
     guint index;
-    DmsPriorityGroup *g = group_of(c, priority, &index);
-    DmsRegion probe;
-    GTreeNode *node;
+    DmsPriorityGroup *g = dms__children_group(c->children, priority, &index);
+    DmsChildCursor cur;
 
     if (!g)
         return false;
-    probe.priority = priority;
-    probe.offset = first > g->max_last ? first - g->max_last : 0;
-    probe.seq = 0;
-    node = g_tree_lower_bound(c->children, &probe);
-    for (; node; node = g_tree_node_next(node)) {
-        const DmsRegion *s = g_tree_node_key(node);
-
-        if (s->priority != priority || s->offset > last)
+    for (bool more = dms__children_lower_bound(
+             c->children, priority,
+             first > g->max_last ? first - g->max_last : 0, &cur);
+         more; more = dms__children_next(&cur)) {
+        if (cur.priority != priority || cur.offset > last)
             break;
-        if (s->offset + s->last >= first)
+        if (cur.offset + cur.region->last >= first)
             return true;
     }
     return false;
@@ -325,8 +284,6 @@ static bool overlaps_equal_priority(DmsRegion *c, uint64_t first,
 int dms_region_add_subregion(DmsRegion *container, uint64_t offset,
                              DmsRegion *sub, int priority, uint32_t flags)
 {
-    DmsPriorityGroup *g;
-    guint index;
     int r = 0;
 
     g_return_val_if_fail(container != NULL && sub != NULL, -EINVAL);
@@ -352,19 +309,14 @@ int dms_region_add_subregion(DmsRegion *container, uint64_t offset,
         r = -EEXIST;
         goto out;
     }
-    g = group_of(container, priority, &index);
-    if (!g) {
-        DmsPriorityGroup fresh = {.priority = priority};
-        g_array_insert_val(container->prios, index, fresh);
-        g = &g_array_index(container->prios, DmsPriorityGroup, index);
-    }
-    g->count++;
-    g->max_last = MAX(g->max_last, sub->last);
     sub->offset = offset;
     sub->priority = priority;
     sub->seq = dms__topology_next_seq();
+    r = dms__children_insert(container->children, sub);
+    if (r < 0)
+        goto out;
     sub->parent = container;
-    g_tree_insert(container->children, dms_region_ref(sub), NULL);
+    dms_region_ref(sub);
     dms__topology_changed(container, offset, offset + sub->last);
 out:
     dms__topology_unlock();
@@ -379,13 +331,10 @@ int dms_region_remove_subregion(DmsRegion *container, DmsRegion *sub)
 
     dms__topology_lock();
     if (container->kind == DMS_KIND_CONTAINER && sub->parent == container) {
-        guint index;
-        DmsPriorityGroup *g = group_of(container, sub->priority, &index);
-
         dms__topology_changed(container, sub->offset, sub->offset + sub->last);
-        g_tree_remove(container->children, sub);
-        if (--g->count == 0)
-            g_array_remove_index(container->prios, index);
+        if (!dms__children_remove(container->children, sub))
+            g_error("libdmaspace: subregion '%s' missing from its container",
+                    sub->name);
         sub->parent = NULL;
         drop = sub;
     }
@@ -435,8 +384,8 @@ int dms_region_set_size(DmsRegion *region, uint64_t size)
         dms__topology_changed(region, old + 1, last);
         if (region->parent) {
             guint index;
-            DmsPriorityGroup *g =
-                group_of(region->parent, region->priority, &index);
+            DmsPriorityGroup *g = dms__children_group(
+                region->parent->children, region->priority, &index);
             g->max_last = MAX(g->max_last, last);
         }
     }

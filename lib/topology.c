@@ -266,8 +266,15 @@ static void pending_free(Pending *p);
 static pthread_mutex_t deliver_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t deliver_cond = PTHREAD_COND_INITIALIZER;
 static GQueue pending = G_QUEUE_INIT; /* of Pending *, deliver_lock */
-static GThread *deliverer;            /* deliver_lock */
-static DmsViewListener *calling;      /* deliver_lock */
+/*
+ * Changes queued and not yet taken for delivery: written under
+ * deliver_lock, read without it so that a change with no listener (the
+ * common case) does not take the lock. A thread always sees what it
+ * queued itself, and that is all it must deliver.
+ */
+static atomic_uint npending;
+static GThread *deliverer;       /* deliver_lock */
+static DmsViewListener *calling; /* deliver_lock */
 
 static DmsViewListener *listener_ref(DmsViewListener *l)
 {
@@ -363,6 +370,7 @@ static void queue_diff(const GPtrArray *listeners, GArray *before,
     }
     pthread_mutex_lock(&deliver_lock);
     g_queue_push_tail(&pending, p);
+    atomic_fetch_add_explicit(&npending, 1, memory_order_relaxed);
     pthread_mutex_unlock(&deliver_lock);
 }
 
@@ -638,6 +646,8 @@ static void pending_free(Pending *p)
  */
 static void deliver(void)
 {
+    if (atomic_load_explicit(&npending, memory_order_relaxed) == 0)
+        return;
     pthread_mutex_lock(&deliver_lock);
     if (deliverer || g_queue_is_empty(&pending)) {
         pthread_mutex_unlock(&deliver_lock);
@@ -645,6 +655,7 @@ static void deliver(void)
     }
     deliverer = g_thread_self();
     for (Pending *p; (p = g_queue_pop_head(&pending));) {
+        atomic_fetch_sub_explicit(&npending, 1, memory_order_relaxed);
         for (guint i = 0; i < p->listeners->len; i++) {
             DmsViewListener *l = g_ptr_array_index(p->listeners, i);
 
