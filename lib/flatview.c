@@ -739,9 +739,18 @@ DmsViewNode *dms__view_replace(DmsViewTxn *t, DmsViewNode *root,
     }
     for (guint i = 0; i < ranges->len; i++)
         root = tree_insert(t, root, &g_array_index(ranges, DmsFlatRange, i));
-    if (first > 0)
+    /*
+     * Ranges overlapping the span were cut at its ends above, so only a
+     * new range can start at @first or end at @last: without one there
+     * (a removal renders none) nothing can join across that end, and the
+     * two searches of a merge_at() are saved.
+     */
+    if (ranges->len == 0)
+        return root;
+    if (first > 0 && g_array_index(ranges, DmsFlatRange, 0).start == first)
         root = merge_at(t, root, first);
-    if (last < UINT64_MAX)
+    if (last < UINT64_MAX &&
+        g_array_index(ranges, DmsFlatRange, ranges->len - 1).last == last)
         root = merge_at(t, root, last + 1);
     return root;
 }
